@@ -1,0 +1,1 @@
+"""cgan.export: turn trained generators into self-contained, verified ONNX files."""

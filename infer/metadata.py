@@ -1,0 +1,96 @@
+"""The metadata contract of an exported cgan generator.
+
+`cgan-export` writes it into the ONNX file's `metadata_props`; `cgan-infer` and any other app
+read it back. Besides the standard ONNX image keys, all cgan fields sit under one key, "cgan",
+as a JSON object, so an app needs one `json.loads` and nothing of our code:
+
+    meta = json.loads(session.get_modelmeta().custom_metadata_map["cgan"])
+    x = (rgb_uint8.astype("float32") / 127.5 - 1).transpose(2, 0, 1)[None]   # meta["preprocess"]
+    y = session.run([meta["output_name"]], {meta["input_name"]: x})[0]
+    out = ((y[0].transpose(1, 2, 0) + 1) * 127.5).clip(0, 255).round().astype("uint8")  # meta["postprocess"]
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from importlib import metadata as _pkg_metadata
+from typing import Mapping
+
+METADATA_KEY = "cgan"
+FORMAT_VERSION = 1
+INPUT_NAME = "image"
+OUTPUT_NAME = "translated"
+PREPROCESS = ("x = pixels / 127.5 - 1 for 8-bit pixels in the colour order below, "
+              "HWC -> CHW, batch dimension first (N, C, H, W), float32; H and W padded to a multiple "
+              "of side_multiple (reflect) and the output cropped back")
+POSTPROCESS = "pixels = round(clip((y + 1) * 127.5, 0, 255)) as uint8, CHW -> HWC"
+
+
+def cgan_version() -> str:
+    """The installed cgan version (or 'unknown' when running from a bare source tree)."""
+    try:
+        return _pkg_metadata.version("cgan")
+    except _pkg_metadata.PackageNotFoundError:
+        return "unknown"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What an app needs to feed an exported generator and read its output."""
+
+    direction: str  # "G" (X->Y) or "F" (Y->X)
+    source_domain: str  # the domain the input comes from, e.g. "horse"
+    target_domain: str  # the domain the output belongs to, e.g. "zebra"
+    generator: str  # registry name, e.g. "resnet_9blocks"
+    ngf: int
+    norm: str
+    input_channels: int  # 1 (grayscale) or 3 (RGB)
+    output_channels: int
+    side_multiple: int  # input H and W must be multiples of this
+    train_size: int  # the crop size the generator was trained at
+    input_name: str = INPUT_NAME
+    output_name: str = OUTPUT_NAME
+    layout: str = "NCHW"
+    color_order: str = "RGB"  # for 3 channels; 1-channel models take luminance
+    value_range: tuple[float, float] = (-1.0, 1.0)
+    dtype: str = "float32"  # of input and output tensors, whatever the weights' precision
+    precision: str = "fp32"  # weights and compute: fp32, fp16 or int8
+    preprocess: str = PREPROCESS
+    postprocess: str = POSTPROCESS
+    cgan_version: str = field(default_factory=cgan_version)
+    export_date: str = ""  # ISO 8601, UTC
+    checkpoint_sha256: str = ""  # of the checkpoint file the weights came from
+    format_version: int = FORMAT_VERSION
+
+    def to_metadata_props(self) -> dict[str, str]:
+        """All key/value pairs to write into an ONNX model's metadata_props."""
+        return {
+            "Image.BitmapPixelFormat": "Rgb8" if self.input_channels == 3 else "Gray8",
+            "Image.ColorSpaceGamma": "SRGB",
+            "Image.NominalPixelRange": "Normalized_1_1",
+            METADATA_KEY: json.dumps(asdict(self), sort_keys=True),
+        }
+
+    @classmethod
+    def from_metadata_props(cls, props: Mapping[str, str]) -> "ModelInfo | None":
+        """Parse the cgan key of a model's metadata; None when the file has no cgan metadata.
+
+        Raises ValueError when the key is present but unreadable.
+        """
+        raw = props.get(METADATA_KEY)
+        if raw is None:
+            return None
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"the '{METADATA_KEY}' metadata is not valid JSON ({e})") from None
+        if not isinstance(data, dict):
+            raise ValueError(f"the '{METADATA_KEY}' metadata is not a JSON object")
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}  # newer writers may add keys
+        if "value_range" in values:
+            values["value_range"] = tuple(values["value_range"])
+        try:
+            return cls(**values)
+        except TypeError as e:
+            raise ValueError(f"the '{METADATA_KEY}' metadata is incomplete ({e})") from None

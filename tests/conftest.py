@@ -1,0 +1,14 @@
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(autouse=True)
+def _small_threads():
+    """Keep tests predictable on 2 cores."""
+    import torch
+
+    torch.set_num_threads(2)
+    yield

@@ -1,0 +1,70 @@
+"""Discriminators D_X and D_Y: PatchGAN variants (official key layout) and the Torch imageGAN."""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from .layers import conv_bias, norm_layer
+
+
+class NLayerDiscriminator(nn.Module):
+    """PatchGAN: n_layers stride-2 convs then two stride-1 convs; n_layers=3 is the 70x70 'basic'."""
+
+    def __init__(self, input_nc=3, ndf=64, n_layers=3, norm="instance"):
+        super().__init__()
+        norm_fn, bias = norm_layer(norm), conv_bias(norm)
+        layers: list[nn.Module] = [nn.Conv2d(input_nc, ndf, 4, stride=2, padding=1), nn.LeakyReLU(0.2, True)]
+        mult = 1
+        for n in range(1, n_layers + 1):
+            prev, mult = mult, min(2**n, 8)
+            stride = 2 if n < n_layers else 1
+            layers += [nn.Conv2d(ndf * prev, ndf * mult, 4, stride=stride, padding=1, bias=bias),
+                       norm_fn(ndf * mult), nn.LeakyReLU(0.2, True)]
+        layers.append(nn.Conv2d(ndf * mult, 1, 4, stride=1, padding=1))
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+
+class PixelDiscriminator(nn.Module):
+    """1x1 PatchGAN: judges every pixel on its own."""
+
+    def __init__(self, input_nc=3, ndf=64, norm="instance"):
+        super().__init__()
+        norm_fn, bias = norm_layer(norm), conv_bias(norm)
+        self.net = nn.Sequential(
+            nn.Conv2d(input_nc, ndf, 1), nn.LeakyReLU(0.2, True),
+            nn.Conv2d(ndf, ndf * 2, 1, bias=bias), norm_fn(ndf * 2), nn.LeakyReLU(0.2, True),
+            nn.Conv2d(ndf * 2, 1, 1, bias=bias),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class ImageDiscriminator(nn.Module):
+    """The original Torch CycleGAN's imageGAN: seven stride-2 convs, averaged to one score per image.
+
+    At 256x256 the last conv leaves a 2x2 map; it is averaged, so any input side that is a
+    multiple of 128 gives an N x 1 x 1 x 1 output.
+    """
+
+    side_multiple = 128
+
+    def __init__(self, input_nc=3, ndf=64, norm="instance"):
+        super().__init__()
+        norm_fn, bias = norm_layer(norm), conv_bias(norm)
+        widths = [ndf, ndf * 2, ndf * 4, ndf * 8, ndf * 8, ndf * 8, 1]
+        layers: list[nn.Module] = []
+        for i, (c_in, c_out) in enumerate(zip([input_nc] + widths[:-1], widths)):
+            first, last = i == 0, i == len(widths) - 1
+            layers.append(nn.Conv2d(c_in, c_out, 4, stride=2, padding=1, bias=bias or first or last))
+            if not (first or last):
+                layers.append(norm_fn(c_out))
+            if not last:
+                layers.append(nn.LeakyReLU(0.2, True))
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x).mean(dim=(2, 3), keepdim=True)

@@ -1,0 +1,81 @@
+"""Registries of generators and discriminators (name -> builder) and the two public doors."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch.nn as nn
+
+from .discriminators import ImageDiscriminator, NLayerDiscriminator, PixelDiscriminator
+from .generators import EncoderDecoderGenerator, ResnetGenerator, UnetGenerator
+from .layers import init_weights
+
+
+@dataclass(frozen=True)
+class GeneratorEntry:
+    build: Callable[..., nn.Module]  # (input_nc, output_nc, ngf, norm, dropout, padding) -> module
+    side_multiple: int  # input height and width must be a multiple of this
+
+
+GENERATORS: dict[str, GeneratorEntry] = {
+    "resnet_9blocks": GeneratorEntry(
+        lambda i, o, ngf, norm, dropout, padding: ResnetGenerator(i, o, ngf, norm, dropout, 9, padding), 4),
+    "resnet_6blocks": GeneratorEntry(
+        lambda i, o, ngf, norm, dropout, padding: ResnetGenerator(i, o, ngf, norm, dropout, 6, padding), 4),
+    "unet_256": GeneratorEntry(
+        lambda i, o, ngf, norm, dropout, padding: UnetGenerator(i, o, ngf, norm, dropout, 8), 256),
+    "unet_128": GeneratorEntry(
+        lambda i, o, ngf, norm, dropout, padding: UnetGenerator(i, o, ngf, norm, dropout, 7), 128),
+    "encoder_decoder": GeneratorEntry(
+        lambda i, o, ngf, norm, dropout, padding: EncoderDecoderGenerator(i, o, ngf, norm, dropout), 256),
+}
+
+# Builders take (input_nc, ndf, n_layers, norm).
+DISCRIMINATORS: dict[str, Callable[..., nn.Module]] = {
+    "basic": lambda i, ndf, n_layers, norm: NLayerDiscriminator(i, ndf, 3, norm),
+    "n_layers": lambda i, ndf, n_layers, norm: NLayerDiscriminator(i, ndf, n_layers, norm),
+    "pixel": lambda i, ndf, n_layers, norm: PixelDiscriminator(i, ndf, norm),
+    "imageGAN": lambda i, ndf, n_layers, norm: ImageDiscriminator(i, ndf, norm),
+}
+
+# Spellings from the seed brief and the original Torch code, accepted on every door.
+ALIASES = {"unet256": "unet_256", "unet128": "unet_128", "image": "imageGAN"}
+
+
+def _resolve(name: str, registry: dict, kind: str) -> str:
+    canonical = ALIASES.get(name, name)
+    if canonical not in registry:
+        raise ValueError(f"unknown {kind} {name!r}; valid names: {', '.join(registry)}")
+    return canonical
+
+
+def generator_name(name: str) -> str:
+    """Canonical registry name for a generator name or alias (raises with the valid names)."""
+    return _resolve(name, GENERATORS, "generator")
+
+
+def discriminator_name(name: str) -> str:
+    """Canonical registry name for a discriminator name or alias (raises with the valid names)."""
+    return _resolve(name, DISCRIMINATORS, "discriminator")
+
+
+def side_multiple(generator: str) -> int:
+    """The multiple a generator's input height and width must respect."""
+    return GENERATORS[generator_name(generator)].side_multiple
+
+
+def create_generator(name: str, input_nc: int = 3, output_nc: int = 3, ngf: int = 64,
+                     norm: str = "instance", dropout: bool = False, init: str = "normal",
+                     init_gain: float = 0.02, padding: str = "reflect") -> nn.Module:
+    """Build and initialize a registered generator."""
+    entry = GENERATORS[generator_name(name)]
+    net = entry.build(input_nc, output_nc, ngf, norm, dropout, padding)
+    net.side_multiple = entry.side_multiple
+    return init_weights(net, init, init_gain)
+
+
+def create_discriminator(name: str, input_nc: int = 3, ndf: int = 64, n_layers: int = 3,
+                         norm: str = "instance", init: str = "normal", init_gain: float = 0.02) -> nn.Module:
+    """Build and initialize a registered discriminator."""
+    net = DISCRIMINATORS[discriminator_name(name)](input_nc, ndf, n_layers, norm)
+    return init_weights(net, init, init_gain)
