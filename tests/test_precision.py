@@ -1,0 +1,103 @@
+"""--precision: what auto picks on each kind of device, and that mixed-precision steps train."""
+import pytest
+import torch
+
+from cgan.train import create_discriminator, create_generator
+from cgan.train import precision as P
+from cgan.train.precision import Amp, PrecisionError, cpu_bf16_flag, fp32, resolve_precision
+
+CPU = torch.device("cpu")
+AMX_CPU = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16 amx_bf16 amx_tile\n"
+AVX2_CPU = "processor\t: 0\nflags\t\t: fpu sse2 avx avx2\n"
+ARM_BF16_CPU = "processor\t: 0\nFeatures\t: fp asimd sve bf16 i8mm\n"
+
+
+def test_cpu_bf16_flag_reads_cpuinfo():
+    assert cpu_bf16_flag(AMX_CPU) == "amx_bf16"
+    assert cpu_bf16_flag(ARM_BF16_CPU) == "bf16"
+    assert cpu_bf16_flag(AVX2_CPU) is None
+    assert cpu_bf16_flag("") is None
+
+
+def test_auto_on_cpu_follows_native_bf16():
+    amx = resolve_precision("auto", CPU, AMX_CPU)
+    assert (amx.name, amx.dtype, amx.uses_scaler) == ("bf16", torch.bfloat16, False)
+    assert "amx_bf16" in amx.describe()
+    plain = resolve_precision("auto", CPU, AVX2_CPU)
+    assert (plain.name, plain.dtype) == ("fp32", None)
+    assert "no native bf16" in plain.describe()
+
+
+@pytest.mark.parametrize("native_bf16, expected", [(True, "bf16"), (False, "fp16")])
+def test_auto_on_cuda_prefers_bf16_then_fp16(monkeypatch, native_bf16, expected):
+    monkeypatch.setattr(P, "_cuda_bf16", lambda device: native_bf16)
+    chosen = resolve_precision("auto", torch.device("cuda", 0))
+    assert chosen.name == expected
+    assert chosen.uses_scaler == (expected == "fp16")
+
+
+def test_bf16_refused_on_cuda_without_it(monkeypatch):
+    monkeypatch.setattr(P, "_cuda_bf16", lambda device: False)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "Tesla V100")
+    with pytest.raises(PrecisionError, match="V100 has no native bf16; use --precision fp16"):
+        resolve_precision("bf16", torch.device("cuda", 0))
+
+
+def test_explicit_choices_and_bad_name():
+    assert resolve_precision("fp32", CPU, AMX_CPU).name == "fp32"
+    slow = resolve_precision("bf16", CPU, AVX2_CPU)
+    assert slow.name == "bf16" and "slower than fp32" in slow.describe()
+    assert resolve_precision("fp16", CPU).describe().startswith("fp16 autocast + grad scaler")
+    assert resolve_precision("auto", torch.device("mps")).name == "fp32"
+    with pytest.raises(PrecisionError, match="choose one of auto, fp32, bf16, fp16"):
+        resolve_precision("half", CPU)
+
+
+def _tiny_step(amp: Amp, seed: int = 0):
+    """One generator + discriminator update of tiny nets under `amp`; returns (G, loss, logits dtype)."""
+    torch.manual_seed(seed)
+    G = create_generator("resnet_6blocks", ngf=4)
+    D = create_discriminator("basic", ndf=4)
+    opt = torch.optim.Adam(list(G.parameters()) + list(D.parameters()), lr=1e-3)
+    x = torch.rand(2, 3, 32, 32) * 2 - 1
+    with amp.autocast():
+        fake = G(x)
+        logits = D(fake)
+    fake32, logits32 = fp32(fake, logits)
+    loss = (fake32 - x).abs().mean() + (logits32 - 1).pow(2).mean()
+    opt.zero_grad()
+    amp.backward(loss)
+    amp.step(opt)
+    amp.update()
+    return G, loss, logits.dtype
+
+
+def test_bf16_step_runs_and_keeps_fp32_weights_and_losses():
+    amp = Amp(resolve_precision("bf16", CPU))
+    G, loss, logits_dtype = _tiny_step(amp)
+    assert logits_dtype == torch.bfloat16  # the forward ran in bf16
+    assert loss.dtype == torch.float32 and torch.isfinite(loss)
+    assert all(p.dtype == torch.float32 for p in G.parameters())
+    assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in G.parameters())
+    torch.manual_seed(0)
+    before = create_generator("resnet_6blocks", ngf=4)
+    changed = [not torch.equal(a, b) for a, b in zip(before.parameters(), G.parameters())]
+    assert any(changed)
+    assert amp.state_dict() == {}  # no scaler state in bf16
+
+
+def test_fp16_scaler_steps_and_round_trips():
+    amp = Amp(resolve_precision("fp16", CPU))
+    _, loss, logits_dtype = _tiny_step(amp)
+    assert logits_dtype == torch.float16 and torch.isfinite(loss)
+    state = amp.state_dict()
+    assert state["scale"] > 0
+    other = Amp(resolve_precision("fp16", CPU))
+    other.load_state_dict(state)
+    assert other.scaler.get_scale() == amp.scaler.get_scale()
+
+
+def test_fp32_is_plain():
+    amp = Amp(resolve_precision("fp32", CPU))
+    _, loss, logits_dtype = _tiny_step(amp)
+    assert logits_dtype == torch.float32 and not amp.scaler.is_enabled()

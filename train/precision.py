@@ -1,0 +1,140 @@
+"""Numeric precision of a training run: which one (`--precision`), the autocast context and the grad scaler.
+
+Only the network forwards run under autocast; losses and the image pools see float32 (`fp32()`),
+so loss values, logs and the pools' contents do not depend on the precision.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+# /proc/cpuinfo flags of CPUs that compute in bf16 natively (x86 AMX or AVX512-BF16; Arm's BF16 extension).
+_CPU_BF16_FLAGS = ("amx_bf16", "avx512_bf16", "bf16")
+
+
+class PrecisionError(ValueError):
+    """A precision this device cannot run; the message says what to choose instead."""
+
+
+@dataclass(frozen=True)
+class Precision:
+    name: str         # "fp32", "bf16" or "fp16": what runs
+    device_type: str  # "cpu", "cuda", "mps"
+    reason: str       # why: "requested", or what `auto` found
+
+    @property
+    def dtype(self) -> torch.dtype | None:
+        """The autocast dtype; None for fp32."""
+        return _DTYPES[self.name]
+
+    @property
+    def uses_scaler(self) -> bool:
+        """fp16's narrow range needs loss scaling; bf16 has fp32's range and does not."""
+        return self.name == "fp16"
+
+    def describe(self) -> str:
+        """One phrase for the start line, e.g. 'bf16 autocast (auto: CPU has amx_bf16)'."""
+        what = {"fp32": "fp32", "bf16": "bf16 autocast", "fp16": "fp16 autocast + grad scaler"}[self.name]
+        return f"{what} ({self.reason})"
+
+
+def cpu_bf16_flag(cpuinfo: str | None = None) -> str | None:
+    """The CPU flag that shows native bf16 arithmetic, or None (also when /proc/cpuinfo is unreadable)."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return None
+    flags: set[str] = set()
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            flags.update(value.split())
+    return next((f for f in _CPU_BF16_FLAGS if f in flags), None)
+
+
+def _cuda_bf16(device: torch.device) -> bool:
+    with torch.cuda.device(device):
+        return torch.cuda.is_bf16_supported(including_emulation=False)
+
+
+def resolve_precision(requested: str, device: torch.device, cpuinfo: str | None = None) -> Precision:
+    """Turn `--precision` into what runs on `device`.
+
+    auto: bf16 on CUDA devices with native bf16, fp16 + grad scaler on older CUDA devices,
+    bf16 on CPUs with native bf16, fp32 otherwise (including MPS, where mixed precision is not tested).
+    """
+    if requested not in PRECISIONS:
+        raise PrecisionError(f"--precision {requested!r}: choose one of {', '.join(PRECISIONS)}")
+    kind = device.type
+    if requested == "auto":
+        if kind == "cuda":
+            if _cuda_bf16(device):
+                return Precision("bf16", kind, "auto: CUDA device supports bf16")
+            return Precision("fp16", kind, "auto: CUDA device without bf16")
+        if kind == "cpu":
+            flag = cpu_bf16_flag(cpuinfo)
+            if flag:
+                return Precision("bf16", kind, f"auto: CPU has {flag}")
+            return Precision("fp32", kind, "auto: CPU has no native bf16")
+        return Precision("fp32", kind, f"auto: mixed precision not enabled on {kind}")
+    if requested == "bf16" and kind == "cuda" and not _cuda_bf16(device):
+        raise PrecisionError(f"--precision bf16: {torch.cuda.get_device_name(device)} has no native bf16; "
+                             "use --precision fp16 (or auto)")
+    if requested != "fp32" and not torch.amp.is_autocast_available(kind):
+        raise PrecisionError(f"--precision {requested}: autocast is not available on {kind}; use --precision fp32")
+    reason = "requested"
+    if requested == "bf16" and kind == "cpu" and not cpu_bf16_flag(cpuinfo):
+        reason = "requested; this CPU has no native bf16, expect it slower than fp32"
+    return Precision(requested, kind, reason)
+
+
+class Amp:
+    """The autocast context and the grad scaler of one precision, used the same way for all of them.
+
+        with amp.autocast():
+            fake = G(x)
+        loss = compute_loss(fp32(fake), ...)
+        amp.backward(loss); amp.step(optimizer)   # for each optimizer of the step
+        amp.update()                              # once per training step
+    With fp32 and bf16 the scaler is disabled: backward/step/update are plain calls.
+    """
+
+    def __init__(self, precision: Precision):
+        self.precision = precision
+        self.scaler = torch.amp.GradScaler(precision.device_type, enabled=precision.uses_scaler)
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if self.precision.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.precision.device_type, dtype=self.precision.dtype)
+
+    def backward(self, loss: torch.Tensor) -> None:
+        self.scaler.scale(loss).backward()
+
+    def step(self, optimizer: torch.optim.Optimizer) -> None:
+        """Unscale and step; with fp16 the step is skipped when gradients overflowed."""
+        self.scaler.step(optimizer)
+
+    def update(self) -> None:
+        self.scaler.update()
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.scaler.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state:
+            self.scaler.load_state_dict(state)
+
+
+def fp32(*tensors: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
+    """Cast autocast outputs to float32 before losses and pools (a no-op for float32 tensors)."""
+    cast = tuple(t.float() for t in tensors)
+    return cast[0] if len(cast) == 1 else cast
