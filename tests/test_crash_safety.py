@@ -1,0 +1,97 @@
+"""Crash safety: atomic checkpoints, NaN/Inf stop, the run-directory lock, SIGINT/SIGTERM handling."""
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from cgan.train.checkpoint import load_state, save_checkpoint
+from cgan.train.finite import NonFiniteLossError, check_finite, nonfinite_terms
+from cgan.train.run_lock import RunLock, RunLockedError
+from cgan.train.signals import StopRequest, resume_command
+
+
+def test_crash_between_write_and_move_keeps_the_old_checkpoint(tmp_path):
+    """The process dies (os._exit, no cleanup) after the new file is written and flushed, before the move."""
+    path = tmp_path / "checkpoints" / "latest.pt"
+    save_checkpoint(path, {"step": 1, "w": torch.ones(3)})
+    script = textwrap.dedent(f"""
+        import os, torch
+        from cgan.train import checkpoint
+        def crash(src, dst):
+            assert os.path.getsize(src) > 0  # the new checkpoint is complete on disk
+            os._exit(9)
+        checkpoint.os.replace = crash
+        checkpoint.save_checkpoint({str(path)!r}, {{"step": 2, "w": torch.zeros(3)}})
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 9, done.stderr
+    state = load_state(path)
+    assert state["step"] == 1 and torch.equal(state["w"], torch.ones(3))
+    leftovers = [p.name for p in path.parent.iterdir() if p.name != "latest.pt"]
+    assert len(leftovers) == 1 and leftovers[0].startswith(".latest.pt.")  # the orphaned temp file
+
+
+def test_nan_and_inf_losses_are_named_with_the_step():
+    finite = {"G_total": torch.tensor(1.5), "D_X": 0.25}
+    check_finite(finite, step=3)
+    assert nonfinite_terms(finite) == []
+    bad = {"G_total": torch.tensor(1.0), "cycle_X": torch.tensor(float("nan")), "D_Y": torch.tensor(float("inf"))}
+    assert nonfinite_terms(bad) == ["cycle_X", "D_Y"]
+    with pytest.raises(NonFiniteLossError, match=r"loss term cycle_X is nan at step 17 \(also D_Y\)"):
+        check_finite(bad, step=17)
+
+
+def test_second_training_into_the_same_run_dir_is_refused(tmp_path):
+    with RunLock(tmp_path / "run"):
+        with pytest.raises(RunLockedError, match=rf"run is in use by another training \(pid {os.getpid()} on"):
+            RunLock(tmp_path / "run").acquire()
+    with RunLock(tmp_path / "run"):  # released: the next training takes it
+        pass
+
+
+def test_lock_of_a_killed_training_is_taken_over(tmp_path):
+    script = textwrap.dedent(f"""
+        import sys, time
+        from cgan.train.run_lock import RunLock
+        RunLock({str(tmp_path)!r}).acquire()
+        print("locked", flush=True)
+        time.sleep(600)
+    """)
+    holder = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(RunLockedError, match=f"pid {holder.pid}"):
+            RunLock(tmp_path).acquire()
+        holder.kill()
+        holder.wait(timeout=60)
+        with RunLock(tmp_path):  # the stale lock (kill -9) is no obstacle
+            pass
+    finally:
+        holder.kill()
+        holder.stdout.close()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_sets_the_stop_flag_and_handlers_are_restored(sig, capsys):
+    before = signal.getsignal(sig)
+    with StopRequest() as stop:
+        assert not stop.requested
+        os.kill(os.getpid(), sig)
+        assert stop.requested and stop.signal_name == sig.name
+    assert signal.getsignal(sig) is before
+    assert "stopping after this step" in capsys.readouterr().err
+
+
+def test_second_ctrl_c_quits_at_once():
+    with StopRequest():
+        os.kill(os.getpid(), signal.SIGINT)
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_resume_command_quotes_the_path():
+    assert resume_command("runs/my run") == "cgan-train --resume 'runs/my run'"

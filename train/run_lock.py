@@ -1,0 +1,104 @@
+"""One training per run directory: a lock file that a second training into the same directory respects.
+
+The lock is an OS file lock (`flock`) on `RUN_DIR/train.lock`, held while the training runs. The
+kernel drops it when the process ends in any way (kill -9 included), so a lock left by a dead
+training is stale by construction and the next training simply takes it. The file holds the
+holder's pid, host and start time so the refusal can say who holds it.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import socket
+import time
+from pathlib import Path
+
+LOCK_NAME = "train.lock"
+# A training killed with -9 may leave DataLoader workers (forked with the lock's file) alive for a
+# few seconds more; when the recorded holder is dead, wait this long for them before refusing.
+EXIT_GRACE_S = 15.0
+
+
+class RunLockedError(RuntimeError):
+    """The run directory is in use by another training."""
+
+
+class RunLock:
+    """`with RunLock(run_dir):` trains with exclusive use of `run_dir`; refuses with RunLockedError otherwise."""
+
+    def __init__(self, run_dir: str | os.PathLike):
+        self.path = Path(run_dir) / LOCK_NAME
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            if not _lock_within(fd, EXIT_GRACE_S if _holder_is_dead(fd) else 0.0):
+                raise RunLockedError(
+                    f"{self.path.parent} is in use by another training ({_read_holder(fd)}); wait for it "
+                    "to end, or train into another run directory (--name)")
+        except BaseException:
+            os.close(fd)
+            raise
+        info = {"pid": os.getpid(), "host": socket.gethostname(),
+                "started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (json.dumps(info) + "\n").encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        """Drop the lock; the file stays (removing it could race with a training taking it)."""
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> "RunLock":
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def _lock_within(fd: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.2)
+
+
+def _holder_info(fd: int) -> dict:
+    try:
+        info = json.loads(os.pread(fd, 4096, 0).decode() or "{}")
+    except (ValueError, OSError):
+        return {}
+    return info if isinstance(info, dict) else {}
+
+
+def _holder_is_dead(fd: int) -> bool:
+    """True when the recorded holder ran on this host and its process is gone."""
+    info = _holder_info(fd)
+    if info.get("host") != socket.gethostname() or not isinstance(info.get("pid"), int):
+        return False
+    try:
+        os.kill(info["pid"], 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def _read_holder(fd: int) -> str:
+    info = _holder_info(fd)
+    if not {"pid", "host", "started"} <= info.keys():
+        return "holder unknown"
+    return f"pid {info['pid']} on {info['host']}, started {info['started']}"
