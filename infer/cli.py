@@ -1,8 +1,90 @@
-"""The `cgan-infer` command."""
+"""The `cgan-infer` command: a thin layer over Translator, open_source, open_sink and run_pipeline."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
 import click
+
+from .errors import InferError
+from .pipeline import run_pipeline
+from .preview import Preview, display_problem
+from .runtime import DEVICES
+from .sinks import open_sink, output_path
+from .sources import SOURCES, open_source
+from .translator import Translator
+
+EXIT_FAILED = 1  # some images or frames failed
+EXIT_INTERRUPTED = 130  # stopped by Ctrl-C before the end of a file source
+
+
+def _chosen_source(**given) -> tuple[str, object]:
+    chosen = [(k, v) for k, v in given.items() if v not in (None, ())]
+    if len(chosen) != 1:
+        raise click.UsageError(f"give exactly one source: {', '.join('--' + k for k in SOURCES)}")
+    kind, value = chosen[0]
+    return kind, list(value) if kind == "image" else value
+
+
+def _say(line: str) -> None:
+    click.echo(line, err=True)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-def main() -> None:
-    """Translate images, folders, videos, cameras and streams with an exported ONNX generator."""
-    raise click.ClickException("inference is not built yet in this version of cgan")
+@click.option("--image", type=click.Path(dir_okay=False), multiple=True, help="An image file; repeat for several.")
+@click.option("--folder", type=click.Path(file_okay=False), help="A folder of images, read recursively; the output mirrors its tree.")
+@click.option("--video", type=click.Path(dir_okay=False), help="A video file; the output keeps its fps, size and frame count.")
+@click.option("--camera", type=click.IntRange(min=0), help="A camera index (0 is the first camera); Ctrl-C stops.")
+@click.option("--stream", help="A URL OpenCV's FFmpeg backend reads: rtsp://, http(s)://, file://.")
+@click.option("--model", type=click.Path(), help="An .onnx file (also G.fp16.onnx, G.int8.onnx), or a folder holding G.onnx/F.onnx. Default: the most recent export under models/.")
+@click.option("--gen", type=click.Choice(["G", "F"]), help="Which generator of a model folder: G (X->Y, default) or F (Y->X).")
+@click.option("--out", type=click.Path(path_type=Path), help="Output file (one image or video) or folder. Default: results/<source>_<G|F>.")
+@click.option("--overwrite", is_flag=True, help="Replace existing outputs (never done otherwise).")
+@click.option("--side-by-side", is_flag=True, help="Write input and output next to each other.")
+@click.option("--show", is_flag=True, help="Preview results in a window (q or Esc stops) where a display exists.")
+@click.option("--size", metavar="N|WxH", help="Resize first (N: shorter side, or WxH) and back; default: each frame at its own size.")
+@click.option("--device", default="auto", show_default=True, metavar="|".join(DEVICES[:2]) + "|cuda[:N]|tensorrt[:N]",
+              help="Where to run; auto tries TensorRT, CUDA, then CPU.")
+@click.option("--strict-device", is_flag=True, help="Fail instead of falling back to the CPU when the GPU cannot be used.")
+@click.option("--fp16", is_flag=True, help="Let TensorRT build fp16 engines (automatic for fp16 models).")
+@click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True, help="Frames per model call when sizes agree (not for cameras and streams).")
+@click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), help="TensorRT engine cache. Default: ~/.cache/cgan/tensorrt.")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def main(image, folder, video, camera, stream, model, gen, out, overwrite, side_by_side, show, size, device,
+         strict_device, fp16, batch, cache_dir, no_progress) -> None:
+    """Translate images, folders, videos, cameras and streams with an exported ONNX generator.
+
+    \b
+    cgan-infer --video in.mp4                      # latest export under models/, G
+    cgan-infer --folder photos/ --model models/run --gen F --batch 8
+    cgan-infer --camera 0 --show
+    """
+    kind, value = _chosen_source(image=image, folder=folder, video=video, camera=camera, stream=stream)
+    preview = None
+    if show:
+        problem = display_problem()
+        if problem:
+            _say(f"--show: {problem}; continuing without a preview window")
+        else:
+            preview = Preview()
+    try:
+        with open_source(kind, value) as source:
+            translator = Translator(model, device, gen=gen, size=size, fp16=fp16, strict_device=strict_device,
+                                    cache_dir=cache_dir)
+            for note in translator.notes:
+                _say(note)
+            _say(translator.describe())
+            target = output_path(source, translator.spec.tag, out)
+            with open_sink(source, target, overwrite) as sink:
+                report = run_pipeline(translator, source, sink, batch=batch, compare=side_by_side,
+                                      preview=preview, progress=not no_progress)
+    except InferError as e:
+        raise click.ClickException(str(e)) from None
+    if report.failed:
+        _say(f"{len(report.failed)} failed: " + ", ".join(name for name, _ in report.failed[:10])
+             + (" ..." if len(report.failed) > 10 else ""))
+    click.echo(report.summary())
+    if report.partial:
+        sys.exit(EXIT_INTERRUPTED)
+    if report.failed:
+        sys.exit(EXIT_FAILED)

@@ -1,0 +1,203 @@
+"""The one streaming loop: decode -> model -> encode, overlapped in threads with bounded queues.
+
+A decode thread reads frames and prepares tensors (batched while sizes agree), the calling thread
+runs the model (so Ctrl-C lands there), and an encode thread post-processes and writes. Frames flow
+through and are never all held in memory.
+"""
+from __future__ import annotations
+
+import queue
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from .errors import InferError
+from .processing import Prepared, side_by_side
+from .runtime import ModelRunError
+from .sinks import Sink
+from .sources import Frame, Source
+
+QUEUE_BATCHES = 4  # batches waiting between two stages
+_DONE = object()
+
+
+@dataclass
+class RunReport:
+    """What one run did; `summary()` is the final line of cgan-infer."""
+
+    unit: str  # "frames" or "images"
+    done: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (name, reason)
+    wall_s: float = 0.0
+    model_s: float = 0.0
+    output: Path | None = None
+    interrupted: bool = False  # stopped by Ctrl-C or the preview window
+    partial: bool = False  # the output video holds only the frames done before the stop
+
+    @property
+    def fps(self) -> float:
+        return self.done / self.wall_s if self.wall_s > 0 else 0.0
+
+    def summary(self) -> str:
+        where = f" -> {self.output}" if self.output else " (nothing written)"
+        stop = " [partial: stopped early]" if self.partial else " [stopped]" if self.interrupted else ""
+        unit = self.unit[:-1] if self.done == 1 else self.unit
+        return (f"done: {self.done} {unit}, {len(self.failed)} failed, wall {self.wall_s:.2f} s, "
+                f"model {self.model_s:.2f} s, {self.fps:.1f} {self.unit}/s{where}{stop}")
+
+
+@dataclass
+class _Item:
+    frame: Frame
+    prepared: Prepared | None = None
+    error: str = ""
+
+
+def _put(q: queue.Queue, item, stop: threading.Event) -> bool:
+    """Put, unless `stop` is set while the queue stays full."""
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.05)
+            return True
+        except queue.Full:
+            pass
+    return False
+
+
+class _Stages:
+    """The threads of one run and what they share."""
+
+    def __init__(self, translator, source: Source, sink: Sink, report: RunReport, *, batch: int,
+                 compare: bool, preview, bar: tqdm):
+        self.translator, self.source, self.sink, self.report = translator, source, sink, report
+        self.batch, self.compare, self.preview, self.bar = batch, compare, preview, bar
+        self.to_model: queue.Queue = queue.Queue(QUEUE_BATCHES)
+        self.to_encoder: queue.Queue = queue.Queue(QUEUE_BATCHES)
+        self.stop = threading.Event()  # no more frames: Ctrl-C, preview closed, or a stage failed
+        self.errors: list[BaseException] = []
+
+    def decode(self) -> None:
+        pending: list[_Item] = []
+
+        def flush() -> None:
+            if pending:
+                _put(self.to_model, list(pending), self.stop)
+                pending.clear()
+
+        try:
+            for frame in self.source:
+                if self.stop.is_set():
+                    break
+                item = _Item(frame, error=frame.error)
+                if not item.error:
+                    try:
+                        item.prepared = self.translator.prepare(frame.image)
+                    except InferError as e:
+                        item.error = str(e)
+                if item.error or (pending and pending[0].prepared.tensor.shape != item.prepared.tensor.shape):
+                    flush()
+                pending.append(item)
+                if item.error or len(pending) >= self.batch:
+                    flush()
+            flush()
+        except BaseException as e:  # handed to the calling thread, which raises it
+            self.errors.append(e)
+        finally:
+            _put(self.to_model, _DONE, self.stop)
+
+    def infer(self, items: list[_Item]) -> np.ndarray | None:
+        good = [i for i in items if not i.error]
+        if not good:
+            return None
+        try:
+            return self.translator.infer(np.stack([i.prepared.tensor for i in good]))
+        except ModelRunError as e:
+            for i in good:
+                i.error = str(e)
+            return None
+
+    def encode(self) -> None:
+        try:
+            while (message := self.to_encoder.get()) is not _DONE:
+                items, outputs = message
+                good = iter(outputs if outputs is not None else ())
+                for item in items:
+                    if item.error:
+                        self.report.failed.append((item.frame.name, item.error))
+                        tqdm.write(f"failed: {item.frame.name}: {item.error}", file=sys.stderr)
+                    else:
+                        self.write(item, next(good))
+                    self.bar.update(1)
+        except BaseException as e:
+            self.errors.append(e)
+            self.stop.set()
+        finally:
+            if self.preview is not None:
+                self.preview.close()  # on the thread that opened the window
+
+    def write(self, item: _Item, y: np.ndarray) -> None:
+        result = self.translator.finish(y, item.prepared)
+        if self.compare:
+            result = side_by_side(item.frame.image, result)
+        self.sink.write(item.frame.name, result)
+        self.report.done += 1
+        if self.preview is not None and not self.preview.show(result):
+            self.report.interrupted = True
+            self.stop.set()
+
+
+def run_pipeline(translator, source: Source, sink: Sink, *, batch: int = 1, compare: bool = False,
+                 preview=None, progress: bool = True) -> RunReport:
+    """Translate every frame of `source` into `sink`; Ctrl-C stops cleanly and returns a partial report.
+
+    `compare` writes input and output side by side; `preview` (optional) shows each result and
+    returns False to stop. Live sources run unbatched, to keep latency low.
+    """
+    if batch < 1:
+        raise InferError(f"--batch {batch}: use 1 or more")
+    report = RunReport("frames" if source.is_video else "images")
+    bar = tqdm(total=source.total, unit=report.unit[:-1], disable=not progress, file=sys.stderr,
+               dynamic_ncols=True, smoothing=0.1 if source.live else 0.3)
+    stages = _Stages(translator, source, sink, report, batch=1 if source.live else batch, compare=compare,
+                     preview=preview, bar=bar)
+    decoder = threading.Thread(target=stages.decode, name="cgan-decode", daemon=True)
+    encoder = threading.Thread(target=stages.encode, name="cgan-encode", daemon=True)
+    model_before, start = translator.model_seconds, time.perf_counter()
+    decoder.start()
+    encoder.start()
+    try:
+        while not stages.stop.is_set():
+            try:
+                items = stages.to_model.get(timeout=0.05)
+            except queue.Empty:
+                continue
+            if items is _DONE:
+                break
+            if not _put(stages.to_encoder, (items, stages.infer(items)), stages.stop):
+                break
+    except KeyboardInterrupt:
+        report.interrupted = True
+    finally:
+        stages.stop.set()
+        decoder.join()
+        while encoder.is_alive():  # let the encoder write what the model has done, then end
+            try:
+                stages.to_encoder.put(_DONE, timeout=0.05)
+                break
+            except queue.Full:
+                pass
+        encoder.join()
+        bar.close()
+    if stages.errors:
+        raise stages.errors[0]
+    report.wall_s = time.perf_counter() - start
+    report.model_s = translator.model_seconds - model_before
+    finished = report.done + len(report.failed)
+    report.partial = report.interrupted and source.total is not None and finished < source.total
+    report.output = sink.finish(partial=report.partial)
+    return report

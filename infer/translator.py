@@ -1,0 +1,125 @@
+"""`Translator`: one exported generator, ready to translate OpenCV images (the Python API)."""
+from __future__ import annotations
+
+import time
+from functools import partial
+from pathlib import Path
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+from . import processing
+from .errors import InferError
+from .model import find_model, read_spec
+from .pipeline import RunReport, run_pipeline
+from .processing import Prepared
+from .runtime import PROVIDER_NAMES, create_session, parse_device
+from .sinks import open_sink
+from .sources import open_source
+
+TENSORRT = PROVIDER_NAMES["tensorrt"]
+
+
+class Translator:
+    """Translate images with an exported cgan generator (ONNX Runtime; no torch).
+
+    Images are OpenCV's: uint8 HxWx3 in BGR order (pass rgb=True for RGB) or HxW grayscale.
+    Each comes back with its own shape; 1-channel models give grayscale. `notes` holds the
+    one-line warnings of loading (no cgan metadata, GPU fallback).
+
+        t = Translator("models/horse2zebra/G.onnx")
+        zebra = t(cv2.imread("horse.jpg"))          # one image
+        zebras = t([img1, img2])                     # a list, or an N x H x W x C array
+    """
+
+    def __init__(self, model_path: str | Path | None = None, device: str = "auto", *, gen: str | None = None,
+                 size: str | None = None, fp16: bool = False, strict_device: bool = False,
+                 cache_dir: str | Path | None = None):
+        self.path = find_model(model_path, gen)
+        self.resize = processing.parse_size(size)
+        open_session = partial(create_session, self.path, parse_device(device), strict=strict_device,
+                               cache_dir=Path(cache_dir) if cache_dir else None)
+        self.session = open_session(fp16=fp16)
+        self.spec, warning = read_spec(self.path, self.session)
+        if self.session.provider == TENSORRT and self.spec.precision == "fp16" and not fp16:
+            self.session = open_session(fp16=True)  # TensorRT builds fp16 engines only when told
+        if self.spec.fixed_size and self.resize is None:
+            h, w = self.spec.fixed_size
+            self.resize = processing.Resize(width=w, height=h)
+        self.notes = [n for n in (warning, self.session.note) if n]
+        self.model_seconds = 0.0  # time spent inside the model, summed over every run
+        self.model_frames = 0
+
+    @property
+    def provider(self) -> str:
+        return self.session.provider
+
+    def describe(self) -> str:
+        """The start line: which file, which generator and precision, on which provider."""
+        return f"running {self.spec.describe()} on {self.provider}"
+
+    # The three stages the streaming pipeline runs in separate threads.
+    def prepare(self, frame: np.ndarray) -> Prepared:
+        return processing.prepare(frame, self.spec.layout, self.resize)
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        """N x C x H x W in, N x C' x H x W out; timed into model_seconds."""
+        start = time.perf_counter()
+        out = self.session.run(batch, self.spec.input_name, self.spec.output_name)
+        self.model_seconds += time.perf_counter() - start
+        self.model_frames += len(batch)
+        return out
+
+    def finish(self, y: np.ndarray, prepared: Prepared) -> np.ndarray:
+        return processing.finish(y, prepared, self.spec.layout)
+
+    def __call__(self, images: np.ndarray | Sequence[np.ndarray], rgb: bool = False):
+        """One image (HxWx3, HxWx1 or HxW uint8) or a batch (list, or N x H x W x C array).
+
+        A batch whose images share a size runs as one model call; otherwise one call per image.
+        """
+        if isinstance(images, np.ndarray) and images.ndim in (2, 3):
+            return self._batch([images], rgb)[0]
+        if isinstance(images, np.ndarray) and images.ndim != 4:
+            raise InferError(f"expected HxWxC, HxW or NxHxWxC images, got an array of shape {images.shape}")
+        results = self._batch(list(images), rgb)
+        return np.stack(results) if isinstance(images, np.ndarray) else results
+
+    def _batch(self, images: list[np.ndarray], rgb: bool) -> list[np.ndarray]:
+        prepared = [self.prepare(_to_opencv(img, rgb)) for img in images]
+        if len({p.tensor.shape for p in prepared}) == 1:
+            outputs = self.infer(np.stack([p.tensor for p in prepared]))
+        else:
+            outputs = [self.infer(p.tensor[None])[0] for p in prepared]
+        return [_like(self.finish(y, p), img, rgb) for y, p, img in zip(outputs, prepared, images)]
+
+
+def translate_video(translator: Translator | str | Path, video: str | Path, out: str | Path, *,
+                    overwrite: bool = False, side_by_side: bool = False, batch: int = 1,
+                    progress: bool = False) -> RunReport:
+    """Translate a whole video file into `out` (same fps, size and frame count); returns the report.
+
+    `translator` is a Translator or a model path (run with device="auto").
+    """
+    if not isinstance(translator, Translator):
+        translator = Translator(translator)
+    with open_source("video", video) as source, open_sink(source, Path(out), overwrite) as sink:
+        return run_pipeline(translator, source, sink, batch=batch, compare=side_by_side, progress=progress)
+
+
+def _to_opencv(image: np.ndarray, rgb: bool) -> np.ndarray:
+    if image.dtype != np.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3)):
+        raise InferError(f"expected uint8 HxWx3, HxWx1 or HxW images, got {image.dtype} {image.shape}")
+    if image.ndim == 3 and image.shape[2] == 1:
+        return image[:, :, 0]
+    return image[:, :, ::-1] if rgb and image.ndim == 3 else image
+
+
+def _like(result: np.ndarray, image: np.ndarray, rgb: bool) -> np.ndarray:
+    """The result in the layout of the image it came from (same shape, same colour order)."""
+    if image.ndim == 2 or image.shape[2] == 1:
+        gray = result if result.ndim == 2 else cv2.cvtColor(result, cv2.COLOR_BGR2GRAY)
+        return gray.reshape(image.shape)
+    color = result if result.ndim == 3 else np.repeat(result[:, :, None], 3, axis=2)
+    return np.ascontiguousarray(color[:, :, ::-1]) if rgb else color

@@ -1,0 +1,94 @@
+"""Tiny exported generators and media for the cgan.infer tests (made with torch; infer never sees it)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from cgan.infer.metadata import INPUT_NAME, OUTPUT_NAME, ModelInfo
+
+
+def export_tiny(path: Path, *, channels: int = 3, direction: str = "G", metadata: bool = True,
+                precision: str = "fp32", seed: int = 0) -> Path:
+    """A resnet_6blocks generator with ngf 4, dynamic batch/H/W, as cgan-export lays it out."""
+    import onnx
+    import torch
+
+    from cgan.train import create_generator
+
+    torch.manual_seed(seed)
+    net = create_generator("resnet_6blocks", channels, channels, ngf=4).eval()
+    dims = {0: "batch", 2: "height", 3: "width"}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.onnx.export(net, (torch.randn(1, channels, 16, 16),), str(path), input_names=[INPUT_NAME],
+                      output_names=[OUTPUT_NAME], dynamic_axes={INPUT_NAME: dims, OUTPUT_NAME: dims},
+                      opset_version=17, dynamo=False)
+    if metadata:
+        model = onnx.load(str(path))
+        info = ModelInfo(direction=direction, source_domain="x", target_domain="y", generator="resnet_6blocks",
+                         ngf=4, norm="instance", input_channels=channels, output_channels=channels,
+                         side_multiple=net.side_multiple, train_size=16, precision=precision)
+        for key, value in info.to_metadata_props().items():
+            model.metadata_props.add(key=key, value=value)
+        onnx.save(model, str(path))
+    return path
+
+
+def write_video(path: Path, frames: int = 6, size: tuple[int, int] = (36, 24), fps: float = 10.0,
+                fourcc: str = "mp4v") -> Path:
+    """A small moving-gradient video (size is width x height)."""
+    w, h = size
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (w, h))
+    try:
+        for i in range(frames):
+            writer.write(image(h, w, seed=i))
+    finally:
+        writer.release()
+    return path
+
+
+def image(h: int, w: int, seed: int = 0) -> np.ndarray:
+    """A smooth BGR uint8 test image (smooth, so video compression keeps it close)."""
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    return np.stack([(x * 7 + seed * 20) % 256, (y * 5 + seed * 10) % 256, (x + y) * 3 % 256],
+                    axis=2).astype(np.uint8)
+
+
+def read_video(path: Path) -> tuple[list[np.ndarray], float]:
+    capture = cv2.VideoCapture(str(path))
+    try:
+        frames = []
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                return frames, capture.get(cv2.CAP_PROP_FPS)
+            frames.append(frame)
+    finally:
+        capture.release()
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory) -> Path:
+    """A cgan export folder with G.onnx and F.onnx."""
+    folder = tmp_path_factory.mktemp("models") / "run"
+    export_tiny(folder / "G.onnx", direction="G", seed=0)
+    export_tiny(folder / "F.onnx", direction="F", seed=1)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def rgb_model(model_dir) -> Path:
+    return model_dir / "G.onnx"
+
+
+@pytest.fixture(scope="session")
+def gray_model(tmp_path_factory) -> Path:
+    return export_tiny(tmp_path_factory.mktemp("gray") / "G.onnx", channels=1)
+
+
+@pytest.fixture(scope="session")
+def plain_model(tmp_path_factory) -> Path:
+    """An image-to-image ONNX file without cgan metadata."""
+    return export_tiny(tmp_path_factory.mktemp("plain") / "net.onnx", metadata=False)
