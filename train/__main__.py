@@ -1,3 +1,4 @@
+"""`python -m cgan.train`: the same as `cgan-train`."""
 from .cli import main
 
-main()
+main(prog_name="cgan-train")

@@ -1,0 +1,106 @@
+"""CycleGAN losses as pure functions that return every named term.
+
+The training step, the log and the tests all read the same dict, so a number in log.jsonl is
+exactly the number that was back-propagated. Generator terms come weighted; `total` is their sum.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, NamedTuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as tf
+
+Loss = Callable[[torch.Tensor], torch.Tensor]
+
+
+def _mse_to(target: float) -> Loss:
+    return lambda pred: tf.mse_loss(pred, torch.full_like(pred, target))
+
+
+def _bce_to(target: float) -> Loss:
+    return lambda pred: tf.binary_cross_entropy_with_logits(pred, torch.full_like(pred, target))
+
+
+@dataclass(frozen=True)
+class GanLoss:
+    """How one GAN mode scores discriminator outputs (any shape: PatchGAN maps or 1x1)."""
+
+    generator: Loss  # the generator wants its fakes judged real
+    real: Loss  # the discriminator wants reals judged real ...
+    fake: Loss  # ... and fakes judged fake
+    gradient_penalty: float = 0.0  # weight of the WGAN-GP penalty on the discriminator; 0: none
+
+
+GAN_LOSSES: dict[str, GanLoss] = {
+    "lsgan": GanLoss(generator=_mse_to(1.0), real=_mse_to(1.0), fake=_mse_to(0.0)),
+    "vanilla": GanLoss(generator=_bce_to(1.0), real=_bce_to(1.0), fake=_bce_to(0.0)),
+    "wgangp": GanLoss(generator=lambda p: -p.mean(), real=lambda p: -p.mean(), fake=lambda p: p.mean(),
+                      gradient_penalty=10.0),
+    "hinge": GanLoss(generator=lambda p: -p.mean(), real=lambda p: tf.relu(1.0 - p).mean(),
+                     fake=lambda p: tf.relu(1.0 + p).mean()),
+}
+
+
+def gan_loss(name: str) -> GanLoss:
+    if name not in GAN_LOSSES:
+        raise ValueError(f"unknown GAN loss {name!r}; choose one of: {', '.join(GAN_LOSSES)}")
+    return GAN_LOSSES[name]
+
+
+class CycleImages(NamedTuple):
+    """One step's images. Identity images are None when the identity loss is off."""
+
+    real_x: torch.Tensor
+    real_y: torch.Tensor
+    fake_y: torch.Tensor  # G(x)
+    rec_x: torch.Tensor  # F(G(x))
+    fake_x: torch.Tensor  # F(y)
+    rec_y: torch.Tensor  # G(F(y))
+    idt_y: torch.Tensor | None = None  # G(y)
+    idt_x: torch.Tensor | None = None  # F(x)
+
+
+def generator_loss(images: CycleImages, d_y_on_fake_y: torch.Tensor, d_x_on_fake_x: torch.Tensor,
+                   gan: str = "lsgan", lambda_x: float = 10.0, lambda_y: float = 10.0,
+                   lambda_identity: float = 0.5) -> dict[str, torch.Tensor]:
+    """L_GAN(G, D_Y) + L_GAN(F, D_X) + lambda_x |F(G(x)) - x| + lambda_y |G(F(y)) - y|
+    + lambda_identity (lambda_y |G(y) - y| + lambda_x |F(x) - x|), each term weighted as it enters the total."""
+    mode = gan_loss(gan)
+    terms = {
+        "gan_G": mode.generator(d_y_on_fake_y),
+        "gan_F": mode.generator(d_x_on_fake_x),
+        "cycle_X": lambda_x * tf.l1_loss(images.rec_x, images.real_x),
+        "cycle_Y": lambda_y * tf.l1_loss(images.rec_y, images.real_y),
+    }
+    if lambda_identity > 0:
+        if images.idt_x is None or images.idt_y is None:
+            raise ValueError("lambda_identity > 0 needs the identity images G(y) and F(x)")
+        terms["idt_X"] = lambda_identity * lambda_x * tf.l1_loss(images.idt_x, images.real_x)
+        terms["idt_Y"] = lambda_identity * lambda_y * tf.l1_loss(images.idt_y, images.real_y)
+    terms["total"] = sum(terms.values())
+    return terms
+
+
+def gradient_penalty(discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """WGAN-GP: mean of (||grad D(mix)||_2 - 1)^2 at random mixes of real and fake images (unweighted)."""
+    alpha = torch.rand(real.shape[0], 1, 1, 1, device=real.device, dtype=real.dtype)
+    mix = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
+    out = discriminator(mix)
+    (grad,) = torch.autograd.grad(out, mix, grad_outputs=torch.ones_like(out), create_graph=True)
+    return ((grad.flatten(1).norm(2, dim=1) - 1.0) ** 2).mean()
+
+
+def discriminator_loss(discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor,
+                       gan: str = "lsgan") -> dict[str, torch.Tensor]:
+    """½(real term + fake term), plus the weighted gradient penalty for wgangp. `fake` is detached."""
+    mode = gan_loss(gan)
+    fake = fake.detach()
+    terms = {"real": mode.real(discriminator(real)), "fake": mode.fake(discriminator(fake))}
+    total = 0.5 * (terms["real"] + terms["fake"])
+    if mode.gradient_penalty > 0:
+        terms["gp"] = mode.gradient_penalty * gradient_penalty(discriminator, real, fake)
+        total = total + terms["gp"]
+    terms["total"] = total
+    return terms
