@@ -75,6 +75,10 @@ class ImageFolder:
     def __len__(self) -> int:
         return len(self.paths)
 
+    def unreadable(self) -> list[str]:
+        """The files found undecodable so far (by any worker)."""
+        return [p for p, bad in zip(self.paths, self._bad.tolist()) if bad]
+
     def load(self, i: int) -> tuple[np.ndarray, str]:
         """Image number i (or the next readable one) as HxWxC float in [0, 1], with its path."""
         n = len(self.paths)
@@ -109,6 +113,7 @@ class UnalignedDataset(Dataset):
         self.seed = seed
         self.epoch = 0
         self.domains = (fx.name, fy.name)
+        self.sizes = (len(self.x), len(self.y))
 
     def set_epoch(self, epoch: int) -> None:
         """The epoch used for plain integer indices."""

@@ -69,7 +69,7 @@ def _stripes(rng: np.random.Generator, size: int) -> np.ndarray:
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     across = np.cos(angle) * xx + np.sin(angle) * yy
     along = -np.sin(angle) * xx + np.cos(angle) * yy
-    period = rng.uniform(0.08, 0.16) * size
+    period = max(5.0, rng.uniform(0.08, 0.16) * size)  # at least 5 px, so small pictures do not alias
     wave = np.clip(2.5 * np.sin(2 * np.pi * across / period + rng.uniform(0, 2 * np.pi)), 0, 1)
     centre, half = rng.uniform(-0.3, 0.3) * size + along.mean(), rng.uniform(0.15, 0.3) * size
     band = np.clip((half - np.abs(along - centre)) / 1.5, 0, 1)
