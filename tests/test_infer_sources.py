@@ -1,0 +1,186 @@
+"""Sources, sinks and the streaming loop: every source kind, video in -> video out, partial and crash rules."""
+import functools
+import http.server
+import threading
+
+import cv2
+import numpy as np
+import pytest
+
+from cgan.infer import InferError, Translator, open_sink, open_source, run_pipeline, translate_video
+from cgan.infer.sinks import VideoSink
+from infer_models import image, model_dir, read_video, rgb_model, write_video  # noqa: F401
+
+
+class FakeCamera:
+    """What cgan.infer uses of cv2.VideoCapture: a camera that gives `frames` frames, no fps, then stops."""
+
+    def __init__(self, frames=5, size=(20, 12), opened=True):
+        self.left, self.size, self.opened, self.released = frames, size, opened, False
+
+    def isOpened(self):
+        return self.opened
+
+    def read(self):
+        if self.left == 0:
+            return False, None
+        self.left -= 1
+        return True, image(self.size[1], self.size[0], seed=self.left)
+
+    def get(self, prop):
+        return {cv2.CAP_PROP_FRAME_WIDTH: self.size[0], cv2.CAP_PROP_FRAME_HEIGHT: self.size[1]}.get(prop, 0.0)
+
+    def release(self):
+        self.released = True
+
+
+@pytest.fixture
+def video(tmp_path):
+    return write_video(tmp_path / "clip.mp4", frames=7, size=(36, 24), fps=12.0)
+
+
+@pytest.fixture
+def http_url(tmp_path):
+    """A local HTTP server on 127.0.0.1 (ephemeral port) serving tmp_path; yields its base URL."""
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(tmp_path)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_images_and_folder_sources(tmp_path):
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    cv2.imwrite(str(tmp_path / "a" / "one.png"), image(5, 6))
+    cv2.imwrite(str(tmp_path / "a" / "b" / "two.jpg"), image(7, 8))
+    (tmp_path / "a" / "b" / "notes.txt").write_text("hello")
+    (tmp_path / "a" / ".hidden.png").write_bytes(b"")
+    with open_source("folder", tmp_path / "a") as src:
+        frames = list(src)
+    assert [(f.name, f.error != "") for f in frames] == [("b/notes.txt", True), ("b/two.jpg", False),
+                                                         ("one.png", False)]
+    assert src.total == 3 and not src.is_video and frames[1].image.shape == (7, 8, 3)
+    with open_source("image", [tmp_path / "a" / "one.png"]) as src:
+        assert [f.name for f in src] == ["one.png"] and src.name == "one"
+
+
+def test_video_source_knows_fps_size_and_count(video):
+    with open_source("video", video) as src:
+        assert (src.fps, src.size, src.total, src.live) == (12.0, (36, 24), 7, False)
+        assert len(list(src)) == 7
+
+
+def test_fake_camera_through_the_pipeline(rgb_model, tmp_path):
+    camera = FakeCamera(frames=5)
+    with open_source("camera", 0, capture_factory=lambda *a: camera) as src:
+        assert src.live and src.fps == 30.0 and src.total is None  # no fps reported: 30 assumed
+        with open_sink(src, tmp_path / "cam.mp4", overwrite=False) as sink:
+            report = run_pipeline(Translator(rgb_model, device="cpu"), src, sink, progress=False)
+    assert camera.released and report.done == 5 and not report.partial
+    frames, fps = read_video(tmp_path / "cam.mp4")
+    assert len(frames) == 5 and fps == 30.0 and frames[0].shape == (12, 20, 3)
+
+
+def test_camera_that_does_not_open_is_one_clear_error():
+    camera = FakeCamera(opened=False)
+    with pytest.raises(InferError, match="--camera 3: no camera with that index"):
+        open_source("camera", 3, capture_factory=lambda *a: camera)
+    assert camera.released
+
+
+def test_stream_over_http(video, http_url):
+    with open_source("stream", f"{http_url}/{video.name}") as src:
+        assert src.live and src.name == "clip"
+        assert len(list(src)) == 7
+
+
+def test_stream_file_url(video):
+    with open_source("stream", video.resolve().as_uri()) as src:
+        assert not src.live and src.total == 7
+
+
+def test_video_in_video_out_keeps_fps_size_and_count(rgb_model, video, tmp_path):
+    report = translate_video(rgb_model, video, tmp_path / "out.mp4", batch=3)
+    assert report.done == 7 and report.output == tmp_path / "out.mp4" and not report.failed
+    frames, fps = read_video(tmp_path / "out.mp4")
+    assert len(frames) == 7 and fps == 12.0 and frames[0].shape == (24, 36, 3)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temp file left
+
+
+def test_odd_video_sizes_lose_one_row_or_column_not_scale(rgb_model, tmp_path):
+    src = write_video(tmp_path / "odd.avi", frames=3, size=(35, 23), fourcc="MJPG")
+    translate_video(rgb_model, src, tmp_path / "odd_out.mp4")
+    frames, _ = read_video(tmp_path / "odd_out.mp4")
+    assert len(frames) == 3 and frames[0].shape == (22, 34, 3)
+
+
+def test_existing_outputs_are_not_overwritten(rgb_model, video, tmp_path):
+    out = tmp_path / "out.mp4"
+    out.write_bytes(b"keep me")
+    with pytest.raises(InferError, match="already exists; pass --overwrite"):
+        translate_video(rgb_model, video, out)
+    assert out.read_bytes() == b"keep me"
+    translate_video(rgb_model, video, out, overwrite=True)
+    assert len(read_video(out)[0]) == 7
+
+
+def _fail_on_call(monkeypatch, n, error):
+    """Make the n-th model call raise `error` (the model runs on the calling thread, where Ctrl-C lands)."""
+    real, calls = Translator.infer, []
+
+    def infer(self, batch):
+        calls.append(1)
+        if len(calls) == n:
+            raise error
+        return real(self, batch)
+
+    monkeypatch.setattr(Translator, "infer", infer)
+
+
+def test_ctrl_c_finalizes_a_playable_partial_video(rgb_model, video, tmp_path, monkeypatch):
+    _fail_on_call(monkeypatch, 4, KeyboardInterrupt())
+    report = translate_video(rgb_model, video, tmp_path / "out.mp4")
+    assert report.interrupted and report.partial and report.done == 3
+    assert report.output == tmp_path / "out.partial.mp4" and not (tmp_path / "out.mp4").exists()
+    frames, fps = read_video(report.output)
+    assert len(frames) == 3 and fps == 12.0
+    assert "partial" in report.summary()
+
+
+def test_a_crash_leaves_no_file_that_looks_complete(rgb_model, video, tmp_path, monkeypatch):
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    _fail_on_call(monkeypatch, 3, RuntimeError("boom"))
+    with pytest.raises(RuntimeError, match="boom"):
+        translate_video(rgb_model, video, out_dir / "out.mp4")
+    assert list(out_dir.iterdir()) == []
+
+
+def test_video_sink_refuses_unknown_containers(tmp_path):
+    with pytest.raises(InferError, match="video extension"):
+        VideoSink(tmp_path / "out.gif", 10.0, overwrite=False)
+
+
+def test_batched_folder_equals_unbatched(rgb_model, tmp_path, monkeypatch):
+    sizes, real = [], Translator.infer
+    monkeypatch.setattr(Translator, "infer", lambda self, b: sizes.append(len(b)) or real(self, b))
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i, (h, w) in enumerate([(16, 20), (13, 17), (24, 20), (24, 20), (16, 20)]):
+        cv2.imwrite(str(folder / f"{i}.png"), image(h, w, seed=i))
+    translator = Translator(rgb_model, device="cpu")
+    results = {}
+    for batch in (1, 3):
+        sizes.clear()
+        with open_source("folder", folder) as src, open_sink(src, tmp_path / f"b{batch}", False) as sink:
+            report = run_pipeline(translator, src, sink, batch=batch, progress=False)
+        # 13x17 pads to 16x20, so it joins the first batch; a batch ends where the padded size changes
+        assert report.done == 5 and sizes == ([1] * 5 if batch == 1 else [2, 2, 1])
+        results[batch] = [cv2.imread(str(tmp_path / f"b{batch}" / f"{i}.png")) for i in range(5)]
+    for a, b in zip(results[1], results[3]):
+        assert a.shape == b.shape and np.abs(a.astype(int) - b.astype(int)).max() <= 1
