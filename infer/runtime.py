@@ -134,13 +134,16 @@ def create_session(path: Path, device: Device, *, fp16: bool = False, strict: bo
         except Exception as e:  # onnxruntime raises its own classes for unreadable files
             raise InferError(f"{path}: not a model ONNX Runtime can load ({ort_message(e)})") from None
     provider = session.get_providers()[0]
+    requested = wanted if device.kind == "auto" else device.kind  # auto only counts GPUs this build has
     note = ""
-    if device.kind in ("cuda", "tensorrt") and provider != PROVIDER_NAMES[device.kind]:
-        if PROVIDER_NAMES[device.kind] not in available:
-            why = f"this onnxruntime build has no {PROVIDER_NAMES[device.kind]} (install onnxruntime-gpu)"
+    if provider != PROVIDER_NAMES[requested]:
+        if PROVIDER_NAMES[requested] not in available:
+            why = f"this onnxruntime build has no {PROVIDER_NAMES[requested]} (install onnxruntime-gpu)"
         else:
             why = f"{_failure_reason(captured.getvalue())}; see {CUDA_HELP}"
-        if strict:
-            raise InferError(f"--device {device}: {why} (--strict-device is set, so not falling back)")
-        note = f"--device {device} cannot be used: {why}; running on {provider} instead"
+        if strict and (device.kind != "auto" or provider == PROVIDER_NAMES["cpu"]):
+            raise InferError(f"--device {device}: {PROVIDER_NAMES[requested]} cannot be used: {why} "
+                             "(--strict-device is set, so not falling back)")
+        name = PROVIDER_NAMES[requested] if device.kind == "auto" else f"--device {device}"
+        note = f"{name} cannot be used: {why}; running on {provider} instead"
     return Session(session, provider, device.index, note)
