@@ -1,0 +1,202 @@
+"""Data-parallel training: launch environment, data split, DDP == one process on the global batch, dead ranks."""
+import copy
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from dataclasses import replace
+
+import pytest
+import torch
+import torch.nn as nn
+
+from cgan.train.config import make_config
+from cgan.train.data import build_loader, start_epoch
+from cgan.train.distributed import (DistEnv, DistributedError, any_rank, dist_env, gather_to_main,
+                                    mean_over_ranks, peer_failure_message, rank_seed, sync_batchnorm, wrap)
+from cgan.train.known_answer import KnownAnswerDataset
+from cgan.train.trainer import Trainer
+
+# Tiny CycleGAN, image pool off (its random choices are per process), no dropout.
+TINY = dict(generator="resnet_6blocks", ngf=4, ndf=4, crop_size=32, load_size=32, pool_size=0, workers=0, seed=3)
+STEPS = 3
+# Weights after STEPS steps; the two runs differ only in the order gradients are summed
+# (measured: at most 2e-7 on any weight).
+ATOL = 1e-6
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rank_env(rank: int, world_size: int, port: int) -> dict:
+    return {**os.environ, "RANK": str(rank), "WORLD_SIZE": str(world_size), "LOCAL_RANK": str(rank),
+            "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "OMP_NUM_THREADS": "1"}
+
+
+def test_dist_env_from_torchrun_variables():
+    assert dist_env({}) == DistEnv() and not DistEnv().enabled and DistEnv().is_main
+    env = dist_env({"RANK": "3", "WORLD_SIZE": "4", "LOCAL_RANK": "1"})
+    assert (env.rank, env.world_size, env.local_rank, env.enabled, env.is_main) == (3, 4, 1, True, False)
+    with pytest.raises(DistributedError, match="RANK set but WORLD_SIZE, LOCAL_RANK not: launch with `torchrun"):
+        dist_env({"RANK": "0"})
+    with pytest.raises(DistributedError, match="must be integers"):
+        dist_env({"RANK": "a", "WORLD_SIZE": "2", "LOCAL_RANK": "0"})
+    with pytest.raises(DistributedError, match="RANK=2 does not fit WORLD_SIZE=2"):
+        dist_env({"RANK": "2", "WORLD_SIZE": "2", "LOCAL_RANK": "0"})
+    assert rank_seed(7, env) == 10 and rank_seed(7, DistEnv()) == 7
+
+
+def test_single_process_helpers_are_no_ops():
+    env = DistEnv()
+    assert any_rank(True, False) == (True, False)
+    assert mean_over_ranks({"a": 1.5}) == {"a": 1.5}
+    assert gather_to_main({"k": 1}, env) == [{"k": 1}]
+    net = nn.Conv2d(3, 3, 1)
+    assert wrap(net, env, torch.device("cpu")) is net
+
+
+@pytest.mark.parametrize("world_size, batch", [(2, 1), (2, 3), (3, 2)])
+def test_ranks_share_each_global_batch_like_one_process(world_size, batch):
+    """Global batch t of W ranks (batch B each) holds the samples of batch t of one process with batch W*B."""
+    dataset = KnownAnswerDataset(size=8, length=12, seed=1)
+    single = build_loader(dataset, world_size * batch, workers=0, seed=5)
+    ranks = [build_loader(dataset, batch, workers=0, seed=5, rank=r, world_size=world_size) for r in range(world_size)]
+    for epoch in (0, 1):
+        start_epoch(single, epoch)
+        for loader in ranks:
+            start_epoch(loader, epoch)
+        whole = list(single.sampler)
+        per_rank = [list(loader.sampler) for loader in ranks]
+        assert len({len(keys) for keys in per_rank}) == 1  # every rank takes the same number of steps
+        for t in range(len(whole) // (world_size * batch)):
+            together = sorted(k for keys in per_rank for k in keys[t * batch:(t + 1) * batch])
+            assert together == sorted(whole[t * world_size * batch:(t + 1) * world_size * batch])
+    start_epoch(single, 0)
+    order0 = [i for _, i in single.sampler]
+    start_epoch(single, 1)
+    assert order0 != [i for _, i in single.sampler]  # reshuffled every epoch
+
+
+def test_sync_batchnorm_only_where_it_runs():
+    bn_net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
+    two = DistEnv(0, 2, 0)
+    net, converted = sync_batchnorm(bn_net, two, torch.device("cuda", 0))
+    assert converted and isinstance(net[1], nn.SyncBatchNorm)
+    assert sync_batchnorm(bn_net, two, torch.device("cpu")) == (bn_net, False)  # SyncBatchNorm is GPU-only
+    assert sync_batchnorm(bn_net, DistEnv(), torch.device("cuda", 0)) == (bn_net, False)
+    plain = nn.Sequential(nn.Conv2d(3, 4, 3), nn.InstanceNorm2d(4))
+    assert sync_batchnorm(plain, two, torch.device("cuda", 0)) == (plain, False)
+
+
+WORKER = textwrap.dedent("""
+    import json, sys, torch
+    from cgan.train.config import make_config
+    from cgan.train.data import build_loader, start_epoch
+    from cgan.train.distributed import dist_env, init_distributed, shutdown_distributed, wrap
+    from cgan.train.known_answer import KnownAnswerDataset
+    from cgan.train.trainer import Trainer
+    torch.set_num_threads(1)
+    config = make_config(overrides=json.loads(sys.argv[1]))
+    env = dist_env()
+    device = init_distributed(env, torch.device("cpu"), timeout_s=120)
+    trainer = Trainer(config, device)
+    trainer.nets = {name: wrap(net, env, device) for name, net in trainer.nets.items()}
+    dataset = KnownAnswerDataset(size=config.crop_size, length=8, seed=config.seed)
+    loader = build_loader(dataset, config.batch_size, workers=0, seed=config.seed, rank=env.rank,
+                          world_size=env.world_size)
+    start_epoch(loader, 0)
+    for _, batch in zip(range(int(sys.argv[2])), loader):
+        trainer.train_step(batch)
+    if env.is_main:
+        torch.save(trainer.state_dict()["nets"], sys.argv[3])
+    shutdown_distributed()
+""")
+
+
+def test_two_processes_equal_one_process_on_the_global_batch(tmp_path):
+    port = free_port()
+    out = tmp_path / "ddp.pt"
+    per_rank = make_config(overrides={**TINY, "batch_size": 1})
+    args = [sys.executable, "-c", WORKER, json.dumps({**TINY, "batch_size": 1}), str(STEPS), str(out)]
+    procs = [subprocess.Popen(args, env=rank_env(r, 2, port), stderr=subprocess.PIPE, text=True) for r in range(2)]
+    errors = [p.communicate(timeout=300)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], errors
+
+    single = Trainer(replace(per_rank, batch_size=2))
+    loader = build_loader(KnownAnswerDataset(size=32, length=8, seed=per_rank.seed), 2, workers=0,
+                          seed=per_rank.seed)
+    start_epoch(loader, 0)
+    initial = {k: v.clone() for k, v in single.nets["G"].state_dict().items()}
+    for _, batch in zip(range(STEPS), loader):
+        single.train_step(batch)
+
+    ddp = torch.load(out, weights_only=True)
+    probe = torch.rand(2, 3, 32, 32) * 2 - 1
+    for name, net in single.nets.items():
+        noise_only = cancelled_biases(net)
+        assert noise_only  # the check below does skip something, and only those
+        for key, value in net.state_dict().items():
+            if key not in noise_only:
+                torch.testing.assert_close(ddp[name][key], value, rtol=0, atol=ATOL, msg=f"{name}.{key}")
+        twin = copy.deepcopy(net)
+        twin.load_state_dict(ddp[name])
+        with torch.no_grad():
+            torch.testing.assert_close(twin(probe), net(probe), rtol=0, atol=10 * ATOL)
+    assert any(not torch.equal(initial[k], v) for k, v in single.nets["G"].state_dict().items())
+
+
+def cancelled_biases(net: nn.Module) -> set[str]:
+    """Biases of convs followed directly by InstanceNorm: the norm subtracts them again, so their true
+    gradient is 0 and Adam turns the rounding noise of that 0 into lr-sized steps that change no output."""
+    keys = set()
+    for prefix, module in net.named_modules():
+        if isinstance(module, nn.Sequential):
+            children = list(module.named_children())
+            for (i, conv), (_, norm) in zip(children, children[1:]):
+                if isinstance(conv, (nn.Conv2d, nn.ConvTranspose2d)) and conv.bias is not None \
+                        and isinstance(norm, nn.InstanceNorm2d):
+                    keys.add(f"{prefix}.{i}.bias" if prefix else f"{i}.bias")
+    return keys
+
+
+PEER = textwrap.dedent("""
+    import os, sys, time, torch
+    from cgan.train.distributed import any_rank, dist_env, init_distributed, peer_failure_message
+    env = dist_env()
+    init_distributed(env, torch.device("cpu"), timeout_s=float(sys.argv[2]))
+    any_rank(False)
+    if env.rank == 1:
+        if sys.argv[1] == "die":
+            os._exit(3)
+        time.sleep(600)  # hangs
+    try:
+        for _ in range(10_000):
+            any_rank(False)
+            time.sleep(0.01)
+    except RuntimeError as e:
+        print(peer_failure_message(e, env), file=sys.stderr)
+        sys.exit(1)
+""")
+
+
+@pytest.mark.parametrize("how", ["die", "hang"])
+def test_a_dead_or_hung_rank_stops_the_others_within_bounded_time(how):
+    port = free_port()
+    args = [sys.executable, "-c", PEER, how, "5"]
+    procs = [subprocess.Popen(args, env=rank_env(r, 2, port), stderr=subprocess.PIPE, text=True) for r in range(2)]
+    try:
+        start = time.monotonic()
+        _, err = procs[0].communicate(timeout=120)  # never waits forever
+        assert procs[0].returncode == 1, err
+        assert "rank 0 of 2: lost contact with another training process" in err
+        assert time.monotonic() - start < 60
+    finally:
+        for p in procs:
+            p.kill()
+            p.communicate()
