@@ -1,0 +1,242 @@
+"""One generator to one verified, self-describing ONNX file.
+
+The pipeline: dry run (output shape must equal input shape) -> trace to ONNX -> checker and
+shape inference -> parity in ONNX Runtime against PyTorch -> optional fp16/int8 variant with its
+own parity against fp32 -> metadata -> temp file moved into place.
+
+Exporter: the TorchScript-based `torch.onnx.export(dynamo=False)` followed by onnxscript's
+optimizer (constant folding). The README's "Export" section says why.
+"""
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import onnx
+import onnxscript.optimizer
+import torch
+import torch.nn as nn
+
+from cgan.infer.metadata import INPUT_NAME, OUTPUT_NAME, ModelInfo
+
+from .errors import ExportError
+from .verify import (FP32_TOLERANCE, Comparison, compare_runs, parity_shapes, random_inputs, run_session,
+                     session, worst)
+
+DEFAULT_OPSET = 17
+PARITY_KEY = "cgan.parity"  # metadata: what the file was checked against and how close it came
+DYNAMIC_AXES = {0: "batch", 2: "height", 3: "width"}
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ExportReport:
+    """What one export wrote and how it was checked."""
+
+    path: Path
+    size_bytes: int
+    opset: int
+    precision: str
+    input_name: str
+    input_shape: tuple  # ints and symbol names, e.g. ("batch", 3, "height", "width")
+    output_name: str
+    output_shape: tuple
+    parity: tuple[Comparison, ...]  # fp32 ONNX Runtime vs PyTorch; empty when --no-verify
+    variant_parity: tuple[Comparison, ...]  # fp16/int8 vs the fp32 model; empty for fp32
+    seconds: float
+
+    def lines(self) -> list[str]:
+        shape = lambda dims: "[" + ", ".join(map(str, dims)) + "]"  # noqa: E731
+        out = [f"{self.path}  ({self.size_bytes / 1e6:.1f} MB, opset {self.opset}, {self.precision}, "
+               f"{self.seconds:.1f} s)",
+               f"  input  {self.input_name} {shape(self.input_shape)} float32",
+               f"  output {self.output_name} {shape(self.output_shape)} float32"]
+        if self.parity:
+            out.append(f"  ONNX Runtime vs PyTorch: worst max abs {worst(self.parity).max_abs:.2e} "
+                       f"(limit {FP32_TOLERANCE:g}) at " + ", ".join("x".join(map(str, c.shape)) for c in self.parity))
+        else:
+            out.append("  parity NOT checked (--no-verify)")
+        if self.variant_parity:
+            out.append(f"  {self.precision} vs fp32: worst PSNR {min(c.psnr_db for c in self.variant_parity):.1f} dB, "
+                       f"max abs {worst(self.variant_parity).max_abs:.3f}")
+        return out
+
+
+def example_side(train_size: int, side_multiple: int) -> int:
+    """The training crop size rounded up to the side multiple: the size traced and checked first."""
+    return -(-train_size // side_multiple) * side_multiple
+
+
+def dry_run(net: nn.Module, shape: tuple[int, ...], log: Log) -> None:
+    """Run the net once and fail unless its output has its input's shape."""
+    try:
+        with torch.inference_mode():
+            out_shape = tuple(net(torch.zeros(shape)).shape)
+    except RuntimeError as e:
+        raise ExportError(f"dry run at input {list(shape)} failed: {str(e).splitlines()[0]}") from None
+    log(f"dry run: input {list(shape)} -> output {list(out_shape)}")
+    if out_shape != tuple(shape):
+        raise ExportError(f"the generator's output shape {list(out_shape)} differs from its input shape "
+                          f"{list(shape)}; only shape-preserving generators can be exported")
+
+
+def to_onnx(net: nn.Module, example_shape: tuple[int, ...], opset: int, dynamic_hw: bool) -> onnx.ModelProto:
+    """Trace `net` (eval mode) into an ONNX model with input `image` and output `translated`."""
+    axes = DYNAMIC_AXES if dynamic_hw else {0: "batch"}
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():  # the legacy exporter's deprecation and tracer notes
+        warnings.simplefilter("ignore")
+        try:
+            torch.onnx.export(net, (torch.zeros(example_shape),), buffer, dynamo=False, opset_version=opset,
+                              input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                              dynamic_axes={INPUT_NAME: axes, OUTPUT_NAME: axes}, do_constant_folding=True)
+        except (RuntimeError, ValueError) as e:  # torch.onnx.errors.* derive from these
+            raise ExportError(f"PyTorch could not export the generator at opset {opset}: "
+                              f"{str(e).splitlines()[0]}") from None
+    # Folds the shape arithmetic the tracer emits around every Pad into constants.
+    return onnxscript.optimizer.optimize(onnx.load_from_string(buffer.getvalue()))
+
+
+def _dims(value: onnx.ValueInfoProto) -> tuple:
+    return tuple(d.dim_param or d.dim_value for d in value.type.tensor_type.shape.dim)
+
+
+def check_onnx(model: onnx.ModelProto) -> tuple[tuple, tuple]:
+    """Full ONNX checker, then strict shape inference: output batch, H, W must be the input's.
+
+    Returns the input and output shapes (ints and symbol names).
+    """
+    try:
+        onnx.checker.check_model(model, full_check=True)
+        inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
+        raise ExportError(f"the exported model is not valid ONNX: {str(e).splitlines()[0]}") from None
+    in_dims, out_dims = _dims(inferred.graph.input[0]), _dims(inferred.graph.output[0])
+    if len(out_dims) != 4 or (out_dims[0], *out_dims[2:]) != (in_dims[0], *in_dims[2:]):
+        raise ExportError(f"shape inference gives output {list(out_dims)} for input {list(in_dims)}; "
+                          "batch, height and width must match")
+    return in_dims, out_dims
+
+
+def torch_parity(model: onnx.ModelProto, net: nn.Module, shapes: Sequence[tuple[int, ...]]) -> list[Comparison]:
+    """ONNX Runtime (CPU) against PyTorch on the same random inputs."""
+    sess = session(model.SerializeToString())
+
+    def reference(x: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return net(torch.from_numpy(x)).numpy()
+
+    return compare_runs(lambda x: run_session(sess, x), reference, random_inputs(shapes))
+
+
+def write_model(model: onnx.ModelProto, path: Path, overwrite: bool) -> int:
+    """Serialize into one self-contained file via a temp file and os.replace; returns its size."""
+    data = model.SerializeToString()
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        if path.exists() and not overwrite:
+            raise ExportError(f"{path} appeared while exporting; pass --overwrite to replace it")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return len(data)
+
+
+def prepare_destination(path: Path, overwrite: bool) -> None:
+    """Fail early when the file exists (without overwrite) or its folder cannot be written."""
+    if path.exists() and not overwrite:
+        raise ExportError(f"{path} already exists; pass --overwrite to replace it")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ExportError(f"cannot create the output folder {path.parent}: {e.strerror}") from None
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise ExportError(f"the output folder {path.parent} is not writable; choose another with --out")
+
+
+def set_metadata(model: onnx.ModelProto, props: dict[str, str]) -> None:
+    del model.metadata_props[:]
+    onnx.helper.set_model_props(model, props)
+
+
+def export_generator(net: nn.Module, path: str | os.PathLike, info: ModelInfo, *, opset: int = DEFAULT_OPSET,
+                     static_hw: tuple[int, int] | None = None, verify: bool = True, overwrite: bool = False,
+                     precision: str = "fp32", calibration: Sequence[np.ndarray] | None = None,
+                     log: Log | None = None) -> ExportReport:
+    """Export one generator to `path` and return what was written and checked.
+
+    `info` describes the net (see ModelInfo); its precision and export date are filled in here.
+    `calibration`: NCHW float32 arrays in [-1, 1], needed for precision "int8". Raises ExportError,
+    leaving no file behind, when any check fails.
+    """
+    from .quantize import VARIANTS, variant_parity
+
+    start, log = time.perf_counter(), log or (lambda message: None)
+    path = Path(path)
+    if precision != "fp32" and precision not in VARIANTS:
+        raise ExportError(f"unknown precision {precision!r}; choose fp32, {', '.join(VARIANTS)}")
+    multiple = getattr(net, "side_multiple", info.side_multiple)
+    if multiple != info.side_multiple:
+        raise ExportError(f"the net's side multiple {multiple} differs from the metadata's {info.side_multiple}")
+    if static_hw and any(s % multiple for s in static_hw):
+        raise ExportError(f"--static {static_hw[0]}x{static_hw[1]}: height and width must be multiples of "
+                          f"{multiple} for {info.generator}")
+    prepare_destination(path, overwrite)
+
+    net = net.eval()
+    side = example_side(info.train_size, multiple)
+    shape = (1, info.input_channels, *(static_hw or (side, side)))
+    dry_run(net, shape, log)
+    model = to_onnx(net, shape, opset, dynamic_hw=static_hw is None)
+    check_onnx(model)
+    shapes = parity_shapes(info.input_channels, side, multiple, static_hw)
+    parity: list[Comparison] = []
+    if verify:
+        parity = torch_parity(model, net, shapes)
+        for c in parity:
+            log(f"parity ONNX Runtime vs PyTorch at {c}")
+        if worst(parity).max_abs > FP32_TOLERANCE:
+            raise ExportError(f"ONNX Runtime output differs from PyTorch by {worst(parity).max_abs:.2e} "
+                              f"(limit {FP32_TOLERANCE:g}) at {list(worst(parity).shape)}; no file written")
+    else:
+        log("--no-verify: ONNX Runtime vs PyTorch parity NOT checked")
+
+    variant: list[Comparison] = []
+    if precision != "fp32":
+        fp32 = model
+        model = VARIANTS[precision](fp32, calibration, log)
+        check_onnx(model)
+        if verify:
+            variant = variant_parity(model, fp32, precision, shapes, calibration, log)
+
+    info = replace(info, precision=precision,
+                   export_date=info.export_date or datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    props = info.to_metadata_props()
+    if verify:
+        checked = variant or parity
+        lowest = min(c.psnr_db for c in checked)
+        props[PARITY_KEY] = json.dumps({"reference": "fp32 onnx" if variant else "pytorch",
+                                        "max_abs": worst(checked).max_abs,
+                                        "min_psnr_db": None if math.isinf(lowest) else lowest,
+                                        "shapes": [list(c.shape) for c in checked]})
+    set_metadata(model, props)
+    in_dims, out_dims = check_onnx(model)
+    size = write_model(model, path, overwrite)
+    return ExportReport(path, size, opset, precision, INPUT_NAME, in_dims, OUTPUT_NAME, out_dims,
+                        tuple(parity), tuple(variant), time.perf_counter() - start)

@@ -1,0 +1,128 @@
+"""Deployment variants of a verified fp32 model: fp16 (for CUDA/TensorRT) and int8 (static QDQ, for CPUs).
+
+Both keep float32 input and output tensors, so an app feeds every variant the same way; the
+metadata's `precision` says which one a file is.
+"""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+import onnx
+from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
+                                      quantize_static)
+from onnxruntime.transformers.float16 import convert_float_to_float16
+from onnxscript import ir
+
+from .errors import ExportError
+from .verify import Comparison, compare_runs, random_inputs, run_session, session
+
+Log = Callable[[str], None]
+
+# Ops left in fp32 in the fp16 variant: instance norm sums squares over a whole feature map,
+# which overflows fp16's range at high resolution.
+FP16_FP32_OPS = ["InstanceNormalization"]
+INT8_OPS = ["Conv", "ConvTranspose"]  # everything else (norms, activations, pads) stays fp32
+MIN_PSNR_DB = {"fp16": 40.0, "int8": 25.0}  # below this the variant is refused: something broke
+
+
+def _topologically_sorted(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The fp16 converter appends its casts at the end of the node list; ONNX wants them in order.
+
+    Its intermediate type annotations can be stale too, so they are dropped (they are optional).
+    """
+    del model.graph.value_info[:]
+    graph = ir.serde.deserialize_model(model)
+    ir.passes.common.TopologicalSortPass()(graph)
+    return ir.serde.serialize_model(graph)
+
+
+def _unshare_initializers(model: onnx.ModelProto, op_types: Sequence[str]) -> onnx.ModelProto:
+    """Give each `op_types` node its own copy of initializers it shares with other nodes.
+
+    The optimizer deduplicates the identical scale/bias constants of every instance norm; the fp16
+    converter then names one cast per consumer identically, which makes the graph invalid.
+    """
+    model = onnx.ModelProto.FromString(model.SerializeToString())
+    initializers = {init.name: init for init in model.graph.initializer}
+    seen: set[str] = set()
+    for node in model.graph.node:
+        if node.op_type not in op_types:
+            continue
+        for i, name in enumerate(node.input):
+            if name in initializers and name in seen:
+                copy = onnx.TensorProto.FromString(initializers[name].SerializeToString())
+                copy.name = f"{name}__{node.name or i}"
+                model.graph.initializer.append(copy)
+                node.input[i] = copy.name
+            seen.add(name)
+    return model
+
+
+def to_fp16(model: onnx.ModelProto, calibration: Sequence[np.ndarray] | None, log: Log) -> onnx.ModelProto:
+    """fp16 weights and compute, fp32 input/output and instance norm."""
+    log(f"converting to fp16 (kept in fp32: inputs, outputs, {', '.join(FP16_FP32_OPS)})")
+    model = _unshare_initializers(model, FP16_FP32_OPS)
+    return _topologically_sorted(convert_float_to_float16(model, keep_io_types=True, op_block_list=FP16_FP32_OPS))
+
+
+class _Batches(CalibrationDataReader):
+    def __init__(self, input_name: str, images: Sequence[np.ndarray]):
+        self._items: Iterator[dict[str, np.ndarray]] = iter({input_name: x} for x in images)
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        return next(self._items, None)
+
+
+def final_conv_names(model: onnx.ModelProto) -> list[str]:
+    """The conv(s) producing the output's pre-activation: quantizing them costs the most quality."""
+    producers = {out: node for node in model.graph.node for out in node.output}
+    node = producers.get(model.graph.output[0].name)
+    while node is not None and node.op_type not in ("Conv", "ConvTranspose"):
+        node = producers.get(node.input[0])
+    return [node.name] if node is not None else []
+
+
+def to_int8(model: onnx.ModelProto, calibration: Sequence[np.ndarray] | None, log: Log,
+            exclude_final: bool = True) -> onnx.ModelProto:
+    """Static QDQ int8: per-channel int8 weights, int8 activations calibrated on `calibration`."""
+    if not calibration:
+        raise ExportError("int8 needs calibration images (the run's training data or --calibration DIR)")
+    excluded = final_conv_names(model) if exclude_final else []
+    log(f"quantizing to int8 (QDQ, per-channel weights, {len(calibration)} calibration images; "
+        f"kept in fp32: normalization, activations{', the final conv' if excluded else ''})")
+    with tempfile.TemporaryDirectory() as tmp:
+        source, target = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
+        onnx.save_model(model, source)
+        quantize_static(source, target, _Batches(model.graph.input[0].name, calibration),
+                        quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
+                        weight_type=QuantType.QInt8, op_types_to_quantize=INT8_OPS, nodes_to_exclude=excluded,
+                        calibrate_method=CalibrationMethod.MinMax)
+        return onnx.load_model(target)
+
+
+VARIANTS: dict[str, Callable[[onnx.ModelProto, Sequence[np.ndarray] | None, Log], onnx.ModelProto]] = {
+    "fp16": to_fp16,
+    "int8": to_int8,
+}
+
+
+def variant_parity(variant: onnx.ModelProto, fp32: onnx.ModelProto, precision: str,
+                   shapes: Sequence[tuple[int, ...]], images: Sequence[np.ndarray] | None,
+                   log: Log) -> list[Comparison]:
+    """The variant against the fp32 model in ONNX Runtime, on images (when given) and random inputs.
+
+    Raises ExportError when the PSNR falls below MIN_PSNR_DB for the precision.
+    """
+    fast, reference = session(variant.SerializeToString()), session(fp32.SerializeToString())
+    inputs = list(images or [])[:4] + random_inputs(shapes)
+    results = compare_runs(lambda x: run_session(fast, x), lambda x: run_session(reference, x), inputs)
+    for c in results:
+        log(f"{precision} vs fp32 at {c}")
+    lowest = min(c.psnr_db for c in results)
+    if lowest < MIN_PSNR_DB[precision]:
+        raise ExportError(f"the {precision} model reaches only {lowest:.1f} dB PSNR against fp32 "
+                          f"(at least {MIN_PSNR_DB[precision]:g} dB expected); no file written")
+    return results
