@@ -80,6 +80,8 @@ def main(image, folder, video, camera, stream, model, gen, out, overwrite, side_
                                       preview=preview, progress=not no_progress)
     except InferError as e:
         raise click.ClickException(str(e)) from None
+    except KeyboardInterrupt:  # before the loop started (the loop itself stops cleanly)
+        raise click.Abort() from None
     if report.failed:
         _say(f"{len(report.failed)} failed: " + ", ".join(name for name, _ in report.failed[:10])
              + (" ..." if len(report.failed) > 10 else ""))

@@ -34,12 +34,12 @@ def find_model(model: str | Path | None, gen: str | None = None, models_dir: Pat
     if gen not in GENERATOR_LETTERS:
         raise InferError(f"--gen {gen!r}: use G (X->Y) or F (Y->X)")
     if model is None:
-        exports = sorted(models_dir.rglob("*.onnx"), key=lambda p: p.stat().st_mtime, reverse=True) \
-            if models_dir.is_dir() else []
+        exports = list(models_dir.rglob("*.onnx")) if models_dir.is_dir() else []
         if not exports:
             raise InferError(f"no --model given and no .onnx file under {models_dir}/; "
                              "run `cgan-export --gen G` first or pass --model PATH")
-        path, fallback = exports[0].parent, [] if explicit else [exports[0]]
+        newest = max(exports, key=lambda p: p.stat().st_mtime)
+        path, fallback = newest.parent, [] if explicit else [newest]
     else:
         path, fallback = Path(model), []
     if path.is_dir():

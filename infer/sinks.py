@@ -55,7 +55,7 @@ def output_path(source: Source, tag: str, out: Path | None = None) -> Path:
     if source.is_video:
         name = f"{source.name}_{tag}{DEFAULT_VIDEO_EXT}"
     elif source.total == 1:
-        name = f"{source.name}_{tag}{image_extension(source.relative(source.paths[0]))}"
+        name = f"{source.name}_{tag}{image_extension(source.names[0])}"
     else:
         name = f"{source.name}_{tag}"
     if out is None:
@@ -180,5 +180,4 @@ def open_sink(source: Source, out: Path, overwrite: bool) -> Sink:
     """The sink mirroring `source`: a video file for captures, image files otherwise."""
     if source.is_video:
         return VideoSink(out, source.fps, overwrite)
-    names = [source.relative(p) for p in source.paths]
-    return ImageSink(out, names, single=_writes_one_file(source), overwrite=overwrite)
+    return ImageSink(out, source.names, single=_writes_one_file(source), overwrite=overwrite)

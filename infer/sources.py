@@ -88,17 +88,13 @@ class ImageFiles(Source):
     def __init__(self, name: str, paths: list[Path], root: Path | None = None):
         super().__init__(name)
         self.paths = paths
-        self.root = root
+        self.names = [p.relative_to(root).as_posix() if root else p.name for p in paths]
         self.total = len(paths)
 
-    def relative(self, path: Path) -> str:
-        return path.relative_to(self.root).as_posix() if self.root else path.name
-
     def __iter__(self) -> Iterator[Frame]:
-        for i, path in enumerate(self.paths):
+        for i, (path, name) in enumerate(zip(self.paths, self.names)):
             image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            error = "" if image is not None else "not an image OpenCV can read"
-            yield Frame(self.relative(path), i, image, error)
+            yield Frame(name, i, image, "" if image is not None else "not an image OpenCV can read")
 
 
 class CaptureSource(Source):
