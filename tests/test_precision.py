@@ -4,7 +4,7 @@ import torch
 
 from cgan.train import create_discriminator, create_generator
 from cgan.train import precision as P
-from cgan.train.precision import Amp, PrecisionError, cpu_bf16_flag, fp32, resolve_precision
+from cgan.train.precision import Amp, PrecisionError, cpu_bf16_flag, float_outputs, resolve_precision
 
 CPU = torch.device("cpu")
 AMX_CPU = "processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16 amx_bf16 amx_tile\n"
@@ -54,22 +54,24 @@ def test_explicit_choices_and_bad_name():
 
 
 def _tiny_step(amp: Amp, seed: int = 0):
-    """One generator + discriminator update of tiny nets under `amp`; returns (G, loss, logits dtype)."""
+    """One generator + discriminator update of tiny nets under `amp`; returns (G, loss, D's inner output dtype)."""
     torch.manual_seed(seed)
-    G = create_generator("resnet_6blocks", ngf=4)
-    D = create_discriminator("basic", ndf=4)
+    G = float_outputs(create_generator("resnet_6blocks", ngf=4))
+    D = float_outputs(create_discriminator("basic", ndf=4))
+    inner = []
+    D.model[-1].register_forward_hook(lambda m, i, o: inner.append(o.dtype))  # the last conv, before the cast
     opt = torch.optim.Adam(list(G.parameters()) + list(D.parameters()), lr=1e-3)
     x = torch.rand(2, 3, 32, 32) * 2 - 1
     with amp.autocast():
         fake = G(x)
         logits = D(fake)
-    fake32, logits32 = fp32(fake, logits)
-    loss = (fake32 - x).abs().mean() + (logits32 - 1).pow(2).mean()
+        assert fake.dtype == logits.dtype == torch.float32  # what losses see
+        loss = (fake - x).abs().mean() + (logits - 1).pow(2).mean()
     opt.zero_grad()
     amp.backward(loss)
     amp.step(opt)
     amp.update()
-    return G, loss, logits.dtype
+    return G, loss, inner[0]
 
 
 def test_bf16_step_runs_and_keeps_fp32_weights_and_losses():

@@ -67,6 +67,11 @@ class TrainConfig:
     # outputs
     save_epoch_freq: int = 5  # keep checkpoints/epoch_NNN.pt every this many epochs
     sample_every: int = 400  # write a sample grid every this many steps
+    # speed and scale
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16: autocast dtype of the forwards (fp16 adds a grad scaler)
+    channels_last: bool = False  # keep the nets in channels-last memory format
+    compile: bool = False  # torch.compile the nets
+    dist_timeout: int = 600  # seconds a process waits for the others (under torchrun) before it stops
 
     @property
     def total_epochs(self) -> int:
@@ -150,6 +155,7 @@ def validate(config: TrainConfig) -> TrainConfig:
     """Check values that no type can express; returns the config with canonical registry names."""
     from .losses import GAN_LOSSES
     from .networks import discriminator_name, generator_name
+    from .precision import PRECISIONS
     from .schedulers import LR_POLICIES
 
     def need(ok: bool, key: str, what: str) -> None:
@@ -163,9 +169,10 @@ def validate(config: TrainConfig) -> TrainConfig:
         raise ConfigError(str(e)) from None
     need(config.gan_loss in GAN_LOSSES, "gan_loss", f"choose one of {', '.join(GAN_LOSSES)}")
     need(config.lr_policy in LR_POLICIES, "lr_policy", f"choose one of {', '.join(LR_POLICIES)}")
+    need(config.precision in PRECISIONS, "precision", f"choose one of {', '.join(PRECISIONS)}")
     need(config.direction in ("AtoB", "BtoA"), "direction", "choose AtoB or BtoA")
     for key in ("ngf", "ndf", "n_layers", "batch_size", "load_size", "crop_size", "epochs", "save_epoch_freq",
-                "sample_every", "lr_decay_epochs"):
+                "sample_every", "lr_decay_epochs", "dist_timeout"):
         need(getattr(config, key) >= 1, key, "must be at least 1")
     for key in ("epochs_decay", "workers", "pool_size", "lambda_x", "lambda_y", "lambda_identity"):
         need(getattr(config, key) >= 0, key, "must not be negative")

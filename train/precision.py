@@ -1,7 +1,7 @@
 """Numeric precision of a training run: which one (`--precision`), the autocast context and the grad scaler.
 
-Only the network forwards run under autocast; losses and the image pools see float32 (`fp32()`),
-so loss values, logs and the pools' contents do not depend on the precision.
+Only the network forwards run under autocast; their outputs are cast back to float32
+(`float_outputs`), so losses, logs and the pools' contents are computed in float32 at any precision.
 """
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn as nn
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 _DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -100,10 +101,9 @@ class Amp:
     """The autocast context and the grad scaler of one precision, used the same way for all of them.
 
         with amp.autocast():
-            fake = G(x)
-        loss = compute_loss(fp32(fake), ...)
-        amp.backward(loss); amp.step(optimizer)   # for each optimizer of the step
-        amp.update()                              # once per training step
+            fake = G(x)                # float_outputs(G): fake is float32
+            loss = compute_loss(fake, ...)
+        amp.backward(loss); amp.step(optimizer); amp.update()
     With fp32 and bf16 the scaler is disabled: backward/step/update are plain calls.
     """
 
@@ -134,7 +134,7 @@ class Amp:
             self.scaler.load_state_dict(state)
 
 
-def fp32(*tensors: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, ...]:
-    """Cast autocast outputs to float32 before losses and pools (a no-op for float32 tensors)."""
-    cast = tuple(t.float() for t in tensors)
-    return cast[0] if len(cast) == 1 else cast
+def float_outputs(net: nn.Module) -> nn.Module:
+    """Make `net` return float32 even under autocast, so losses and image pools always see float32."""
+    net.register_forward_hook(lambda module, inputs, output: output.float())
+    return net
