@@ -7,31 +7,27 @@ import cv2
 import numpy as np
 import pytest
 
-from cgan.infer.metadata import INPUT_NAME, OUTPUT_NAME, ModelInfo
+from cgan.infer.metadata import ModelInfo
 
 
 def export_tiny(path: Path, *, channels: int = 3, direction: str = "G", metadata: bool = True,
                 precision: str = "fp32", seed: int = 0) -> Path:
-    """A resnet_6blocks generator with ngf 4, dynamic batch/H/W, as cgan-export lays it out."""
+    """A resnet_6blocks generator with ngf 4, exported by cgan-export's API (dynamic batch/H/W)."""
     import onnx
     import torch
 
+    from cgan.export.onnx_export import export_generator
     from cgan.train import create_generator
 
     torch.manual_seed(seed)
-    net = create_generator("resnet_6blocks", channels, channels, ngf=4).eval()
-    dims = {0: "batch", 2: "height", 3: "width"}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.onnx.export(net, (torch.randn(1, channels, 16, 16),), str(path), input_names=[INPUT_NAME],
-                      output_names=[OUTPUT_NAME], dynamic_axes={INPUT_NAME: dims, OUTPUT_NAME: dims},
-                      opset_version=17, dynamo=False)
-    if metadata:
+    net = create_generator("resnet_6blocks", channels, channels, ngf=4)
+    info = ModelInfo(direction=direction, source_domain="x", target_domain="y", generator="resnet_6blocks",
+                     ngf=4, norm="instance", input_channels=channels, output_channels=channels,
+                     side_multiple=net.side_multiple, train_size=16)
+    export_generator(net, path, info, precision=precision, overwrite=True)
+    if not metadata:
         model = onnx.load(str(path))
-        info = ModelInfo(direction=direction, source_domain="x", target_domain="y", generator="resnet_6blocks",
-                         ngf=4, norm="instance", input_channels=channels, output_channels=channels,
-                         side_multiple=net.side_multiple, train_size=16, precision=precision)
-        for key, value in info.to_metadata_props().items():
-            model.metadata_props.add(key=key, value=value)
+        del model.metadata_props[:]
         onnx.save(model, str(path))
     return path
 

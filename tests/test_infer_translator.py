@@ -88,10 +88,13 @@ def test_find_model_in_folders_and_under_models(model_dir, tmp_path):
         find_model(None, None, tmp_path / "nothing")
 
 
-def test_variant_file_reports_its_precision(tmp_path):
-    path = export_tiny(tmp_path / "G.int8.onnx", precision="int8")
+def test_variant_file_reports_its_precision(tmp_path, rgb_model):
+    path = export_tiny(tmp_path / "G.fp16.onnx", precision="fp16")
     t = Translator(tmp_path, device="cpu")  # the folder has no G.onnx: its variant is used
-    assert t.path == path and "int8" in t.describe()
+    assert t.path == path and t.spec.precision == "fp16" and ", fp16)" in t.describe()
+    frame = image(16, 24)
+    fp32 = Translator(rgb_model, device="cpu")(frame)  # same seed, same weights
+    assert np.abs(t(frame).astype(int) - fp32.astype(int)).max() <= 4
 
 
 def test_bad_model_files(tmp_path):
