@@ -18,11 +18,11 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from .images import DataError, UnreadableImage, find_images, read_image
+from .images import DataError, UnreadableImage, decode_image, find_images, to_unit_float
 from .preprocess import Preprocess
 
 __all__ = ["DataError", "UnreadableImage", "Preprocess", "UnalignedDataset", "EpochSampler",
-           "build_loader", "start_epoch", "item_rng", "to_tensor", "domain_folders"]
+           "build_loader", "start_epoch", "item_rng", "split_key", "to_tensor", "domain_folders"]
 
 _SAMPLER_STREAM = 0x73616D70  # keeps the sampler's random stream apart from the items'
 DIRECTIONS = ("AtoB", "BtoA")
@@ -38,11 +38,13 @@ def item_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
 
 
 def to_tensor(img: np.ndarray) -> torch.Tensor:
-    """HxWxC float in [0, 1] -> CxHxW float32 tensor in [-1, 1]."""
-    return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1), dtype=np.float32) * 2.0 - 1.0)
+    """HxWxC image (uint8, uint16, or float in [0, 1]) -> CxHxW float32 tensor in [-1, 1]."""
+    unit = to_unit_float(np.ascontiguousarray(img.transpose(2, 0, 1)))
+    return torch.from_numpy(unit * np.float32(2) - np.float32(1))
 
 
-def _split_key(key, default_epoch: int) -> tuple[int, int]:
+def split_key(key, default_epoch: int) -> tuple[int, int]:
+    """A dataset key, `index` or `(epoch, index)`, as (epoch, index)."""
     if isinstance(key, tuple):
         return int(key[0]), int(key[1])
     return default_epoch, int(key)
@@ -80,13 +82,13 @@ class ImageFolder:
         return [p for p, bad in zip(self.paths, self._bad.tolist()) if bad]
 
     def load(self, i: int) -> tuple[np.ndarray, str]:
-        """Image number i (or the next readable one) as HxWxC float in [0, 1], with its path."""
+        """Image number i (or the next readable one) as decoded (see decode_image), with its path."""
         n = len(self.paths)
         for j in (k % n for k in range(i, i + n)):
             if self._bad[j]:
                 continue
             try:
-                return read_image(self.paths[j], self.channels), self.paths[j]
+                return decode_image(self.paths[j], self.channels), self.paths[j]
             except UnreadableImage as e:
                 if not self._bad[j]:  # another worker may have reported it meanwhile
                     self._bad[j] = True
@@ -123,7 +125,7 @@ class UnalignedDataset(Dataset):
         return max(len(self.x), len(self.y))
 
     def __getitem__(self, key) -> dict:
-        epoch, index = _split_key(key, self.epoch)
+        epoch, index = split_key(key, self.epoch)
         rng = item_rng(self.seed, epoch, index)
         iy = index % len(self.y) if self.serial_batches else int(rng.integers(len(self.y)))
         x, x_path = self.x.load(index % len(self.x))

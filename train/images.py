@@ -26,19 +26,20 @@ def find_images(folder: str | Path) -> list[str]:
     return sorted(str(p) for p in files)
 
 
-def _to_unit_float(img: np.ndarray, path: str) -> np.ndarray:
-    """Scale by the integer type's range (8 or 16 bit); float images are taken as already in [0, 1]."""
-    if img.dtype == np.uint8:
-        return img.astype(np.float32) / 255.0
-    if img.dtype == np.uint16:
-        return img.astype(np.float32) / 65535.0
-    if img.dtype in (np.float32, np.float64):
-        return np.clip(img.astype(np.float32), 0.0, 1.0)
-    raise UnreadableImage(f"{path}: unsupported pixel type {img.dtype}")
+# Channel conversions from what OpenCV decodes (1, 3 or 4 channels, BGR order) to what the model wants.
+_CONVERSIONS = {
+    (1, 3): cv2.COLOR_GRAY2RGB,
+    (3, 3): cv2.COLOR_BGR2RGB,
+    (4, 3): cv2.COLOR_BGRA2RGB,
+    (3, 1): cv2.COLOR_BGR2GRAY,
+    (4, 1): cv2.COLOR_BGRA2GRAY,
+}
+_RANGES = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0, np.dtype(np.float32): 1.0}
 
 
-def read_image(path: str, channels: int) -> np.ndarray:
-    """Decode `path` into float32 HxWxC in [0, 1], C = `channels` (1 luminance or 3 RGB).
+def decode_image(path: str, channels: int) -> np.ndarray:
+    """Decode `path` into HxWxC, C = `channels` (1 luminance or 3 RGB), keeping its pixel type
+    (uint8, uint16 or float32), so resizing and cropping can run before the float conversion.
 
     The bytes are read by numpy and decoded from memory, so non-ASCII paths work on every OS.
     Alpha is dropped; grayscale is repeated to 3 channels; colour becomes Rec. 601 luminance
@@ -52,15 +53,26 @@ def read_image(path: str, channels: int) -> np.ndarray:
         raise UnreadableImage(f"{path}: {e}") from e
     if img is None or img.size == 0:
         raise UnreadableImage(f"{path}: OpenCV cannot decode this file")
-    img = _to_unit_float(img, path)
-    if img.ndim == 2:
-        img = img[:, :, None]
-    if img.shape[2] == 4:
-        img = img[:, :, :3]
-    if img.shape[2] not in (1, 3):
-        raise UnreadableImage(f"{path}: {img.shape[2]} channels is not an image layout cgan knows")
-    if img.shape[2] == channels:
-        return img if channels == 1 else np.ascontiguousarray(img[:, :, ::-1])  # BGR -> RGB
-    if channels == 3:
-        return np.repeat(img, 3, axis=2)
-    return cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)[:, :, None]
+    if img.dtype == np.float64:
+        img = img.astype(np.float32)
+    if img.dtype not in _RANGES:
+        raise UnreadableImage(f"{path}: unsupported pixel type {img.dtype}")
+    have = 1 if img.ndim == 2 else img.shape[2]
+    if have == channels == 1:
+        return img.reshape(img.shape[0], img.shape[1], 1)
+    if (have, channels) not in _CONVERSIONS:
+        raise UnreadableImage(f"{path}: {have} channels is not an image layout cgan knows")
+    return cv2.cvtColor(img, _CONVERSIONS[have, channels]).reshape(img.shape[0], img.shape[1], channels)
+
+
+def to_unit_float(img: np.ndarray) -> np.ndarray:
+    """Pixels as float32 in [0, 1]: integers scaled by their type's range, floats clipped."""
+    scale = _RANGES[img.dtype]
+    if scale == 1.0:
+        return np.clip(img, 0.0, 1.0)
+    return img.astype(np.float32) * np.float32(1 / scale)
+
+
+def read_image(path: str, channels: int) -> np.ndarray:
+    """`decode_image` as float32 HxWxC in [0, 1]."""
+    return to_unit_float(decode_image(path, channels))

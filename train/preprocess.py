@@ -1,4 +1,5 @@
-"""Resize / crop / flip, as the official CycleGAN's --preprocess options, on float HxWxC arrays."""
+"""Resize / crop / flip, as the official CycleGAN's --preprocess options, on HxWxC arrays
+(uint8, uint16, or float32 in [0, 1])."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -17,7 +18,8 @@ def resize(img: np.ndarray, width: int, height: int) -> np.ndarray:
         return img
     shrinking = width * height < w * h
     out = cv2.resize(img, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC)
-    return np.clip(out.reshape(height, width, img.shape[2]), 0.0, 1.0)
+    out = out.reshape(height, width, img.shape[2])
+    return np.clip(out, 0.0, 1.0) if out.dtype == np.float32 else out  # integer types saturate by themselves
 
 
 def round_to_multiple(side: int, multiple: int) -> int:
