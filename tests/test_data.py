@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from cgan.train.data import (CorruptImageWarning, DataError, EpochSampler, UnalignedDataset, build_loader,
-                             start_epoch)
-from cgan.train.images import find_images, read_image
+                             start_epoch, to_tensor)
+from cgan.train.images import decode_image, find_images, read_image
 from cgan.train.preprocess import PREPROCESSORS, Preprocess
 
 
@@ -88,6 +88,16 @@ def test_16_bit_uses_full_range(tmp_path):
     np.testing.assert_allclose(img[0, 0], [1.0, 32768 / 65535, 32768 / 65535], atol=1e-6)
     gray16 = read_image(str(write(tmp_path / "deep_gray.tif", noise(5, 5, c=1, dtype=np.uint16))), 3)
     assert gray16.shape == (5, 5, 3) and 0.0 <= gray16.min() and gray16.max() <= 1.0
+
+
+def test_decoding_keeps_the_pixel_type_until_the_tensor(tmp_path):
+    img16 = noise(6, 6, dtype=np.uint16)
+    decoded = decode_image(str(write(tmp_path / "deep.png", img16)), 3)
+    assert decoded.dtype == np.uint16 and decoded.shape == (6, 6, 3)
+    tensor = to_tensor(decoded)
+    expected = torch.from_numpy(img16[:, :, ::-1].astype(np.float64).transpose(2, 0, 1) / 65535 * 2 - 1)
+    torch.testing.assert_close(tensor, expected.float(), atol=1e-6, rtol=0)
+    assert tensor.dtype == torch.float32
 
 
 def test_non_ascii_path(tmp_path):
