@@ -30,6 +30,7 @@ import torch.nn as nn
 from cgan.infer.metadata import INPUT_NAME, OUTPUT_NAME, ModelInfo
 
 from .errors import ExportError
+from .quantize import VARIANTS, variant_parity
 from .verify import (FP32_TOLERANCE, Comparison, compare_runs, parity_shapes, random_inputs, run_session,
                      session, worst)
 
@@ -105,7 +106,12 @@ def to_onnx(net: nn.Module, example_shape: tuple[int, ...], opset: int, dynamic_
             raise ExportError(f"PyTorch could not export the generator at opset {opset}: "
                               f"{str(e).splitlines()[0]}") from None
     # Folds the shape arithmetic the tracer emits around every Pad into constants.
-    return onnxscript.optimizer.optimize(onnx.load_from_string(buffer.getvalue()))
+    model = onnxscript.optimizer.optimize(onnx.load_from_string(buffer.getvalue()))
+    # The tracer names the output's static dims wrongly; the dry run showed they are the input's.
+    output_dims = model.graph.output[0].type.tensor_type.shape.dim
+    for out_dim, in_dim in zip(output_dims, model.graph.input[0].type.tensor_type.shape.dim):
+        out_dim.CopyFrom(in_dim)
+    return model
 
 
 def _dims(value: onnx.ValueInfoProto) -> tuple:
@@ -185,8 +191,6 @@ def export_generator(net: nn.Module, path: str | os.PathLike, info: ModelInfo, *
     `calibration`: NCHW float32 arrays in [-1, 1], needed for precision "int8". Raises ExportError,
     leaving no file behind, when any check fails.
     """
-    from .quantize import VARIANTS, variant_parity
-
     start, log = time.perf_counter(), log or (lambda message: None)
     path = Path(path)
     if precision != "fp32" and precision not in VARIANTS:

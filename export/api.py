@@ -1,0 +1,88 @@
+"""Export a run (or an official checkpoint) to `models/<name>/G.onnx` and `F.onnx`: the library
+behind `cgan-export`, usable without the CLI."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from .calibration import calibration_images
+from .errors import ExportError
+from .onnx_export import DEFAULT_OPSET, ExportReport, Log, example_side, export_generator, prepare_destination
+from .quantize import VARIANTS
+from .sources import DIRECTIONS, Generator, find_checkpoint, official_generator, run_generators
+
+RUNS_DIR = "runs"
+MODELS_DIR = "models"
+PRECISIONS = ("fp32", *VARIANTS)
+
+
+def model_filename(direction: str, precision: str = "fp32") -> str:
+    """G.onnx, F.onnx for fp32; G.fp16.onnx, G.int8.onnx for the variants."""
+    return f"{direction}.onnx" if precision == "fp32" else f"{direction}.{precision}.onnx"
+
+
+def directions(gen: str) -> list[str]:
+    if gen == "both":
+        return list(DIRECTIONS)
+    if gen not in DIRECTIONS:
+        raise ExportError(f"--gen {gen!r}: choose G, F or both")
+    return [gen]
+
+
+def _export_all(generators: Sequence[Generator], out: Path, config: Mapping[str, Any] | None, *, opset: int,
+                static_hw: tuple[int, int] | None, verify: bool, overwrite: bool, precision: str,
+                calibration: str | os.PathLike | None, log: Log) -> list[ExportReport]:
+    paths = [out / model_filename(g.direction, precision) for g in generators]
+    for path in paths:  # refuse before writing anything, so a run never ends half-exported
+        prepare_destination(path, overwrite)
+    reports = []
+    for g, path in zip(generators, paths):
+        log(f"{g.direction}: {g.info.generator} (ngf {g.info.ngf}, {g.info.norm} norm), "
+            f"{g.info.source_domain} -> {g.info.target_domain}")
+        images = None
+        if precision == "int8":
+            size = example_side(g.info.train_size, g.info.side_multiple)
+            images = calibration_images(calibration, config, g.direction, g.info.input_channels, size)
+        reports.append(export_generator(g.net, path, g.info, opset=opset, static_hw=static_hw, verify=verify,
+                                        overwrite=overwrite, precision=precision, calibration=images, log=log))
+    return reports
+
+
+def export_run(run: str | os.PathLike | None = None, *, gen: str = "both", out: str | os.PathLike | None = None,
+               runs_dir: str | os.PathLike = RUNS_DIR, models_dir: str | os.PathLike = MODELS_DIR,
+               opset: int = DEFAULT_OPSET, static_hw: tuple[int, int] | None = None, verify: bool = True,
+               overwrite: bool = False, precision: str = "fp32", calibration: str | os.PathLike | None = None,
+               log: Log | None = None) -> list[ExportReport]:
+    """Export generator(s) of a run to `out` (default models_dir/<run name>/).
+
+    `run`: None for the most recent run under runs_dir, a run directory or name, or a cgan checkpoint file.
+    Raises ExportError or cgan.train.checkpoint.CheckpointError with a message for the user.
+    """
+    log = log or (lambda message: None)
+    name, checkpoint = find_checkpoint(run, runs_dir)
+    log(f"source: {checkpoint}")
+    generators, config = run_generators(checkpoint, directions(gen))
+    folder = Path(out) if out is not None else Path(models_dir) / name
+    return _export_all(generators, folder, config, opset=opset, static_hw=static_hw, verify=verify,
+                       overwrite=overwrite, precision=precision, calibration=calibration, log=log)
+
+
+def export_official(checkpoint: str | os.PathLike, generator: str, *, ngf: int = 64, norm: str = "instance",
+                    gen: str = "G", out: str | os.PathLike | None = None, models_dir: str | os.PathLike = MODELS_DIR,
+                    opset: int = DEFAULT_OPSET, static_hw: tuple[int, int] | None = None, verify: bool = True,
+                    overwrite: bool = False, precision: str = "fp32",
+                    calibration: str | os.PathLike | None = None, log: Log | None = None) -> list[ExportReport]:
+    """Export an official pytorch-CycleGAN-and-pix2pix generator file (one direction) as `gen`.
+
+    `out` defaults to models_dir/<the file's folder name>/ (their checkpoints/<name>/latest_net_G.pth).
+    """
+    log = log or (lambda message: None)
+    if gen not in DIRECTIONS:
+        raise ExportError(f"--gen {gen}: an official checkpoint holds one generator; export it as G or F")
+    path = Path(checkpoint)
+    log(f"source: {path} (official pytorch-CycleGAN-and-pix2pix)")
+    g = official_generator(path, generator, ngf, norm, gen)
+    folder = Path(out) if out is not None else Path(models_dir) / (path.resolve().parent.name or path.stem)
+    return _export_all([g], folder, None, opset=opset, static_hw=static_hw, verify=verify, overwrite=overwrite,
+                       precision=precision, calibration=calibration, log=log)

@@ -1,0 +1,107 @@
+"""Where generators come from: a run directory, a cgan checkpoint file, or an official `.pth` file.
+
+Each source yields `Generator`s: the net in eval mode with the metadata that describes it.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch.nn as nn
+
+from cgan.infer.metadata import ModelInfo
+from cgan.train.checkpoint import generator_from_checkpoint, load_checkpoint
+from cgan.train.networks import generator_name, side_multiple
+from cgan.train.official import load_official_generator
+
+from .errors import ExportError
+
+DIRECTIONS = ("G", "F")  # G: X -> Y, F: Y -> X
+OFFICIAL_TRAIN_SIZE = 256  # the official code's default --crop_size
+
+
+@dataclass(frozen=True)
+class Generator:
+    """One generator ready to export."""
+
+    direction: str
+    net: nn.Module
+    info: ModelInfo
+
+
+def latest_run(runs_dir: str | os.PathLike) -> Path:
+    """The run whose checkpoints/latest.pt is newest."""
+    checkpoints = list(Path(runs_dir).glob("*/checkpoints/latest.pt"))
+    if not checkpoints:
+        raise ExportError(f"no trained runs under {runs_dir}/ (no */checkpoints/latest.pt): train one first with "
+                          "`cgan-train`, or name a run directory or checkpoint file")
+    return max(checkpoints, key=lambda p: p.stat().st_mtime).parent.parent
+
+
+def find_checkpoint(spec: str | os.PathLike | None, runs_dir: str | os.PathLike) -> tuple[str, Path]:
+    """Resolve RUN (None: the most recent run; a run directory, a run name under runs_dir, or a
+    checkpoint file) to (run name, checkpoint file)."""
+    if spec is None:
+        run = latest_run(runs_dir)
+    else:
+        candidates = [Path(spec), Path(runs_dir) / spec]
+        run = next((p for p in candidates if p.exists()), None)
+        if run is None:
+            raise ExportError(f"run {str(spec)!r} not found: no such directory or file (nor {candidates[1]}); "
+                              f"runs live under {runs_dir}/<name>/")
+        if run.is_file():
+            name = run.parent.parent.name if run.parent.name == "checkpoints" else run.stem
+            return name, run
+    checkpoint = run / "checkpoints" / "latest.pt"
+    if not checkpoint.is_file():
+        raise ExportError(f"run {run} has no checkpoints/latest.pt yet: let `cgan-train` save one "
+                          "(it does at every epoch end), or name a checkpoint file")
+    return run.resolve().name, checkpoint
+
+
+def sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def run_generators(checkpoint: Path, directions: Sequence[str]) -> tuple[list[Generator], dict[str, Any]]:
+    """Generators of a cgan checkpoint, with the run's config."""
+    state = load_checkpoint(checkpoint)
+    cfg = state["config"]
+    digest = sha256(checkpoint)
+    domains = {"G": (cfg["domain_x"], cfg["domain_y"]), "F": (cfg["domain_y"], cfg["domain_x"])}
+    channels = {"G": (cfg["input_nc"], cfg["output_nc"]), "F": (cfg["output_nc"], cfg["input_nc"])}
+    name = generator_name(cfg["generator"])
+    generators = []
+    for d in directions:
+        net = generator_from_checkpoint(state, d)
+        info = ModelInfo(direction=d, source_domain=domains[d][0], target_domain=domains[d][1], generator=name,
+                         ngf=cfg["ngf"], norm=cfg["norm"], input_channels=channels[d][0],
+                         output_channels=channels[d][1], side_multiple=side_multiple(name),
+                         train_size=cfg["crop_size"], checkpoint_sha256=digest)
+        generators.append(Generator(d, net, info))
+    return generators, cfg
+
+
+def _channels(net: nn.Module) -> tuple[int, int]:
+    """Input channels of the first conv and output channels of the last one."""
+    convs = [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+    return convs[0].in_channels, convs[-1].out_channels
+
+
+def official_generator(path: Path, generator: str, ngf: int, norm: str, direction: str) -> Generator:
+    """An official pytorch-CycleGAN-and-pix2pix generator file (one direction), as `direction`."""
+    name = generator_name(generator)
+    net = load_official_generator(path, name, ngf=ngf, norm=norm)
+    in_nc, out_nc = _channels(net)
+    source, target = ("A", "B") if direction == "G" else ("B", "A")
+    info = ModelInfo(direction=direction, source_domain=source, target_domain=target, generator=name, ngf=ngf,
+                     norm=norm, input_channels=in_nc, output_channels=out_nc, side_multiple=side_multiple(name),
+                     train_size=OFFICIAL_TRAIN_SIZE, checkpoint_sha256=sha256(path))
+    return Generator(direction, net, info)
