@@ -1,0 +1,20 @@
+"""The one timer of the benchmarks: the median wall time of several calls after warm-up calls."""
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Callable
+
+
+def median_seconds(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> float:
+    """Median wall-clock seconds of `repeats` calls of `fn`, after `warmup` untimed calls."""
+    if repeats < 1:
+        raise ValueError(f"repeats={repeats}: time at least one call")
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
