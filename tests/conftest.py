@@ -4,6 +4,8 @@ import pytest
 
 DATA = Path(__file__).parent / "data"
 
+pytest_plugins = ["infer_models"]  # session fixtures of exported test models, shared by the test_infer* files
+
 
 @pytest.fixture(autouse=True)
 def _small_threads():

@@ -1,12 +1,16 @@
 """Tiny exported generators and media for the cgan.infer tests (made with torch; infer never sees it)."""
 from __future__ import annotations
 
+import functools
+import http.server
+import threading
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
+from cgan.infer import Translator
 from cgan.infer.metadata import ModelInfo
 
 
@@ -24,7 +28,7 @@ def export_tiny(path: Path, *, channels: int = 3, direction: str = "G", metadata
     info = ModelInfo(direction=direction, source_domain="x", target_domain="y", generator="resnet_6blocks",
                      ngf=4, norm="instance", input_channels=channels, output_channels=channels,
                      side_multiple=net.side_multiple, train_size=16)
-    export_generator(net, path, info, precision=precision, overwrite=True)
+    export_generator(net, path, info, precision=precision, overwrite=True, verify=False)  # export tests verify
     if not metadata:
         model = onnx.load(str(path))
         del model.metadata_props[:]
@@ -63,6 +67,34 @@ def read_video(path: Path) -> tuple[list[np.ndarray], float]:
             frames.append(frame)
     finally:
         capture.release()
+
+
+def fail_on_call(monkeypatch, n, error):
+    """Make the n-th model call raise `error` (the model runs on the calling thread, where Ctrl-C lands)."""
+    real, calls = Translator.infer, []
+
+    def infer(self, batch):
+        calls.append(1)
+        if len(calls) == n:
+            raise error
+        return real(self, batch)
+
+    monkeypatch.setattr(Translator, "infer", infer)
+
+
+@pytest.fixture
+def http_url(tmp_path):
+    """A local HTTP server on 127.0.0.1 (ephemeral port) serving tmp_path; yields its base URL."""
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(tmp_path)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
 
 
 @pytest.fixture(scope="session")

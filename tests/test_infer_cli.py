@@ -6,8 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from cgan.infer.cli import main
-from infer_models import gray_model, image, model_dir, read_video, rgb_model, write_video  # noqa: F401
-from test_infer_sources import _fail_on_call, http_url  # noqa: F401
+from infer_models import fail_on_call, image, read_video, write_video
 
 
 @pytest.fixture
@@ -96,7 +95,7 @@ def test_stream_over_http(work, http_url):
 
 
 def test_ctrl_c_reports_a_partial_video(work, monkeypatch):
-    _fail_on_call(monkeypatch, 3, KeyboardInterrupt())
+    fail_on_call(monkeypatch, 3, KeyboardInterrupt())
     result = run("--video", "in.mp4")
     assert result.exit_code == 130
     assert "done: 2 frames" in result.output and "partial" in result.output

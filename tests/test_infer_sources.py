@@ -1,15 +1,11 @@
 """Sources, sinks and the streaming loop: every source kind, video in -> video out, partial and crash rules."""
-import functools
-import http.server
-import threading
-
 import cv2
 import numpy as np
 import pytest
 
 from cgan.infer import InferError, Translator, open_sink, open_source, run_pipeline, translate_video
 from cgan.infer.sinks import VideoSink
-from infer_models import image, model_dir, read_video, rgb_model, write_video  # noqa: F401
+from infer_models import fail_on_call, image, read_video, write_video
 
 
 class FakeCamera:
@@ -37,21 +33,6 @@ class FakeCamera:
 @pytest.fixture
 def video(tmp_path):
     return write_video(tmp_path / "clip.mp4", frames=7, size=(36, 24), fps=12.0)
-
-
-@pytest.fixture
-def http_url(tmp_path):
-    """A local HTTP server on 127.0.0.1 (ephemeral port) serving tmp_path; yields its base URL."""
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(tmp_path)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
 
 
 def test_images_and_folder_sources(tmp_path):
@@ -129,21 +110,8 @@ def test_existing_outputs_are_not_overwritten(rgb_model, video, tmp_path):
     assert len(read_video(out)[0]) == 7
 
 
-def _fail_on_call(monkeypatch, n, error):
-    """Make the n-th model call raise `error` (the model runs on the calling thread, where Ctrl-C lands)."""
-    real, calls = Translator.infer, []
-
-    def infer(self, batch):
-        calls.append(1)
-        if len(calls) == n:
-            raise error
-        return real(self, batch)
-
-    monkeypatch.setattr(Translator, "infer", infer)
-
-
 def test_ctrl_c_finalizes_a_playable_partial_video(rgb_model, video, tmp_path, monkeypatch):
-    _fail_on_call(monkeypatch, 4, KeyboardInterrupt())
+    fail_on_call(monkeypatch, 4, KeyboardInterrupt())
     report = translate_video(rgb_model, video, tmp_path / "out.mp4")
     assert report.interrupted and report.partial and report.done == 3
     assert report.output == tmp_path / "out.partial.mp4" and not (tmp_path / "out.mp4").exists()
@@ -155,7 +123,7 @@ def test_ctrl_c_finalizes_a_playable_partial_video(rgb_model, video, tmp_path, m
 def test_a_crash_leaves_no_file_that_looks_complete(rgb_model, video, tmp_path, monkeypatch):
     out_dir = tmp_path / "out"
     out_dir.mkdir()
-    _fail_on_call(monkeypatch, 3, RuntimeError("boom"))
+    fail_on_call(monkeypatch, 3, RuntimeError("boom"))
     with pytest.raises(RuntimeError, match="boom"):
         translate_video(rgb_model, video, out_dir / "out.mp4")
     assert list(out_dir.iterdir()) == []

@@ -10,7 +10,7 @@ import pytest
 
 from cgan.infer import InferError, Translator
 from cgan.infer.model import find_model
-from infer_models import export_tiny, gray_model, image, model_dir, plain_model, rgb_model  # noqa: F401
+from infer_models import export_tiny, image
 
 
 def reference(path, bgr):
