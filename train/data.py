@@ -22,7 +22,7 @@ from .images import DataError, UnreadableImage, decode_image, find_images, to_un
 from .preprocess import Preprocess
 
 __all__ = ["DataError", "UnreadableImage", "Preprocess", "UnalignedDataset", "EpochSampler",
-           "build_loader", "start_epoch", "item_rng", "split_key", "to_tensor", "domain_folders"]
+           "build_loader", "start_epoch", "item_rng", "check_seed", "split_key", "to_tensor", "domain_folders"]
 
 _SAMPLER_STREAM = 0x73616D70  # keeps the sampler's random stream apart from the items'
 DIRECTIONS = ("AtoB", "BtoA")
@@ -35,6 +35,13 @@ class CorruptImageWarning(UserWarning):
 def item_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
     """The random generator of one item: a pure function of (seed, epoch, index)."""
     return np.random.default_rng((seed, epoch, index))
+
+
+def check_seed(seed: int) -> int:
+    """Seeds of data randomness are non-negative integers (numpy's SeedSequence needs that)."""
+    if not isinstance(seed, int) or seed < 0:
+        raise DataError(f"seed {seed!r}: use a non-negative integer")
+    return seed
 
 
 def to_tensor(img: np.ndarray) -> torch.Tensor:
@@ -112,7 +119,7 @@ class UnalignedDataset(Dataset):
         self.y = ImageFolder(fy, root, phase, channels[1], max_size)
         self.preprocess = preprocess
         self.serial_batches = serial_batches
-        self.seed = seed
+        self.seed = check_seed(seed)
         self.epoch = 0
         self.domains = (fx.name, fy.name)
         self.sizes = (len(self.x), len(self.y))
@@ -145,7 +152,7 @@ class EpochSampler(Sampler):
     def __init__(self, length: int, shuffle: bool = True, seed: int = 0, rank: int = 0, world_size: int = 1):
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} is not in [0, {world_size})")
-        self.length, self.shuffle, self.seed = length, shuffle, seed
+        self.length, self.shuffle, self.seed = length, shuffle, check_seed(seed)
         self.rank, self.world_size = rank, world_size
         self.epoch, self.skip = 0, 0
 

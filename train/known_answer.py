@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 from torch.utils.data import Dataset
 
-from .data import DataError, _split_key, item_rng, to_tensor
+from .data import DataError, check_seed, item_rng, split_key, to_tensor
 from .synthetic import draw_scene
 
 PERMUTATION = (2, 0, 1)  # output channel c of T is input channel PERMUTATION[c]
@@ -61,7 +61,7 @@ class KnownAnswerDataset(Dataset):
                  serial_batches: bool = False):
         if size < 8 or length < 1:
             raise DataError(f"known-answer data needs size >= 8 and length >= 1 (got {size}, {length})")
-        self.size, self.length, self.seed = size, length, seed
+        self.size, self.length, self.seed = size, length, check_seed(seed)
         self.flip, self.serial_batches = flip, serial_batches
         self.epoch = 0
         self.sizes = (length, length)
@@ -77,7 +77,7 @@ class KnownAnswerDataset(Dataset):
         return img.flip(-1) if self.flip and rng.random() < 0.5 else img
 
     def __getitem__(self, key) -> dict:
-        epoch, index = _split_key(key, self.epoch)
+        epoch, index = split_key(key, self.epoch)
         rng = item_rng(self.seed, epoch, index)
         ix = index % self.length
         iy = ix if self.serial_batches else int(rng.integers(self.length))
