@@ -4,18 +4,25 @@ from __future__ import annotations
 import click
 from click.core import ParameterSource
 
+from .checkpoint import CheckpointError
 from .config import BUILTIN_DEFAULTS, ConfigError, TrainConfig, load_config_file, make_config
 from .data import DataError
 from .device import DeviceError
+from .distributed import DistributedError, dist_env, peer_failure_message
+from .finite import NonFiniteLossError
 from .generators import PADDINGS
 from .known_answer import KnownAnswerDataset, format_report
 from .layers import INITS, NORMS
 from .loop import run_training
 from .losses import GAN_LOSSES
 from .networks import ALIASES, DISCRIMINATORS, GENERATORS
+from .precision import PRECISIONS, PrecisionError
 from .preprocess import PREPROCESSORS
+from .resume import ResumeError, find_run, load_resume
 from .run_dir import RunDirError
+from .run_lock import RunLockedError
 from .schedulers import LR_POLICIES
+from .signals import resume_command
 
 DEFAULTS = TrainConfig()
 
@@ -86,6 +93,13 @@ OPTIONS = [
     option("--max-steps", "max_steps", "Stop after this many steps (for short runs).", type=int),
     option("--save-epoch-freq", "save_epoch_freq", "Keep a checkpoint every this many epochs.", type=int),
     option("--sample-every", "sample_every", "Write a sample grid every this many steps.", type=int),
+    option("--precision", "precision", "Autocast precision of the forward passes: auto picks bf16 on GPUs and CPUs "
+           "that have it, fp16 with a grad scaler on older GPUs, else fp32; losses stay fp32.",
+           type=click.Choice(PRECISIONS)),
+    option("--channels-last/--no-channels-last", "channels_last", "Keep the nets in channels-last memory format."),
+    option("--compile/--no-compile", "compile", "torch.compile the nets (slow first steps; see the README)."),
+    option("--dist-timeout", "dist_timeout", "Under torchrun: seconds a process waits for the others before it "
+           "stops with an error.", type=int),
 ]
 
 
@@ -106,18 +120,40 @@ def _apply(options):
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
               help="A run's config.json (or any JSON of option names and values); options given here win.")
+@click.option("--resume", "resume", is_flag=False, flag_value="", default=None, metavar="[RUN_DIR]",
+              help="Continue a run exactly where its latest checkpoint stands: --resume runs/NAME, or --resume "
+                   "with --name, or --resume alone for the most recent run. Options given here apply, except "
+                   "those fixing the architecture.")
 @_apply(OPTIONS)
 @click.pass_context
-def main(ctx: click.Context, config_file: str | None, **params) -> None:
+def main(ctx: click.Context, config_file: str | None, resume: str | None, **params) -> None:
     """Train a CycleGAN on two unpaired image folders (--data DIR), or, with no --data, on the built-in
     known-answer dataset, whose translation accuracy is measured and printed at the end."""
     overrides = given_options(ctx, params)
     try:
         file_values = load_config_file(config_file) if config_file else {}
-        config = make_config(file_values, overrides, builtin_domains=KnownAnswerDataset.domains)
-        result = run_training(config, name_given="name" in overrides, echo=click.echo)
-    except (ConfigError, DataError, DeviceError, RunDirError) as e:
+        if resume is None:
+            config = make_config(file_values, overrides, builtin_domains=KnownAnswerDataset.domains)
+            result = run_training(config, name_given="name" in overrides, echo=click.echo)
+        else:
+            path = find_run(resume, overrides.get("name"), overrides.get("runs_dir") or DEFAULTS.runs_dir)
+            config, resumed = load_resume(path, file_values, overrides)
+            result = run_training(config, echo=click.echo, resume=resumed)
+    except (ConfigError, DataError, DeviceError, RunDirError, CheckpointError, ResumeError, PrecisionError,
+            RunLockedError, DistributedError, NonFiniteLossError) as e:
         raise click.ClickException(str(e)) from None
+    except RuntimeError as e:
+        message = peer_failure_message(e, dist_env())
+        if message is None:
+            raise
+        raise click.ClickException(message) from None
+    if result.path is None:  # a torchrun process other than the main one
+        return
+    if result.stopped_by:
+        click.echo(f"cgan-train: stopped by {result.stopped_by} at step {result.steps}; checkpoint saved in "
+                   f"{result.path / 'checkpoints' / 'latest.pt'}")
+        click.echo(f"resume with: {resume_command(result.path)}")
+        return
     if result.known_answer is not None:
         click.echo(format_report(result.known_answer))
     minutes, seconds = divmod(round(result.seconds), 60)

@@ -1,6 +1,7 @@
 """The training loop, and a whole run: data, run directory, loop, report. Reads top to bottom."""
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass
@@ -11,14 +12,17 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from .config import TrainConfig
+from .config import ConfigError, TrainConfig
 from .data import UnalignedDataset, build_loader, start_epoch
-from .device import resolve_device
+from .distributed import DistEnv, shutdown_distributed
 from .known_answer import KnownAnswerDataset, known_answer_report
-from .networks import side_multiple
-from .preprocess import Preprocess
+from .networks import create_discriminator, side_multiple
+from .preprocess import CROPPING, Preprocess
+from .resume import Resume, truncate_log
 from .run_dir import RunDir, claim_run_dir
-from .trainer import Trainer
+from .run_lock import RunLock
+from .session import Session, start_session
+from .trainer import Trainer, unwrap
 
 PROGRESS_TERMS = ("G_total", "cycle_X", "cycle_Y", "D_X", "D_Y")
 BUILTIN_LENGTH = 1000  # pictures per domain of the built-in dataset, unless --max-dataset-size says
@@ -35,21 +39,24 @@ def total_steps(config: TrainConfig, loader: DataLoader) -> int:
     return min(total, config.max_steps) if config.max_steps else total
 
 
-def fit(trainer: Trainer, loader: DataLoader, run: RunDir | None, progress: bool = True) -> None:
-    """Train from wherever `trainer` stands to the end of the schedule (or --max-steps).
+def fit(trainer: Trainer, loader: DataLoader, run: RunDir | None, session: Session, progress: bool = True) -> bool:
+    """Train from wherever `trainer` stands to the end of the schedule (or --max-steps, or a stop signal).
 
     `run` is None on every process but the main one: it does all logging, samples and checkpoints.
+    Returns True when SIGINT/SIGTERM stopped the run (after saving a checkpoint at that step).
     """
     c = trainer.config
     steps_per_epoch, total = batches_per_epoch(loader), total_steps(c, loader)
     bar = tqdm(total=total, initial=trainer.step, unit="step", dynamic_ncols=True, disable=run is None or not progress)
     trainer.train()
     saved_at = trainer.step
+    stopped = False
     try:
-        while trainer.step < total:
+        while trainer.step < total and not stopped:
             start_epoch(loader, trainer.epoch, trainer.batch_in_epoch)
             for batch in loader:
                 losses = trainer.train_step(batch)
+                stopped = session.after_step(trainer, losses)
                 bar.update(1)
                 bar.set_postfix({k: f"{losses[k]:.3g}" for k in PROGRESS_TERMS}, refresh=False)
                 if run is not None:
@@ -57,34 +64,42 @@ def fit(trainer: Trainer, loader: DataLoader, run: RunDir | None, progress: bool
                     if trainer.step % c.sample_every == 0:
                         run.write_sample(trainer)
                         run.write_report()
-                if trainer.step >= total:
+                if trainer.step >= total or stopped:
                     break
             if trainer.batch_in_epoch >= steps_per_epoch:
                 trainer.end_epoch()
-                if run is not None:
-                    run.write_checkpoint(trainer, epoch_end=True)
-                    saved_at = trainer.step
+                save(trainer, run, session, epoch_end=True)
+                saved_at = trainer.step
+        if saved_at != trainer.step:
+            save(trainer, run, session, epoch_end=False)
         if run is not None:
-            if saved_at != trainer.step:
-                run.write_checkpoint(trainer, epoch_end=False)
             if trainer.last_images is not None and trainer.step % c.sample_every:
                 run.write_sample(trainer)
             run.write_report()
     finally:
         bar.close()
+    return stopped
+
+
+def save(trainer: Trainer, run: RunDir | None, session: Session, epoch_end: bool) -> None:
+    """Write a checkpoint on the main process; every process takes part (each rank's RNG state goes in)."""
+    extra = session.checkpoint_extra(trainer)
+    if run is not None:
+        run.write_checkpoint(trainer, epoch_end, extra)
 
 
 @dataclass
 class RunResult:
-    path: Path  # the run directory
+    path: Path | None  # the run directory (None on processes other than the main one)
     config: TrainConfig  # the config as run (with its final name)
     steps: int
     seconds: float
     known_answer: dict[str, Any] | None  # built-in data only
+    stopped_by: str | None = None  # "SIGTERM"/"SIGINT" when a signal stopped the run early
 
 
-def build_data(config: TrainConfig, pin_memory: bool = False):
-    """The training dataset for `config` (its folders, or the built-in one) and its loader."""
+def build_data(config: TrainConfig, pin_memory: bool = False, env: DistEnv = DistEnv()):
+    """The training dataset for `config` (its folders, or the built-in one) and this process's loader."""
     if config.data:
         dataset = UnalignedDataset(
             config.data, Preprocess(config.preprocess, config.load_size, config.crop_size, not config.no_flip,
@@ -95,33 +110,69 @@ def build_data(config: TrainConfig, pin_memory: bool = False):
         dataset = KnownAnswerDataset(size=config.crop_size, length=config.max_dataset_size or BUILTIN_LENGTH,
                                      seed=config.seed, flip=not config.no_flip, serial_batches=config.serial_batches)
     loader = build_loader(dataset, config.batch_size, config.workers, shuffle=not config.serial_batches,
-                          seed=config.seed, pin_memory=pin_memory)
+                          seed=config.seed, rank=env.rank, world_size=env.world_size, pin_memory=pin_memory)
+    # Items are pure functions of (seed, epoch, index); an own generator for the workers' base seed keeps
+    # the loader off the global RNG, so resuming mid-epoch leaves dropout's random stream exactly in place.
+    loader.generator = torch.Generator().manual_seed(config.seed)
     return dataset, loader
 
 
-def run_training(config: TrainConfig, name_given: bool = False, echo: Callable[[str], None] = print,
-                 progress: bool = True) -> RunResult:
-    """A whole run: data, run directory, training, report. Raises ConfigError/DataError/RunDirError
-    for bad input before anything is written."""
-    device = resolve_device(config.device)
-    dataset, loader = build_data(config, pin_memory=device.type == "cuda")
-    config, path = claim_run_dir(config, name_given)
-    run = RunDir(path, config)
-    run.write_config()
-    trainer = Trainer(config, device)
-    steps = total_steps(config, loader)
-    echo(f"cgan-train: device {device}, precision fp32, X '{config.domain_x}' {dataset.sizes[0]} images, "
-         f"Y '{config.domain_y}' {dataset.sizes[1]} images, {batches_per_epoch(loader)} steps/epoch, "
-         f"{steps} steps, run dir {path}")
-    start = time.perf_counter()
+def check_discriminator_fits(c: TrainConfig) -> None:
+    """Fail before anything is written when training-size images leave the discriminator too little to judge."""
+    if c.data and c.preprocess not in CROPPING:
+        return  # image sizes vary; only a cropped size is known in advance
+    net = create_discriminator(c.discriminator, c.input_nc, c.ndf, c.n_layers, c.norm)
     try:
-        fit(trainer, loader, run, progress)
-        known = None if config.data else known_answer_report(
-            trainer.nets["G"], trainer.nets["F"], size=config.crop_size, seed=config.seed)
-        if known is not None:
+        with torch.no_grad():
+            net(torch.zeros(1, c.input_nc, c.crop_size, c.crop_size))
+    except (RuntimeError, ValueError) as e:
+        raise ConfigError(f"crop_size={c.crop_size} is too small for discriminator {c.discriminator} "
+                          f"({str(e).splitlines()[0]}); use a larger --crop-size or --discriminator pixel") from None
+
+
+def run_training(config: TrainConfig, name_given: bool = False, echo: Callable[[str], None] = print,
+                 progress: bool = True, resume: Resume | None = None) -> RunResult:
+    """A whole run: data, run directory, training, report; or the rest of a run with `resume`.
+    Raises ConfigError/DataError/RunDirError for bad input before anything is written. Under
+    torchrun every process calls it; only the main one writes (and gets a RunResult with a path)."""
+    session = start_session(config)
+    env, path, run = session.env, None, None
+    with contextlib.ExitStack() as cleanup:
+        cleanup.callback(shutdown_distributed)
+        dataset, loader = build_data(config, pin_memory=session.device.type == "cuda", env=env)
+        check_discriminator_fits(config)
+        if env.is_main:
+            if resume is None:
+                config, path = claim_run_dir(config, name_given)
+            else:
+                path = resume.path
+            cleanup.enter_context(RunLock(path))
+            if resume is not None:
+                truncate_log(path / "log.jsonl", resume.state["step"] if resume.state else 0)
+            run = RunDir(path, config)
+            cleanup.callback(run.close)
+            run.write_config()
+        trainer = Trainer(config, session.device)
+        session.prepare(trainer)
+        if resume is not None and resume.state is not None:
+            session.restore(trainer, resume.state)
+        steps = total_steps(config, loader)
+        if resume is not None:
+            changed = f"; changed: {', '.join(resume.changes)}" if resume.changes else ""
+            echo(f"cgan-train: resuming {path} at step {trainer.step} (epoch {trainer.epoch}, "
+                 f"batch {trainer.batch_in_epoch}){changed}")
+        if run is not None:
+            echo(f"cgan-train: device {session.device}, {session.describe(config.batch_size)}, "
+                 f"X '{config.domain_x}' {dataset.sizes[0]} images, Y '{config.domain_y}' {dataset.sizes[1]} images, "
+                 f"{batches_per_epoch(loader)} steps/epoch, {steps} steps, run dir {path}")
+        start = time.perf_counter()
+        with session.stop:
+            stopped = fit(trainer, loader, run, session, progress)
+        known = None
+        if run is not None and not config.data and not stopped:
+            known = known_answer_report(unwrap(trainer.nets["G"]), unwrap(trainer.nets["F"]),
+                                        size=config.crop_size, seed=config.seed)
             run.write_known_answer(known)
             run.write_report()
-    finally:
-        run.close()
     seconds = time.perf_counter() - start
-    return RunResult(path, config, trainer.step, seconds, known)
+    return RunResult(path, config, trainer.step, seconds, known, session.stop.signal_name if stopped else None)

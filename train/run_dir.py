@@ -49,10 +49,11 @@ def claim_run_dir(config: TrainConfig, name_given: bool) -> tuple[TrainConfig, P
     raise RunDirError(f"{runs}: too many runs named {base}_N; choose a --name")
 
 
-def checkpoint_state(trainer: Trainer) -> dict[str, Any]:
-    """The self-describing checkpoint dict: format, versions, config and the whole training state."""
+def checkpoint_state(trainer: Trainer, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The self-describing checkpoint dict: format, versions, config and the whole training state
+    (`extra`: what the session adds, i.e. grad scaler, RNG states and other ranks' pools)."""
     return {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "cgan_version": cgan_version(),
-            "config": trainer.config.to_dict(), **trainer.state_dict()}
+            "config": trainer.config.to_dict(), **trainer.state_dict(), **(extra or {})}
 
 
 class RunDir:
@@ -84,9 +85,9 @@ class RunDir:
                 self._tensorboard.add_scalar(f"loss/{key}", value, step)
             self._tensorboard.add_scalar("lr", lr, step)
 
-    def write_checkpoint(self, trainer: Trainer, epoch_end: bool) -> Path:
+    def write_checkpoint(self, trainer: Trainer, epoch_end: bool, extra: dict[str, Any] | None = None) -> Path:
         """latest.pt always; epoch_NNN.pt too at the end of every save_epoch_freq-th epoch."""
-        state = checkpoint_state(trainer)
+        state = checkpoint_state(trainer, extra)
         latest = save_checkpoint(self.checkpoints / "latest.pt", state)
         if epoch_end and trainer.epoch % self.config.save_epoch_freq == 0:
             save_checkpoint(self.checkpoints / f"epoch_{trainer.epoch:03d}.pt", state)

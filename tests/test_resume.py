@@ -1,0 +1,110 @@
+"""--resume: a run stopped at step k and resumed equals the uninterrupted run; what may and may not change."""
+import json
+import random
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from cgan.train.checkpoint import load_checkpoint, load_state, save_checkpoint
+from cgan.train.cli import main
+from cgan.train.resume import truncate_log
+from cgan.train.rng_state import capture_rng, restore_rng
+from cgan.train.run_lock import RunLock
+
+# 4 steps per epoch, lr decays after epoch 1, dropout on (uses the global RNG), image pools on.
+TINY = ["--ngf", "4", "--ndf", "4", "--max-dataset-size", "4", "--epochs", "1", "--epochs-decay", "2",
+        "--dropout", "--device", "cpu", "--workers", "0", "--sample-every", "1000", "--precision", "fp32"]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny nets: one thread is fastest, and far faster than two on a loaded machine."""
+    torch.set_num_threads(1)
+
+
+def draws():
+    return random.random(), float(np.random.rand()), torch.rand(3)
+
+
+def test_rng_states_survive_a_weights_only_checkpoint(tmp_path):
+    state = capture_rng()
+    expected = draws()
+    path = save_checkpoint(tmp_path / "rng.pt", {"rng": state})
+    draws()
+    restore_rng(load_state(path)["rng"])  # weights_only=True inside
+    again = draws()
+    assert again[:2] == expected[:2] and torch.equal(again[2], expected[2])
+
+
+def train(runs, *args):
+    result = CliRunner().invoke(main, [*TINY, "--runs-dir", str(runs), *args])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    return result.output
+
+
+@pytest.fixture
+def deterministic():
+    torch.use_deterministic_algorithms(True)
+    yield
+    torch.use_deterministic_algorithms(False)
+
+
+def test_stopped_and_resumed_run_equals_the_uninterrupted_one(tmp_path, deterministic):
+    runs = tmp_path / "runs"
+    train(runs, "--name", "whole", "--max-steps", "9")
+    train(runs, "--name", "parts", "--max-steps", "3")  # stops mid-epoch 0 with pools and Adam state filled
+    out = train(runs, "--resume", str(runs / "parts"), "--max-steps", "9")
+    assert "resuming" in out and "at step 3 (epoch 0, batch 3); changed: max_steps 3 -> 9" in out
+
+    whole = load_checkpoint(runs / "whole" / "checkpoints" / "latest.pt")
+    parts = load_checkpoint(runs / "parts" / "checkpoints" / "latest.pt")
+    assert whole["step"] == parts["step"] == 9 and whole["epoch"] == parts["epoch"] == 2
+    for name in ("G", "F", "D_X", "D_Y"):
+        for key, value in whole["nets"][name].items():
+            assert torch.equal(parts["nets"][name][key], value), f"{name}.{key}"  # bitwise
+    for which in ("G", "D"):
+        for a, b in zip(whole["optimizers"][which]["state"].values(), parts["optimizers"][which]["state"].values()):
+            assert torch.equal(a["exp_avg_sq"], b["exp_avg_sq"])
+        assert whole["schedulers"][which] == parts["schedulers"][which]
+    for pool in ("X", "Y"):
+        assert torch.equal(whole["pools"][pool]["images"], parts["pools"][pool]["images"])
+    logged = [json.loads(line)["step"] for line in (runs / "parts" / "log.jsonl").read_text().splitlines()]
+    assert logged == list(range(1, 10))  # one record per step, none twice
+
+
+def test_resume_refuses_architecture_changes_and_applies_the_rest(tmp_path):
+    runs = tmp_path / "runs"
+    train(runs, "--name", "r", "--max-steps", "2")
+    refused = CliRunner().invoke(main, ["--resume", "--name", "r", "--runs-dir", str(runs), "--ngf", "8",
+                                        "--norm", "batch"])
+    assert refused.exit_code == 1
+    assert "cannot resume with --ngf 8 (the run has 4), --norm batch (the run has instance)" in refused.output
+    out = train(runs, "--resume", "--max-steps", "3", "--epochs", "2")  # bare --resume: the most recent run
+    assert "changed: epochs 1 -> 2, max_steps 2 -> 3" in out
+    assert json.loads((runs / "r" / "config.json").read_text())["epochs"] == 2
+    assert load_checkpoint(runs / "r" / "checkpoints" / "latest.pt")["step"] == 3
+
+
+def test_resume_of_a_run_in_use_is_refused(tmp_path):
+    runs = tmp_path / "runs"
+    train(runs, "--name", "busy", "--max-steps", "1")
+    with RunLock(runs / "busy"):
+        result = CliRunner().invoke(main, ["--resume", str(runs / "busy"), "--max-steps", "2"])
+    assert result.exit_code == 1 and "is in use by another training (pid" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_resume_errors_name_what_to_do(tmp_path):
+    result = CliRunner().invoke(main, ["--resume", str(tmp_path), "--runs-dir", str(tmp_path)])
+    assert result.exit_code == 1 and "not a run directory (no config.json)" in result.output
+    result = CliRunner().invoke(main, ["--resume", "--runs-dir", str(tmp_path / "none")])
+    assert result.exit_code == 1 and "no run with a checkpoint under" in result.output
+
+
+def test_truncate_log_drops_steps_to_be_redone_and_a_torn_line(tmp_path):
+    log = tmp_path / "log.jsonl"
+    log.write_text("".join(json.dumps({"step": s}) + "\n" for s in range(1, 6)) + '{"step": 6, "G_to')
+    truncate_log(log, 3)
+    assert [json.loads(line)["step"] for line in log.read_text().splitlines()] == [1, 2, 3]

@@ -1,0 +1,102 @@
+"""`cgan-train --resume`: find the run, check the options against it, load its latest checkpoint.
+
+A resumed run continues exactly where the checkpoint stands (see Session.restore). Options that fix
+the architecture or the meaning of the saved training state cannot change; all others (--epochs,
+--max-steps, --lr, --precision, ...) may, and each change is reported.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from .checkpoint import load_checkpoint
+from .config import TrainConfig, make_config
+from .report import write_bytes_atomic
+
+# Keys whose change would not fit the saved nets, optimizer states, scheduler, pools or data position.
+FIXED_ON_RESUME = (
+    "generator", "discriminator", "ngf", "ndf", "n_layers", "norm", "dropout", "padding", "input_nc", "output_nc",
+    "gan_loss",    # the discriminators learned this objective
+    "lr_policy",   # the scheduler's saved state belongs to its policy
+    "pool_size",   # the pools' saved contents
+    "batch_size",  # the position in the epoch is counted in batches
+)
+NOT_COMPARED = ("name", "runs_dir")
+
+
+class ResumeError(ValueError):
+    """A run that cannot be resumed as asked; the message says why and what to do."""
+
+
+@dataclass
+class Resume:
+    path: Path                    # the run directory
+    state: dict[str, Any] | None  # its latest checkpoint; None when it has none yet (starts at step 0)
+    changes: list[str]            # "epochs 6 -> 10", for the start line
+
+
+def find_run(resume: str, name: str | None, runs_dir: str) -> Path:
+    """`--resume DIR`, or `--resume` with `--name` (under --runs-dir), or bare `--resume`: the most recent run."""
+    if resume:
+        path = Path(resume)
+    elif name:
+        path = Path(runs_dir) / name
+    else:
+        runs = [p.parent.parent for p in Path(runs_dir).glob("*/checkpoints/latest.pt")]
+        if not runs:
+            raise ResumeError(f"--resume: no run with a checkpoint under {runs_dir}/; name one: --resume runs/NAME")
+        path = max(runs, key=lambda p: (p / "checkpoints" / "latest.pt").stat().st_mtime)
+    if not (path / "config.json").is_file():
+        raise ResumeError(f"--resume {path}: not a run directory (no config.json); runs are folders like runs/NAME")
+    return path
+
+
+def _flag(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
+def resume_config(saved: Mapping[str, Any], file_values: Mapping[str, Any],
+                  overrides: Mapping[str, Any]) -> tuple[TrainConfig, list[str]]:
+    """The saved config with the new options applied; refuses changes to FIXED_ON_RESUME keys."""
+    config = make_config({**saved, **file_values}, {k: v for k, v in overrides.items() if k not in NOT_COMPARED})
+    new = config.to_dict()
+    fixed = [f"{_flag(k)} {new[k]} (the run has {saved[k]})" for k in FIXED_ON_RESUME
+             if k in saved and new[k] != saved[k]]
+    if fixed:
+        raise ResumeError(f"cannot resume with {', '.join(fixed)}: these fix the architecture or the saved "
+                          "training state; drop them, or start a new run with another --name")
+    changes = [f"{k} {saved[k]} -> {new[k]}" for k in new if k not in NOT_COMPARED and k in saved and new[k] != saved[k]]
+    return config, changes
+
+
+def load_resume(path: Path, file_values: Mapping[str, Any], overrides: Mapping[str, Any]) -> tuple[TrainConfig, Resume]:
+    """The config to continue with and the run's latest checkpoint (or None before the first one)."""
+    latest = path / "checkpoints" / "latest.pt"
+    state = load_checkpoint(latest) if latest.exists() else None
+    if state is not None:
+        saved = state["config"]
+    else:
+        try:
+            saved = json.loads((path / "config.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise ResumeError(f"{path / 'config.json'}: cannot be read ({e})") from None
+    config, changes = resume_config(saved, file_values, overrides)
+    return config, Resume(path, state, changes)
+
+
+def truncate_log(log_path: Path, step: int) -> None:
+    """Drop log records past `step` (steps the resumed run will train again), atomically."""
+    if not log_path.exists():
+        return
+    lines = log_path.read_text(encoding="utf-8").splitlines(keepends=True)
+    kept = []
+    for line in lines:
+        try:
+            if json.loads(line)["step"] <= step:
+                kept.append(line)
+        except (ValueError, KeyError, TypeError):
+            continue  # a line cut short by a crash
+    if len(kept) != len(lines):
+        write_bytes_atomic(log_path, "".join(kept).encode())
