@@ -42,6 +42,19 @@ def make_media(folder: Path, frames: int, w: int, h: int, fps: float = 30.0) -> 
     return video, images
 
 
+def random_export(folder: Path, ngf: int) -> Path:
+    """A randomly initialized resnet_9blocks exported by cgan-export (needs the train extra)."""
+    from cgan.export.onnx_export import export_generator
+    from cgan.infer.metadata import ModelInfo
+    from cgan.train import create_generator
+
+    net = create_generator("resnet_9blocks", ngf=ngf)
+    info = ModelInfo(direction="G", source_domain="x", target_domain="y", generator="resnet_9blocks", ngf=ngf,
+                     norm="instance", input_channels=3, output_channels=3, side_multiple=net.side_multiple,
+                     train_size=256)
+    return export_generator(net, folder / "G.onnx", info, verify=False).path
+
+
 def model_only_fps(translator: Translator, frame: np.ndarray, frames: int, batch: int) -> float:
     """Frames per second of the model alone on prepared tensors (one warm-up call first)."""
     x = np.stack([translator.prepare(frame).tensor] * batch)
@@ -60,20 +73,21 @@ def folder_fps(translator: Translator, images: Path, out: Path, batch: int) -> f
 
 
 @click.command()
-@click.option("--model", type=click.Path(exists=True), help="An .onnx file or export folder (default: latest under models/).")
+@click.option("--model", type=click.Path(exists=True), help="An .onnx file or export folder (default: a random resnet_9blocks).")
+@click.option("--ngf", default=16, show_default=True, help="Width of the random resnet_9blocks made when --model is not given.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda[:N], tensorrt[:N].")
 @click.option("--frames", default=120, show_default=True, help="Frames in the video and images in the folder.")
 @click.option("--size", default="256x256", show_default=True, help="Frame size WxH.")
 @click.option("--batch", default=4, show_default=True, help="Batch size for the folder run.")
-def main(model, device, frames, size, batch):
+def main(model, ngf, device, frames, size, batch):
     """Print model-only and end-to-end fps for a video and a folder, and their ratio."""
     w, h = (int(v) for v in size.lower().split("x"))
-    translator = Translator(find_model(model), device)
-    for note in translator.notes:
-        print(note, file=sys.stderr)
-    print(f"{translator.describe()}; {os.cpu_count()} CPUs; {frames} frames of {w}x{h}")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
+        translator = Translator(find_model(model) if model else random_export(tmp, ngf), device)
+        for note in translator.notes:
+            print(note, file=sys.stderr)
+        print(f"{translator.describe()}; {os.cpu_count()} CPUs; {frames} frames of {w}x{h}")
         video, images = make_media(tmp, frames, w, h)
         rows = []
         model_1 = model_only_fps(translator, _frame(h, w, 0), frames, 1)
