@@ -1,14 +1,19 @@
 """Crash safety: atomic checkpoints, NaN/Inf stop, the run-directory lock, SIGINT/SIGTERM handling."""
+import json
 import os
 import signal
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 import torch
+from click.testing import CliRunner
 
-from cgan.train.checkpoint import load_state, save_checkpoint
+from cgan.train import trainer as trainer_module
+from cgan.train.checkpoint import load_checkpoint, load_state, save_checkpoint
+from cgan.train.cli import main
 from cgan.train.finite import NonFiniteLossError, check_finite, nonfinite_terms
 from cgan.train.run_lock import RunLock, RunLockedError
 from cgan.train.signals import StopRequest, resume_command
@@ -95,3 +100,63 @@ def test_second_ctrl_c_quits_at_once():
 
 def test_resume_command_quotes_the_path():
     assert resume_command("runs/my run") == "cgan-train --resume 'runs/my run'"
+
+
+# 4 steps per epoch, so an epoch-end checkpoint comes at step 4.
+TINY = ["--ngf", "4", "--ndf", "4", "--max-dataset-size", "4", "--device", "cpu", "--workers", "0",
+        "--sample-every", "1000", "--precision", "fp32"]
+
+
+@pytest.fixture
+def one_thread():
+    torch.set_num_threads(1)
+
+
+def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch, one_thread):
+    real_loss, calls = trainer_module.generator_loss, []
+
+    def loss_going_nan_at_step_6(*args, **kwargs):
+        terms = real_loss(*args, **kwargs)
+        calls.append(1)
+        if len(calls) == 6:
+            terms["cycle_X"] = terms["cycle_X"] * float("nan")
+            terms["total"] = terms["total"] + terms["cycle_X"]
+        return terms
+
+    monkeypatch.setattr(trainer_module, "generator_loss", loss_going_nan_at_step_6)
+    runs = tmp_path / "runs"
+    result = CliRunner().invoke(main, [*TINY, "--runs-dir", str(runs), "--name", "n", "--max-steps", "10"])
+    assert result.exit_code == 1
+    assert "Error: loss term cycle_X is nan at step 6" in result.output and "Traceback" not in result.output
+    state = load_checkpoint(runs / "n" / "checkpoints" / "latest.pt")
+    assert state["step"] == 4  # the epoch-end checkpoint, not the poisoned step
+    assert all(torch.isfinite(v).all() for v in state["nets"]["G"].values())
+
+
+def test_sigterm_saves_at_the_step_boundary_and_prints_the_resume_command(tmp_path, one_thread):
+    runs = tmp_path / "runs"
+    log = runs / "t" / "log.jsonl"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "cgan.train", *TINY, "--runs-dir", str(runs), "--name", "t",
+                             "--max-steps", "100000"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        deadline = time.monotonic() + 240
+        while not (log.exists() and len(log.read_text().splitlines()) >= 2):
+            assert proc.poll() is None and time.monotonic() < deadline, "training did not start"
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert "SIGTERM: stopping after this step" in err
+    assert f"resume with: cgan-train --resume {runs / 't'}" in out and "known-answer" not in out
+    step = int(out.split("stopped by SIGTERM at step ")[1].split(";")[0])
+    assert load_checkpoint(runs / "t" / "checkpoints" / "latest.pt")["step"] == step
+    assert json.loads(log.read_text().splitlines()[-1])["step"] == step
+
+    resumed = CliRunner().invoke(main, ["--resume", str(runs / "t"), "--max-steps", str(step + 1)])
+    assert resumed.exit_code == 0, resumed.output
+    assert f"at step {step} " in resumed.output
+    assert load_checkpoint(runs / "t" / "checkpoints" / "latest.pt")["step"] == step + 1

@@ -18,14 +18,22 @@ from cgan.train.data import build_loader, start_epoch
 from cgan.train.distributed import (DistEnv, DistributedError, any_rank, dist_env, gather_to_main,
                                     mean_over_ranks, peer_failure_message, rank_seed, sync_batchnorm, wrap)
 from cgan.train.known_answer import KnownAnswerDataset
+from cgan.train.session import start_session
 from cgan.train.trainer import Trainer
 
 # Tiny CycleGAN, image pool off (its random choices are per process), no dropout.
-TINY = dict(generator="resnet_6blocks", ngf=4, ndf=4, crop_size=32, load_size=32, pool_size=0, workers=0, seed=3)
+TINY = dict(generator="resnet_6blocks", ngf=4, ndf=4, crop_size=32, load_size=32, pool_size=0, workers=0, seed=3,
+            device="cpu", precision="fp32")
 STEPS = 3
 # Weights after STEPS steps; the two runs differ only in the order gradients are summed
 # (measured: at most 2e-7 on any weight).
 ATOL = 1e-6
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny nets: one thread is fastest, and far faster than two on a loaded machine."""
+    torch.set_num_threads(1)
 
 
 def free_port() -> int:
@@ -98,15 +106,17 @@ WORKER = textwrap.dedent("""
     import json, sys, torch
     from cgan.train.config import make_config
     from cgan.train.data import build_loader, start_epoch
-    from cgan.train.distributed import dist_env, init_distributed, shutdown_distributed, wrap
+    from cgan.train.distributed import shutdown_distributed
     from cgan.train.known_answer import KnownAnswerDataset
+    from cgan.train.session import start_session
     from cgan.train.trainer import Trainer
     torch.set_num_threads(1)
     config = make_config(overrides=json.loads(sys.argv[1]))
-    env = dist_env()
-    device = init_distributed(env, torch.device("cpu"), timeout_s=120)
-    trainer = Trainer(config, device)
-    trainer.nets = {name: wrap(net, env, device) for name, net in trainer.nets.items()}
+    session = start_session(config)  # joins the process group from RANK, WORLD_SIZE, ...
+    env = session.env
+    trainer = Trainer(config, session.device)
+    session.prepare(trainer)  # DDP-wrapped nets, per-rank seeds
+    assert type(trainer.nets["G"]).__name__ == "DistributedDataParallel"
     dataset = KnownAnswerDataset(size=config.crop_size, length=8, seed=config.seed)
     loader = build_loader(dataset, config.batch_size, workers=0, seed=config.seed, rank=env.rank,
                           world_size=env.world_size)
@@ -129,6 +139,7 @@ def test_two_processes_equal_one_process_on_the_global_batch(tmp_path):
     assert [p.returncode for p in procs] == [0, 0], errors
 
     single = Trainer(replace(per_rank, batch_size=2))
+    start_session(single.config).prepare(single)
     loader = build_loader(KnownAnswerDataset(size=32, length=8, seed=per_rank.seed), 2, workers=0,
                           seed=per_rank.seed)
     start_epoch(loader, 0)
