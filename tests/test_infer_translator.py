@@ -125,6 +125,7 @@ def test_cuda_unavailable_falls_back_to_cpu_in_one_note(rgb_model):
 
 
 def test_importing_the_api_loads_no_torch():
-    code = "import sys; from cgan.infer import Translator, translate_video; print('torch' in sys.modules)"
+    code = ("import sys; from cgan.infer import Translator, translate_video; import cgan.infer.cli; "
+            "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
