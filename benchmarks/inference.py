@@ -25,7 +25,7 @@ from cgan.infer.metadata import ModelInfo
 from cgan.train import create_generator
 from cgan.train.known_answer import heldout_pairs
 
-from .cost import Cost, generator_cost
+from .cost import Cost
 from .timing import median_seconds
 
 Runner = Callable[[np.ndarray], np.ndarray]  # N x C x H x W float32 in [-1, 1] -> same shape
@@ -38,8 +38,6 @@ class Models:
     net: nn.Module
     info: ModelInfo
     files: dict[str, Path]  # precision ("fp32", "int8") -> .onnx path
-    cost: Cost
-    size: int
 
 
 def build_models(generator: str, ngf: int, size: int, folder: Path, calibration_count: int,
@@ -57,7 +55,7 @@ def build_models(generator: str, ngf: int, size: int, folder: Path, calibration_
         # verify=False: the parity that matters here is measured below on held-out pictures.
         export_generator(net, files[precision], info, verify=False, precision=precision,
                          calibration=calibration if precision == "int8" else None)
-    return Models(net, info, files, generator_cost(net, size), size)
+    return Models(net, info, files)
 
 
 def _torch_runner(net: nn.Module, autocast: Callable[[], contextlib.AbstractContextManager]) -> Runner:
@@ -86,23 +84,24 @@ REFERENCE = "ONNX Runtime fp32"
 @dataclass(frozen=True)
 class EngineResult:
     engine: str
+    size: int  # input side measured at
     images_per_s: float
     limit: str  # the matmul limit it is compared with: "fp32" or "bf16"
     psnr_db: float  # against the fp32 ONNX Runtime output on held-out pictures (inf for the reference)
 
 
-def measure_engines(models: Models, threads: int, repeats: int, fidelity_images: int = 4,
-                    batch: int = 1, engines: tuple[str, ...] = tuple(ENGINES)) -> list[EngineResult]:
-    """Images/s of each engine (median of `repeats` calls on a batch of held-out pictures) and its PSNR."""
-    pictures = heldout_pairs(models.size, max(batch, fidelity_images))[0].numpy()
-    runners = {name: ENGINES[name][1](models, threads) for name in engines}
-    reference = runners[REFERENCE](pictures[:fidelity_images]) if REFERENCE in runners else None
+def measure_engines(models: Models, engines: tuple[str, ...], size: int, threads: int, repeats: int,
+                    fidelity_images: int = 4) -> list[EngineResult]:
+    """Images/s of each engine at size x size, batch 1 (median of `repeats` calls after a warm-up call),
+    and its PSNR against fp32 ONNX Runtime on `fidelity_images` held-out pictures."""
+    pictures = heldout_pairs(size, fidelity_images)[0].numpy()
+    reference = ENGINES[REFERENCE][1](models, threads)(pictures)
     results = []
-    for name, run in runners.items():
-        x = np.ascontiguousarray(pictures[:batch])
+    for name in engines:
+        run = ENGINES[name][1](models, threads)
+        x = np.ascontiguousarray(pictures[:1])
         seconds = median_seconds(lambda: run(x), repeats=repeats, warmup=1)
-        fidelity = psnr(run(pictures[:fidelity_images]), reference) if reference is not None else float("nan")
-        results.append(EngineResult(name, batch / seconds, ENGINES[name][0], fidelity))
+        results.append(EngineResult(name, size, 1 / seconds, ENGINES[name][0], psnr(run(pictures), reference)))
     return results
 
 

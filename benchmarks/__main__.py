@@ -1,0 +1,50 @@
+"""`python -m benchmarks`: run the suite, print one table, write the JSON."""
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import click
+import torch
+
+from .report import machine, table, write_json
+from .suite import SECTIONS, SuiteConfig, quick, run_suite
+
+DEFAULT_OUT = Path("bench_out/benchmarks.json")
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--quick", "is_quick", is_flag=True, help="The smallest configuration: a smoke run in seconds, figures meaningless.")
+@click.option("--only", multiple=True, type=click.Choice(list(SECTIONS)), help="Run only this section (repeatable); later sections may need earlier ones.")
+@click.option("--threads", type=click.IntRange(min=1), default=os.cpu_count(), show_default=True, help="Threads for PyTorch and ONNX Runtime.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_OUT, show_default=True, help="JSON results (replaced by each run).")
+def main(is_quick: bool, only: tuple[str, ...], threads: int, out: Path) -> None:
+    """Measure cgan's speed against the machine's limit and its baselines; print one table.
+
+    Every figure is the median of several runs and every comparison a ratio measured in the same
+    run. The full suite takes under 15 minutes on a 2-core CPU.
+    """
+    logging.getLogger().setLevel(logging.ERROR)  # ONNX Runtime's quantizer logs advice as warnings
+    torch.set_num_threads(threads)
+    config = SuiteConfig(threads=threads)
+    config = quick(config) if is_quick else config
+    before, start = machine(), time.perf_counter()
+    rows, sections = run_suite(config, only or tuple(SECTIONS), echo=lambda line: click.echo(line, err=True))
+    seconds = time.perf_counter() - start
+    click.echo(table(rows))
+    load_after = os.getloadavg()[0]
+    click.echo(f"\n{before['cpu']}, {before['cpus']} CPUs ({before['torch_cpu_capability']}), torch {before['torch']}, "
+               f"ONNX Runtime {before['onnxruntime']}, {threads} threads; {seconds / 60:.1f} min; "
+               f"load average {before['load_average_1min']:.1f} before, {load_after:.1f} after")
+    write_json(out, {"command": shlex.join(["python", "-m", "benchmarks", *sys.argv[1:]]),
+                     "quick": is_quick, "config": vars(config), "machine": {**before, "load_average_1min_after": load_after},
+                     "seconds": seconds, "rows": [r.to_json() for r in rows], "sections": sections})
+    click.echo(f"results: {out}", err=True)
+
+
+if __name__ == "__main__":
+    main()

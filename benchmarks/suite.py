@@ -1,0 +1,123 @@
+"""The suite: its sizes (full and --quick), its sections in order, and the rows each one adds.
+
+Each section is a function (config, shared) -> (rows, data): rows go into the table, data into the
+JSON. `shared` carries what later sections reuse (the matmul limits, the exported models).
+"""
+from __future__ import annotations
+
+import math
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+from cgan.train.precision import cpu_bf16_flag
+
+from .cost import Cost, generator_cost
+from .inference import REFERENCE, EngineResult, build_models, limit_fraction, measure_engines
+from .limits import matmul_limits
+from .report import Row
+
+
+@dataclass(frozen=True)
+class SuiteConfig:
+    threads: int  # torch and ONNX Runtime threads
+    repeats: int = 5  # timed calls per figure; the figure is their median
+    matmul_max_side: int = 2048  # largest n of the n x n matmul
+    generator: str = "resnet_9blocks"  # the generator of the inference sections
+    ngf: int = 64
+    size: int = 256  # its input side
+    calibration_images: int = 16  # INT8 calibration pictures (the export default)
+    fidelity_images: int = 8  # held-out pictures each engine's PSNR against fp32 is measured on
+    bf16_size: int = 32  # bf16 autocast input side: without native bf16 a 256² forward takes minutes
+
+
+def quick(config: SuiteConfig) -> SuiteConfig:
+    """The smallest configuration: every section runs, in seconds, with figures worth nothing."""
+    return replace(config, repeats=1, matmul_max_side=256, generator="resnet_6blocks", ngf=8, size=32,
+                   calibration_images=2, fidelity_images=2, bf16_size=16)
+
+
+Section = Callable[[SuiteConfig, dict], tuple[list[Row], dict]]
+
+
+def limits_section(config: SuiteConfig, shared: dict) -> tuple[list[Row], dict]:
+    limits = matmul_limits(config.repeats, config.matmul_max_side)
+    shared["limits"] = limits
+    fp32, bf16 = limits["fp32"], limits["bf16"]
+    rows = [Row("machine limit", "matmul fp32", fp32.gflops, "GFLOP/s", f"{fp32.side}² x {fp32.side}²"),
+            Row("machine limit", "matmul bf16", bf16.gflops, "GFLOP/s",
+                f"{bf16.side}² x {bf16.side}²; {bf16.gflops / fp32.gflops:.2g}x fp32")]
+    return rows, {name: vars(limit) for name, limit in limits.items()}
+
+
+INT8_GOAL_SPEEDUP, INT8_GOAL_PSNR = 2.0, 30.0
+ORT_GOAL_FRACTION = 85.0  # % of the fp32 matmul limit
+FULL_SIZE_ENGINES = ("PyTorch eager fp32", "ONNX Runtime fp32", "ONNX Runtime INT8")
+BF16_ENGINES = ("PyTorch eager fp32", "PyTorch bf16 autocast")  # at bf16_size, beside fp32 at that size
+
+
+def _engine_rows(section: str, results: list[EngineResult], cost: Cost, limits: dict) -> tuple[list[Row], dict]:
+    rows, data = [], {}
+    for r in results:
+        fraction = limit_fraction(cost, r.images_per_s, limits[r.limit].gflops)
+        fidelity = f", PSNR {r.psnr_db:.1f} dB vs {REFERENCE}" if math.isfinite(r.psnr_db) else ""
+        rows.append(Row(section, f"{r.engine}, {r.size}², batch 1", r.images_per_s, "images/s",
+                        f"{100 * fraction:.0f}% of {r.limit} matmul limit{fidelity}"))
+        data[f"{r.engine} {r.size}"] = {
+            "engine": r.engine, "size": r.size, "images_per_s": r.images_per_s, "limit": r.limit,
+            "limit_fraction": fraction, "psnr_db_vs_ort_fp32": r.psnr_db if math.isfinite(r.psnr_db) else None}
+    return rows, data
+
+
+def inference_section(config: SuiteConfig, shared: dict) -> tuple[list[Row], dict]:
+    name = f"inference {config.generator}"
+    models = build_models(config.generator, config.ngf, config.size, Path(shared["workdir"]) / "models",
+                          config.calibration_images)
+    shared["models"] = models
+    cost, bf16_cost = generator_cost(models.net, config.size), generator_cost(models.net, config.bf16_size)
+    full = measure_engines(models, FULL_SIZE_ENGINES, config.size, config.threads, config.repeats,
+                           config.fidelity_images)
+    small = measure_engines(models, BF16_ENGINES, config.bf16_size, config.threads, config.repeats,
+                            config.fidelity_images)
+    rows = [Row(name, "parameters", cost.params / 1e6, "M", f"ngf {config.ngf}"),
+            Row(name, f"MACs per {config.size}² image", cost.macs / 1e9, "G",
+                "Conv2d + ConvTranspose2d (transposed convs counted on their real input)")]
+    full_rows, data = _engine_rows(name, full, cost, shared["limits"])
+    small_rows, small_data = _engine_rows(name, small, bf16_cost, shared["limits"])
+    by_engine = {r.engine: r for r in full}
+    eager, ort, int8 = (by_engine[e] for e in FULL_SIZE_ENGINES)
+    speedup = int8.images_per_s / ort.images_per_s
+    bf16_ratio = small[1].images_per_s / small[0].images_per_s
+    rows += full_rows + small_rows + [
+        Row(name, "ONNX Runtime fp32 / fp32 matmul limit",
+            100 * limit_fraction(cost, ort.images_per_s, shared["limits"]["fp32"].gflops), "%",
+            f"{ort.images_per_s / eager.images_per_s:.2f}x PyTorch eager fp32", goal=ORT_GOAL_FRACTION),
+        Row(name, "INT8 / ONNX Runtime fp32 images/s", speedup, "x",
+            f"PSNR {int8.psnr_db:.1f} dB vs fp32 (needs ≥ {INT8_GOAL_PSNR:g} dB)", goal=INT8_GOAL_SPEEDUP,
+            met=speedup >= INT8_GOAL_SPEEDUP and int8.psnr_db >= INT8_GOAL_PSNR),
+        Row(name, f"bf16 autocast / eager fp32 images/s at {config.bf16_size}²", bf16_ratio, "x",
+            f"CPU bf16 flag: {cpu_bf16_flag() or 'none (bf16 is emulated)'}")]
+    data = {"cost": {"size": config.size, "params": cost.params, "macs": cost.macs, "bf16_size": config.bf16_size,
+                     "bf16_size_macs": bf16_cost.macs},
+            "engines": {**data, **small_data}, "int8_speedup": speedup, "bf16_vs_fp32_eager": bf16_ratio}
+    return rows, data
+
+
+SECTIONS: dict[str, Section] = {
+    "limits": limits_section,
+    "inference": inference_section,
+}
+
+
+def run_suite(config: SuiteConfig, sections: tuple[str, ...] = tuple(SECTIONS),
+              echo: Callable[[str], None] = print) -> tuple[list[Row], dict]:
+    """Run `sections` in the suite's order; returns all rows and each section's data."""
+    rows, data = [], {}
+    with tempfile.TemporaryDirectory(prefix="cgan-bench-") as workdir:
+        shared = {"workdir": workdir}
+        for name in (s for s in SECTIONS if s in sections):
+            echo(f"benchmarks: {name} ...")
+            section_rows, data[name] = SECTIONS[name](config, shared)
+            rows += section_rows
+    return rows, data
