@@ -9,7 +9,6 @@ import click
 from .errors import InferError
 from .pipeline import run_pipeline
 from .preview import Preview, display_problem
-from .runtime import DEVICES
 from .sinks import open_sink, output_path
 from .sources import SOURCES, open_source
 from .translator import Translator
@@ -43,7 +42,7 @@ def _say(line: str) -> None:
 @click.option("--side-by-side", is_flag=True, help="Write input and output next to each other.")
 @click.option("--show", is_flag=True, help="Preview results in a window (q or Esc stops) where a display exists.")
 @click.option("--size", metavar="N|WxH", help="Resize first (N: shorter side, or WxH) and back; default: each frame at its own size.")
-@click.option("--device", default="auto", show_default=True, metavar="|".join(DEVICES[:2]) + "|cuda[:N]|tensorrt[:N]",
+@click.option("--device", default="auto", show_default=True, metavar="auto|cpu|cuda[:N]|tensorrt[:N]",
               help="Where to run; auto tries TensorRT, CUDA, then CPU.")
 @click.option("--strict-device", is_flag=True, help="Fail instead of falling back to the CPU when the GPU cannot be used.")
 @click.option("--fp16", is_flag=True, help="Let TensorRT build fp16 engines (automatic for fp16 models).")
@@ -80,6 +79,8 @@ def main(image, folder, video, camera, stream, model, gen, out, overwrite, side_
                                       preview=preview, progress=not no_progress)
     except InferError as e:
         raise click.ClickException(str(e)) from None
+    except OSError as e:  # a folder we cannot create or a disk that is full
+        raise click.ClickException(f"{e.filename or ''}: {e.strerror or e}") from None
     except KeyboardInterrupt:  # before the loop started (the loop itself stops cleanly)
         raise click.Abort() from None
     if report.failed:
