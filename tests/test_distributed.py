@@ -13,6 +13,7 @@ import pytest
 import torch
 import torch.nn as nn
 
+from cgan.train.checkpoint import load_checkpoint
 from cgan.train.config import make_config
 from cgan.train.data import build_loader, start_epoch
 from cgan.train.distributed import (DistEnv, DistributedError, any_rank, dist_env, gather_to_main,
@@ -211,3 +212,19 @@ def test_a_dead_or_hung_rank_stops_the_others_within_bounded_time(how):
         for p in procs:
             p.kill()
             p.communicate()
+
+
+def test_two_process_cli_run_under_torchrun_writes_one_run_dir(tmp_path):
+    runs = tmp_path / "runs"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "cgan.train", "--runs-dir", str(runs), "--ngf", "4", "--ndf", "4", "--max-dataset-size", "4",
+           "--max-steps", "3", "--device", "cpu", "--workers", "0", "--precision", "fp32"]
+    done = subprocess.run(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert [p.name for p in runs.iterdir()] == ["builtin"]  # rank 0 alone claims and writes
+    assert "2 processes x batch 1 per process = global batch 2" in done.stdout
+    assert done.stdout.count("cgan-train: done, 3 steps") == 1
+    state = load_checkpoint(runs / "builtin" / "checkpoints" / "latest.pt")
+    assert state["step"] == 3 and state["world_size"] == 2 and len(state["ranks"]) == 2
+    assert "pools" in state["ranks"][1]  # rank 1's own image pools, for an exact resume

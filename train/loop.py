@@ -157,11 +157,11 @@ def run_training(config: TrainConfig, name_given: bool = False, echo: Callable[[
         if resume is not None and resume.state is not None:
             session.restore(trainer, resume.state)
         steps = total_steps(config, loader)
-        if resume is not None:
-            changed = f"; changed: {', '.join(resume.changes)}" if resume.changes else ""
-            echo(f"cgan-train: resuming {path} at step {trainer.step} (epoch {trainer.epoch}, "
-                 f"batch {trainer.batch_in_epoch}){changed}")
         if run is not None:
+            if resume is not None:
+                changed = f"; changed: {', '.join(resume.changes)}" if resume.changes else ""
+                echo(f"cgan-train: resuming {path} at step {trainer.step} (epoch {trainer.epoch}, "
+                     f"batch {trainer.batch_in_epoch}){changed}")
             echo(f"cgan-train: device {session.device}, {session.describe(config.batch_size)}, "
                  f"X '{config.domain_x}' {dataset.sizes[0]} images, Y '{config.domain_y}' {dataset.sizes[1]} images, "
                  f"{batches_per_epoch(loader)} steps/epoch, {steps} steps, run dir {path}")
