@@ -6,15 +6,22 @@ JSON. `shared` carries what later sections reuse (the matmul limits, the exporte
 from __future__ import annotations
 
 import math
+import statistics
 import tempfile
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
+import cv2
+import numpy as np
+
+from cgan.infer import Translator, translate_video
 from cgan.train.precision import cpu_bf16_flag
 
 from .cost import Cost, generator_cost
 from .inference import REFERENCE, EngineResult, build_models, limit_fraction, measure_engines
+from .infer_pipeline import folder_fps, make_media, model_only_fps, random_export
 from .limits import matmul_limits
 from .report import Row
 
@@ -30,12 +37,15 @@ class SuiteConfig:
     calibration_images: int = 16  # INT8 calibration pictures (the export default)
     fidelity_images: int = 8  # held-out pictures each engine's PSNR against fp32 is measured on
     bf16_size: int = 32  # bf16 autocast input side: without native bf16 a 256² forward takes minutes
+    pipeline_ngf: int = 16  # width of the resnet_9blocks cgan-infer runs (lighter: overheads show more)
+    clips: tuple[tuple[int, int, int], ...] = ((256, 256, 24), (1280, 720, 6))  # width, height, frames
 
 
 def quick(config: SuiteConfig) -> SuiteConfig:
     """The smallest configuration: every section runs, in seconds, with figures worth nothing."""
     return replace(config, repeats=1, matmul_max_side=256, generator="resnet_6blocks", ngf=8, size=32,
-                   calibration_images=2, fidelity_images=2, bf16_size=16)
+                   calibration_images=2, fidelity_images=2, bf16_size=16,
+                   pipeline_ngf=4, clips=((32, 32, 2), (64, 36, 1)))
 
 
 Section = Callable[[SuiteConfig, dict], tuple[list[Row], dict]]
@@ -104,9 +114,61 @@ def inference_section(config: SuiteConfig, shared: dict) -> tuple[list[Row], dic
     return rows, data
 
 
+FOLDER_GOAL, VIDEO_GOAL = 0.95, 0.9  # end-to-end / model-only
+
+
+def _median(measure: Callable[[int], float], repeats: int) -> float:
+    """Median of `measure(i)` over i = 0 .. repeats - 1 (i names each run's output)."""
+    return statistics.median(measure(i) for i in range(repeats))
+
+
+def raw_session_fps(translator: Translator, image: np.ndarray, frames: int) -> float:
+    """Images/s of ONNX Runtime's own session.run in a loop, on one prepared image, batch 1."""
+    run, names = translator.session.session.run, [translator.spec.output_name]
+    feed = {translator.spec.input_name: translator.prepare(image).tensor[None]}
+    run(names, feed)
+    start = time.perf_counter()
+    for _ in range(frames):
+        run(names, feed)
+    return frames / (time.perf_counter() - start)
+
+
+def pipeline_section(config: SuiteConfig, shared: dict) -> tuple[list[Row], dict]:
+    """cgan-infer's loop (run_pipeline, what the CLI runs) against the model alone, same model, same run.
+
+    The first clip's size is also the folder's; the video target applies to it."""
+    work = Path(shared["workdir"]) / "pipeline"
+    translator = Translator(random_export(work, config.pipeline_ngf), "cpu")
+    name = f"cgan-infer resnet_9blocks ngf {config.pipeline_ngf}"
+    rows, data = [], {"model": f"resnet_9blocks ngf {config.pipeline_ngf}", "provider": translator.provider}
+    for n, (w, h, frames) in enumerate(config.clips):
+        label = f"{w}x{h}"
+        (work / label).mkdir(parents=True)
+        video, images = make_media(work / label, frames, w, h)
+        first = cv2.imread(str(sorted(images.iterdir())[0]))
+        model_only = _median(lambda i: model_only_fps(translator, first, frames, 1), config.repeats)
+        e2e = _median(lambda i: translate_video(translator, video, work / label / f"out{i}.mp4").fps,
+                      config.repeats)
+        rows += [Row(name, f"video {label}, model only", model_only, "frames/s", f"{frames} frames, batch 1"),
+                 Row(name, f"video {label}: end-to-end / model only", e2e / model_only, "x",
+                     f"end-to-end {e2e:.3g} frames/s (decode, model, encode)", goal=VIDEO_GOAL if n == 0 else None)]
+        data[f"video_{label}"] = {"frames": frames, "model_only_fps": model_only, "e2e_fps": e2e}
+        if n == 0:
+            raw = _median(lambda i: raw_session_fps(translator, first, frames), config.repeats)
+            folder = _median(lambda i: folder_fps(translator, images, work / label / f"folder{i}", 1),
+                             config.repeats)
+            rows += [Row(name, f"folder of {label} PNGs, raw session.run loop", raw, "images/s",
+                         f"{frames} images, batch 1"),
+                     Row(name, "folder: cgan-infer / raw session.run", folder / raw, "x",
+                         f"cgan-infer {folder:.3g} images/s (read, model, write PNG)", goal=FOLDER_GOAL)]
+            data[f"folder_{label}"] = {"images": frames, "raw_session_run_fps": raw, "cgan_infer_fps": folder}
+    return rows, data
+
+
 SECTIONS: dict[str, Section] = {
     "limits": limits_section,
     "inference": inference_section,
+    "pipeline": pipeline_section,
 }
 
 

@@ -1,0 +1,85 @@
+"""The benchmark suite: its cost counting, its table, and its smallest run end to end (nothing is timed here)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch.nn as nn
+
+from benchmarks.cost import generator_cost
+from benchmarks.report import Row, table
+from cgan.train import create_generator
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_cost_counts_conv_and_transposed_conv_by_hand():
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 16, 3, stride=2, padding=1),
+                        nn.ConvTranspose2d(16, 4, 3, stride=2, padding=1, output_padding=1))
+    cost = generator_cost(net, 10, 12)
+    conv1 = 10 * 12 * 8 * 3 * 9  # every output sums 3 channels x 3 x 3
+    conv2 = 5 * 6 * 16 * 8 * 9
+    transposed = 5 * 6 * 16 * 4 * 9  # every input spreads over 4 channels x 3 x 3
+    assert cost.macs == conv1 + conv2 + transposed
+    assert cost.params == sum(p.numel() for p in net.parameters())
+
+
+def test_cost_of_resnet_9blocks_at_256_and_hooks_removed():
+    net = create_generator("resnet_9blocks", ngf=64)
+    cost = generator_cost(net, 256)
+    # c7s1-64, d128, d256, 18 block convs, u128, u64, c7s1-3 (see README "Benchmarks")
+    per_layer = [256**2 * 64 * 3 * 49, 128**2 * 128 * 64 * 9, 64**2 * 256 * 128 * 9,
+                 *[64**2 * 256 * 256 * 9] * 18, 64**2 * 256 * 128 * 9, 128**2 * 128 * 64 * 9, 256**2 * 3 * 64 * 49]
+    assert cost.macs == sum(per_layer)
+    assert cost.params == 11_378_179
+    assert all(not m._forward_hooks for m in net.modules())
+
+
+def test_targets_are_marked_met_or_not():
+    rows = [Row("s", "plain", 3.0, "x"), Row("s", "ratio", 0.96, "x", goal=0.95),
+            Row("t", "low", 0.5, "x", goal=0.9), Row("t", "decided", 3.0, "x", goal=2.0, met=False)]
+    lines = table(rows).splitlines()
+    assert lines[2].endswith("|  |") and "met" not in lines[2]
+    assert lines[3].endswith("≥ 0.95x: met |")
+    assert "NOT met" in lines[4] and lines[4].startswith("| t |")
+    assert "NOT met" in lines[5] and lines[5].startswith("|  |")
+    assert [r.to_json()["met"] for r in rows] == [None, True, False, False]
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench") / "benchmarks.json"
+    done = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--threads", "1", "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout, json.loads(out.read_text())
+
+
+def test_quick_suite_writes_every_section_and_target(quick_run):
+    stdout, data = quick_run
+    assert data["quick"] is True and data["command"].startswith("python -m benchmarks")
+    assert {"cpu", "cpus", "torch", "onnxruntime", "load_average_1min"} <= set(data["machine"])
+    from benchmarks.suite import SECTIONS
+    assert set(data["sections"]) == set(SECTIONS)
+    rows = data["rows"]
+    assert all(set(r) == {"section", "what", "value", "unit", "detail", "goal", "met"} for r in rows)
+    targets = [r for r in rows if r["goal"] is not None]
+    assert all(isinstance(r["met"], bool) for r in targets)
+    names = " ".join(r["what"] for r in targets)
+    for wanted in ("ONNX Runtime fp32 / fp32 matmul limit", "INT8 / ONNX Runtime fp32", "folder: cgan-infer",
+                   "end-to-end / model only"):
+        assert wanted in names
+    engines = data["sections"]["inference"]["engines"]
+    assert {e["engine"] for e in engines.values()} == {"PyTorch eager fp32", "ONNX Runtime fp32",
+                                                       "ONNX Runtime INT8", "PyTorch bf16 autocast"}
+    assert all(e["images_per_s"] > 0 for e in engines.values())
+
+
+def test_quick_suite_prints_one_table_with_every_row(quick_run):
+    stdout, data = quick_run
+    lines = [line for line in stdout.splitlines() if line.startswith("|")]
+    assert len(lines) == 2 + len(data["rows"])
+    assert all(row["what"] in line for row, line in zip(data["rows"], lines[2:]))
