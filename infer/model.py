@@ -86,7 +86,7 @@ def _dims(shape) -> list:
 
 
 def read_spec(path: Path, session: Session) -> tuple[ModelSpec, str]:
-    """The model's spec, and a one-line warning when it had to be assumed (no cgan metadata)."""
+    """The model's spec, and a one-line note when part of it was assumed (no cgan metadata) or forced (fixed size)."""
     sess = session.session
     inputs, outputs = sess.get_inputs(), sess.get_outputs()
     try:
@@ -110,7 +110,8 @@ def read_spec(path: Path, session: Session) -> tuple[ModelSpec, str]:
                              "that the graph does not have")
         layout = Layout(info.input_channels, info.output_channels, info.color_order,
                         tuple(info.value_range), info.side_multiple, np.dtype(dtype))
-        return ModelSpec(path, info.input_name, info.output_name, layout, info, fixed), ""
+        note = f"{path.name} takes {fixed[1]}x{fixed[0]} inputs only: frames are resized to it and back" if fixed else ""
+        return ModelSpec(path, info.input_name, info.output_name, layout, info, fixed), note
     if channels is None:
         raise InferError(f"{path} has no cgan metadata and its input does not say how many channels it takes")
     out_channels = out_dims[1] if out_dims[1] in (1, 3) else channels

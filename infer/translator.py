@@ -44,7 +44,7 @@ class Translator:
         self.spec, warning = read_spec(self.path, self.session)
         if self.session.provider == TENSORRT and self.spec.precision == "fp16" and not fp16:
             self.session = open_session(fp16=True)  # TensorRT builds fp16 engines only when told
-        if self.spec.fixed_size and self.resize is None:
+        if self.spec.fixed_size:  # the graph takes one size only, whatever --size says
             h, w = self.spec.fixed_size
             self.resize = processing.Resize(width=w, height=h)
         self.notes = [n for n in (warning, self.session.note) if n]

@@ -15,8 +15,8 @@ from cgan.infer.metadata import ModelInfo
 
 
 def export_tiny(path: Path, *, channels: int = 3, direction: str = "G", metadata: bool = True,
-                precision: str = "fp32", seed: int = 0) -> Path:
-    """A resnet_6blocks generator with ngf 4, exported by cgan-export's API (dynamic batch/H/W)."""
+                precision: str = "fp32", seed: int = 0, static_hw: tuple[int, int] | None = None) -> Path:
+    """A resnet_6blocks generator with ngf 4, exported by cgan-export's API (dynamic batch/H/W unless static_hw)."""
     import onnx
     import torch
 
@@ -28,7 +28,8 @@ def export_tiny(path: Path, *, channels: int = 3, direction: str = "G", metadata
     info = ModelInfo(direction=direction, source_domain="x", target_domain="y", generator="resnet_6blocks",
                      ngf=4, norm="instance", input_channels=channels, output_channels=channels,
                      side_multiple=net.side_multiple, train_size=16)
-    export_generator(net, path, info, precision=precision, overwrite=True, verify=False)  # export tests verify
+    export_generator(net, path, info, precision=precision, static_hw=static_hw, overwrite=True,
+                     verify=False)  # the export tests verify
     if not metadata:
         model = onnx.load(str(path))
         del model.metadata_props[:]

@@ -66,6 +66,13 @@ def test_model_without_metadata_runs_with_a_warning(plain_model):
     assert t(image(10, 14)).shape == (10, 14, 3)
 
 
+def test_fixed_size_model_resizes_there_and_back(tmp_path):
+    path = export_tiny(tmp_path / "G.onnx", static_hw=(16, 16))
+    t = Translator(path, device="cpu", size="40")  # the graph's size wins over --size
+    assert t.spec.fixed_size == (16, 16) and "takes 16x16 inputs only" in t.notes[0]
+    assert t(image(21, 30)).shape == (21, 30, 3)
+
+
 def test_find_model_in_folders_and_under_models(model_dir, tmp_path):
     assert find_model(model_dir) == model_dir / "G.onnx"
     assert find_model(model_dir, "F") == model_dir / "F.onnx"
