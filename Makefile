@@ -19,6 +19,10 @@ $(STAMP): pyproject.toml | $(PY)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+# The benchmark suite: one table on stdout, JSON in bench_out/benchmarks.json (under 15 min on 2 cores).
+bench: $(STAMP)
+	$(PY) -m benchmarks
+
 demo: $(STAMP)
 	PATH="$(abspath $(VENV))/bin:$$PATH" bash scripts/demo.sh
 
