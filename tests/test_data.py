@@ -181,6 +181,12 @@ def test_channels_per_domain(tmp_path):
     assert item["x"].dtype == torch.float32 and -1.0 <= item["x"].min() and item["x"].max() <= 1.0
 
 
+def test_channel_count_is_checked_up_front(tmp_path):
+    make_tree(tmp_path)
+    with pytest.raises(DataError, match="1 or 3 channels, not 4"):
+        UnalignedDataset(tmp_path, NONE, channels=(3, 4))
+
+
 def test_negative_seed_is_refused(tmp_path):
     make_tree(tmp_path)
     with pytest.raises(DataError, match="seed -1"):

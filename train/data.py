@@ -71,6 +71,8 @@ class ImageFolder:
     readable file, so a key still maps to one image deterministically."""
 
     def __init__(self, folder: Path, root: Path, phase: str, channels: int, max_size: int | None):
+        if channels not in (1, 3):
+            raise DataError(f"{folder}: images can be read with 1 or 3 channels, not {channels}")
         files = find_images(folder)
         if not files:
             what = "does not exist" if not folder.is_dir() else "holds no image files"
