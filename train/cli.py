@@ -78,7 +78,7 @@ OPTIONS = [
     option("--no-flip", "no_flip", "Do not flip images horizontally at random.", is_flag=True),
     option("--serial-batches", "serial_batches", "Take images in order instead of at random.", is_flag=True),
     option("--max-dataset-size", "max_dataset_size", "Use at most this many images per domain (built-in: "
-           "pictures per domain, 1000 if not given).", type=int),
+           "pictures per domain).", type=int),
     option("--epochs", "epochs", "Epochs at the initial learning rate.", type=int),
     option("--epochs-decay", "epochs_decay", "Epochs of linear decay to zero after --epochs.", type=int),
     option("--lr", "lr", "Adam learning rate.", type=float),
