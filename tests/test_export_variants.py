@@ -1,0 +1,80 @@
+"""fp16 and int8 deployment variants: they export, run with fp32 inputs/outputs, and stay within
+the PSNR their export reported."""
+import json
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+from cgan.export.calibration import builtin_images, folder_images
+from cgan.export.onnx_export import PARITY_KEY
+from cgan.export.verify import psnr
+from cgan.infer.metadata import ModelInfo
+from test_export_cli import invoke, make_run
+
+
+def run_model(path, x):
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return session.run(None, {"image": x})[0]
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """A tiny built-in-data run exported as fp32, fp16 and int8 (calibrated on the run's data)."""
+    root = tmp_path_factory.mktemp("variants")
+    make_run(root / "runs", "shapes", crop_size=32)
+    out = root / "models"
+    for precision in ("fp32", "fp16", "int8"):
+        result = invoke(root / "runs" / "shapes", "--gen", "G", "--precision", precision, "--out", out)
+        assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.mark.parametrize("precision", ["fp16", "int8"])
+def test_variant_runs_and_stays_within_its_reported_psnr(exported, precision):
+    path = exported / f"G.{precision}.onnx"
+    model = onnx.load(str(path))
+    onnx.checker.check_model(model, full_check=True)
+    for value in (*model.graph.input, *model.graph.output):
+        assert value.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+    props = {p.key: p.value for p in model.metadata_props}
+    assert ModelInfo.from_metadata_props(props).precision == precision
+    parity = json.loads(props[PARITY_KEY])
+    assert parity["reference"] == "fp32 onnx" and parity["min_psnr_db"] > 0
+    # The images the export compared on (the first calibration images) and a batch of 2 at another size.
+    images = builtin_images("G", 32, count=4) + [np.concatenate(builtin_images("G", 48, count=2))]
+    for x in images:
+        y, reference = run_model(path, x), run_model(exported / "G.onnx", x)
+        assert y.shape == x.shape and y.dtype == np.float32
+        assert psnr(y, reference) >= parity["min_psnr_db"] - 1.0
+    if precision == "int8":
+        ops = {n.op_type for n in model.graph.node}
+        assert {"QuantizeLinear", "DequantizeLinear", "InstanceNormalization"} <= ops
+
+
+def test_int8_with_a_calibration_folder(tmp_path):
+    import cv2
+
+    make_run(tmp_path / "runs", "a2b", crop_size=16)
+    folder = tmp_path / "calib"
+    folder.mkdir()
+    for i, x in enumerate(builtin_images("G", 40, count=3)):
+        cv2.imwrite(str(folder / f"{i}.png"), ((x[0].transpose(1, 2, 0)[:, :, ::-1] + 1) * 127.5).astype(np.uint8))
+    assert [x.shape for x in folder_images(folder, 3, 16)] == [(1, 3, 16, 16)] * 3
+    result = invoke(tmp_path / "runs" / "a2b", "--gen", "F", "--precision", "int8", "--calibration", folder,
+                    "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    assert "int8 vs fp32: worst PSNR" in result.output
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["F.int8.onnx"]
+
+
+def test_int8_of_an_official_file_needs_a_calibration_folder(tmp_path):
+    from test_export_cli import official_file
+    from cgan.train import create_generator
+
+    path = official_file(tmp_path / "latest_net_G.pth", create_generator("resnet_6blocks", ngf=4))
+    result = invoke("--checkpoint", path, "--generator", "resnet_6blocks", "--ngf", 4, "--precision", "int8",
+                    "--out", tmp_path / "out")
+    assert result.exit_code == 1 and "pass --calibration DIR" in result.output
+    assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
