@@ -37,10 +37,16 @@ def _refuse_existing(paths: list[Path], overwrite: bool) -> None:
         raise InferError(f"{existing[0]}{more} already exists; pass --overwrite or choose another --out")
 
 
-def image_extension(name: str) -> str:
-    """Keep the input's format when OpenCV can write it, else PNG."""
-    ext = Path(name).suffix.lower()
-    return ext if ext and cv2.haveImageWriter(f"x{ext}") else ".png"
+def image_name(name: str) -> str:
+    """The output name of an input image: its format kept when OpenCV writes it, else `<name>.png`.
+
+    Appending (a.gif -> a.gif.png) rather than replacing keeps a.gif and a.png apart.
+    """
+    path = Path(name)
+    ext = path.suffix.lower()
+    if ext and cv2.haveImageWriter(f"x{ext}"):
+        return path.with_suffix(ext).as_posix()
+    return f"{name}.png"
 
 
 def _writes_one_file(source: Source) -> bool:
@@ -55,7 +61,7 @@ def output_path(source: Source, tag: str, out: Path | None = None) -> Path:
     if source.is_video:
         name = f"{source.name}_{tag}{DEFAULT_VIDEO_EXT}"
     elif source.total == 1:
-        name = f"{source.name}_{tag}{image_extension(source.names[0])}"
+        name = f"{source.name}_{tag}{Path(image_name(source.names[0])).suffix}"
     else:
         name = f"{source.name}_{tag}"
     if out is None:
@@ -96,7 +102,7 @@ class ImageSink(Sink):
     def _target(self, name: str) -> Path:
         if self.single:
             return self.path
-        return (self.path / name).with_suffix(image_extension(name))
+        return self.path / image_name(name)
 
     def write(self, name: str, image: np.ndarray) -> None:
         target = self.targets[name]

@@ -77,12 +77,14 @@ def test_several_images_and_resizing(work):
 def test_folder_mirrors_the_tree_and_reports_bad_files(work):
     (work / "photos" / "sub" / "notes.txt").write_text("not an image")
     (work / "photos" / "broken.png").write_bytes(b"\x89PNG broken")
+    shutil.copy(work / "photos" / "a.png", work / "photos" / "a.data")  # a PNG OpenCV reads but cannot name
     result = run("--folder", "photos", "--out", "out", "--batch", "4")
     assert result.exit_code == 1
     fails_with(result, "failed: broken.png: not an image")
     fails_with(result, "failed: sub/notes.txt: not an image")
-    assert "done: 2 images, 2 failed" in result.output
+    assert "done: 3 images, 2 failed" in result.output
     assert cv2.imread("out/a.png").shape == (17, 23, 3) and cv2.imread("out/sub/b.jpg").shape == (21, 30, 3)
+    assert cv2.imread("out/a.data.png").shape == (17, 23, 3)
 
 
 def test_gray_model_writes_true_grayscale(work, gray_model):
