@@ -34,8 +34,8 @@ def _with_aliases(registry) -> click.Choice:
 def _help(text: str, key: str) -> str:
     """Help text with the default for folder runs and, where it differs, for the built-in run."""
     default = getattr(DEFAULTS, key)
-    shown = [f"default {default}"] if default not in (None, "", False) else []
-    if key in BUILTIN_DEFAULTS:
+    shown = [] if default is None or default == "" or default is False else [f"default {default}"]
+    if key in BUILTIN_DEFAULTS and BUILTIN_DEFAULTS[key] != default:
         shown.append(f"built-in run: {BUILTIN_DEFAULTS[key]}")
     return f"{text} [{'; '.join(shown)}]" if shown else text
 

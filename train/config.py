@@ -93,7 +93,6 @@ BUILTIN_DEFAULTS: dict[str, Any] = {
     "epochs_decay": 5,
     "workers": 0,  # pictures are drawn in a few ms; worker processes would only compete for the cores
     "sample_every": 200,
-    "save_epoch_freq": 5,
 }
 
 FIELD_NAMES = tuple(f.name for f in fields(TrainConfig))
