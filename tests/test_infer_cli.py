@@ -139,6 +139,14 @@ def test_show_without_a_display_says_so(work, monkeypatch):
     assert result.exit_code == 0 and "--show: no display" in result.output
 
 
+def test_show_with_an_unreachable_display_says_so(work, monkeypatch):
+    monkeypatch.setenv("DISPLAY", "127.0.0.1:987")  # nothing listens there
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    result = run("--image", "photos/a.png", "--show")
+    assert result.exit_code == 0, result.output
+    assert "--show: cannot open a window" in line_with(result, "continuing without a preview window")
+
+
 @pytest.mark.parametrize("args, message", [
     ((), "give exactly one source"),
     (("--video", "in.mp4", "--camera", "0"), "give exactly one source"),
