@@ -50,7 +50,7 @@ def image_name(name: str) -> str:
 
 
 def _writes_one_file(source: Source) -> bool:
-    return source.is_video or source.total == 1
+    return source.is_video or (source.kind == "images" and source.total == 1)
 
 
 def output_path(source: Source, tag: str, out: Path | None = None) -> Path:
@@ -60,7 +60,7 @@ def output_path(source: Source, tag: str, out: Path | None = None) -> Path:
     """
     if source.is_video:
         name = f"{source.name}_{tag}{DEFAULT_VIDEO_EXT}"
-    elif source.total == 1:
+    elif _writes_one_file(source):
         name = f"{source.name}_{tag}{Path(image_name(source.names[0])).suffix}"
     else:
         name = f"{source.name}_{tag}"

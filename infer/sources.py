@@ -53,11 +53,10 @@ def quiet_opencv():
 class Source:
     """Base: a named sequence of frames. `live` sources (camera, stream) have no end of their own."""
 
-    kind = ""
-    live = False
-
-    def __init__(self, name: str):
+    def __init__(self, name: str, kind: str, live: bool = False):
         self.name = name  # names the default output: results/<name>_G...
+        self.kind = kind  # images, folder, video, camera or stream
+        self.live = live
         self.fps: float | None = None
         self.size: tuple[int, int] | None = None  # (width, height) when all frames share it
         self.total: int | None = None
@@ -81,12 +80,10 @@ class Source:
 
 
 class ImageFiles(Source):
-    """Image files; names are relative to `root` (a folder source mirrors its tree)."""
-
-    kind = "images"
+    """Image files given one by one, or a folder's (names relative to `root`, so outputs mirror its tree)."""
 
     def __init__(self, name: str, paths: list[Path], root: Path | None = None):
-        super().__init__(name)
+        super().__init__(name, "folder" if root else "images")
         self.paths = paths
         self.names = [p.relative_to(root).as_posix() if root else p.name for p in paths]
         self.total = len(paths)
@@ -101,8 +98,8 @@ class CaptureSource(Source):
     """A video file, camera or stream read through cv2.VideoCapture (or an injected fake)."""
 
     def __init__(self, name: str, capture: Capture, kind: str, live: bool):
-        super().__init__(name)
-        self.kind, self.live, self.capture = kind, live, capture
+        super().__init__(name, kind, live)
+        self.capture = capture
         fps = capture.get(cv2.CAP_PROP_FPS)
         self.fps = fps if fps and math.isfinite(fps) and 0 < fps < 1000 else DEFAULT_FPS
         w, h = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))

@@ -1,9 +1,11 @@
 """Sources, sinks and the streaming loop: every source kind, video in -> video out, partial and crash rules."""
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
 
-from cgan.infer import InferError, Translator, open_sink, open_source, run_pipeline, translate_video
+from cgan.infer import InferError, Translator, open_sink, open_source, output_path, run_pipeline, translate_video
 from cgan.infer.sinks import VideoSink
 from infer_models import fail_on_call, image, read_video, write_video
 
@@ -65,6 +67,24 @@ def test_fake_camera_through_the_pipeline(rgb_model, tmp_path):
     assert camera.released and report.done == 5 and not report.partial
     frames, fps = read_video(tmp_path / "cam.mp4")
     assert len(frames) == 5 and fps == 30.0 and frames[0].shape == (12, 20, 3)
+
+
+def test_ctrl_c_on_a_camera_is_the_normal_stop(rgb_model, tmp_path, monkeypatch):
+    fail_on_call(monkeypatch, 4, KeyboardInterrupt())
+    with open_source("camera", 0, capture_factory=lambda *a: FakeCamera(frames=50)) as src, \
+            open_sink(src, tmp_path / "cam.mp4", overwrite=False) as sink:
+        report = run_pipeline(Translator(rgb_model, device="cpu"), src, sink, progress=False)
+    assert report.interrupted and not report.partial and report.output == tmp_path / "cam.mp4"
+    assert len(read_video(tmp_path / "cam.mp4")[0]) == 3
+
+
+def test_output_paths(video, tmp_path):
+    with open_source("video", video) as src:
+        assert output_path(src, "G") == Path("results/clip_G.mp4")
+        assert output_path(src, "F", tmp_path) == tmp_path / "clip_F.mp4"  # an existing folder gets the name
+        assert output_path(src, "G", tmp_path / "x.mov") == tmp_path / "x.mov"
+    with open_source("folder", tmp_path) as src:
+        assert output_path(src, "G") == Path(f"results/{tmp_path.name}_G")
 
 
 def test_camera_that_does_not_open_is_one_clear_error():
