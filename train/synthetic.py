@@ -35,7 +35,7 @@ def _ramp(rng: np.random.Generator, size: int) -> np.ndarray:
 
 
 def _soften(mask: np.ndarray, rng: np.random.Generator, size: int) -> np.ndarray:
-    sigma = rng.uniform(0.4, 1.2) * size / 64
+    sigma = rng.uniform(0.6, 1.5) * size / 32
     return cv2.GaussianBlur(mask, (0, 0), sigma)[:, :, None]
 
 
@@ -69,7 +69,7 @@ def _stripes(rng: np.random.Generator, size: int) -> np.ndarray:
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
     across = np.cos(angle) * xx + np.sin(angle) * yy
     along = -np.sin(angle) * xx + np.cos(angle) * yy
-    period = max(5.0, rng.uniform(0.08, 0.16) * size)  # at least 5 px, so small pictures do not alias
+    period = max(6.0, rng.uniform(0.15, 0.25) * size)  # at least 6 px, so small pictures do not alias
     wave = np.clip(2.5 * np.sin(2 * np.pi * across / period + rng.uniform(0, 2 * np.pi)), 0, 1)
     centre, half = rng.uniform(-0.3, 0.3) * size + along.mean(), rng.uniform(0.15, 0.3) * size
     band = np.clip((half - np.abs(along - centre)) / 1.5, 0, 1)
