@@ -137,3 +137,16 @@ def test_folder_run_names_domains_from_the_folder(tmp_path):
 def test_python_dash_m_shows_the_same_command():
     out = subprocess.run([sys.executable, "-m", "cgan.train", "--help"], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and "cgan-train" in out.stdout and "--lambda-identity" in out.stdout
+
+
+def test_make_config_precedence_and_domain_names():
+    from cgan.train.config import make_config
+
+    saved = make_config({}, {"ngf": 8}, builtin_domains=("shapes", "shapes_T")).to_dict()
+    assert (saved["domain_x"], saved["epochs"], saved["ngf"]) == ("shapes", 5, 8)  # built-in defaults
+    again = make_config(saved, {"ngf": 12, "data": "datasets/apple2orange"})
+    assert (again.ngf, again.epochs) == (12, 5)  # the file's values, then the options
+    assert (again.domain_x, again.domain_y) == ("apple", "orange")  # derived for the new data
+    assert make_config({}, {"data": "x/summer2winter", "direction": "BtoA"}).domain_x == "winter"
+    assert make_config({}, {"data": "x/photos"}).domain_x == "A"
+    assert make_config({}, {"data": "x/photos"}).epochs == 100

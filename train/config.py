@@ -136,6 +136,8 @@ def make_config(file_values: Mapping[str, Any] | None = None,
     """
     file_values, overrides = dict(file_values or {}), dict(overrides or {})
     _check_keys(overrides, "options")
+    if {"data", "direction"} & overrides.keys():  # names saved for other data do not carry over
+        file_values = {k: v for k, v in file_values.items() if k not in ("domain_x", "domain_y")}
     merged = {**file_values, **overrides}
     base: dict[str, Any] = {} if merged.get("data") else dict(BUILTIN_DEFAULTS)
     if "domain_x" not in merged and "domain_y" not in merged:
