@@ -30,6 +30,7 @@ def main(is_quick: bool, only: tuple[str, ...], threads: int, out: Path) -> None
     """
     logging.getLogger().setLevel(logging.ERROR)  # ONNX Runtime's quantizer logs advice as warnings
     torch.set_num_threads(threads)
+    os.environ["OMP_NUM_THREADS"] = str(threads)  # the same for the training cases' child processes
     config = SuiteConfig(threads=threads)
     config = quick(config) if is_quick else config
     before, start = machine(), time.perf_counter()
