@@ -54,7 +54,7 @@ def test_builtin_run_writes_the_whole_run_dir(tmp_path):
     assert grid is not None and grid.shape[1] > grid.shape[0]  # 3 columns, 2 rows
     assert cv2.imread(str(run / "loss_curve.png")) is not None
     page = (run / "index.html").read_text()
-    assert "loss_curve.png" in page and "samples/step_000005.png" in page and "psnr_G" in page
+    assert "loss_curve.png" in page and "samples/step_000005.png" in page and "do-nothing" in page
     report = json.loads((run / "known_answer.json").read_text())
     assert report["psnr_G"] > 0 and report["baseline_G"] > 0
 

@@ -139,7 +139,7 @@ def loss_curve(records: Sequence[dict[str, Any]]) -> np.ndarray:
 
 
 def index_html(run_name: str, config: dict[str, Any], samples: Sequence[str], curve: str | None,
-               known_answer: dict[str, Any] | None) -> str:
+               known_answer: str | None) -> str:
     """A self-contained page: the loss curve, the known-answer report, samples newest first, the config."""
     esc = html.escape
     parts = [f"<!doctype html><meta charset='utf-8'><title>cgan run {esc(run_name)}</title>",
@@ -148,8 +148,7 @@ def index_html(run_name: str, config: dict[str, Any], samples: Sequence[str], cu
     if curve:
         parts.append(f"<h2>Losses</h2><img src='{esc(curve)}' alt='loss curve'>")
     if known_answer:
-        rows = "".join(f"<tr><td>{esc(str(k))}</td><td>{esc(str(v))}</td></tr>" for k, v in known_answer.items())
-        parts.append(f"<h2>Known-answer report</h2><table>{rows}</table>")
+        parts.append(f"<h2>Known-answer report</h2><pre>{esc(known_answer)}</pre>")
     if samples:
         parts.append("<h2>Samples (newest first): x, G(x), F(G(x)) / y, F(y), G(F(y))</h2>")
         parts += [f"<p>{esc(Path(s).stem)}<br><img src='{esc(s)}' alt='{esc(s)}'></p>" for s in samples]

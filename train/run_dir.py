@@ -17,6 +17,7 @@ from cgan.infer.metadata import cgan_version
 
 from .checkpoint import CHECKPOINT_FORMAT, save_checkpoint
 from .config import TrainConfig
+from .known_answer import format_report
 from .report import index_html, loss_curve, read_log, sample_grid, write_bytes_atomic, write_png
 from .trainer import Trainer
 
@@ -109,8 +110,9 @@ class RunDir:
             write_png(self.curve_path, loss_curve(records))
         samples = sorted((p.relative_to(self.path).as_posix() for p in self.samples.glob("step_*.png")),
                          reverse=True)
+        known = format_report(self.known_answer) if self.known_answer else None
         page = index_html(self.config.name, self.config.to_dict(), samples,
-                          self.curve_path.name if records else None, self.known_answer)
+                          self.curve_path.name if records else None, known)
         write_bytes_atomic(self.path / "index.html", page.encode())
 
     def close(self) -> None:
