@@ -1,8 +1,11 @@
 """--precision: what auto picks on each kind of device, and that mixed-precision steps train."""
 import pytest
 import torch
+from click.testing import CliRunner
 
 from cgan.train import create_discriminator, create_generator
+from cgan.train.checkpoint import load_checkpoint
+from cgan.train.cli import main
 from cgan.train import precision as P
 from cgan.train.precision import Amp, PrecisionError, cpu_bf16_flag, float_outputs, resolve_precision
 
@@ -103,3 +106,21 @@ def test_fp32_is_plain():
     amp = Amp(resolve_precision("fp32", CPU))
     _, loss, logits_dtype = _tiny_step(amp)
     assert logits_dtype == torch.float32 and not amp.scaler.is_enabled()
+
+
+@pytest.mark.parametrize("precision, start_line", [
+    ("bf16", "precision bf16 autocast (requested"),
+    ("fp16", "precision fp16 autocast + grad scaler (requested)"),
+])
+def test_cli_trains_in_mixed_precision_and_saves_the_scaler(tmp_path, precision, start_line):
+    torch.set_num_threads(1)
+    runs = tmp_path / "runs"
+    result = CliRunner().invoke(main, ["--ngf", "4", "--ndf", "4", "--max-dataset-size", "2", "--max-steps", "2",
+                                       "--device", "cpu", "--workers", "0", "--runs-dir", str(runs),
+                                       "--precision", precision])
+    assert result.exit_code == 0, result.output
+    assert start_line in result.output
+    state = load_checkpoint(runs / "builtin" / "checkpoints" / "latest.pt")
+    assert state["precision"] == precision and state["step"] == 2
+    assert all(v.dtype == torch.float32 and torch.isfinite(v).all() for v in state["nets"]["G"].values())
+    assert ("scale" in state["scaler"]) == (precision == "fp16")
