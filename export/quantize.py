@@ -25,6 +25,7 @@ Log = Callable[[str], None]
 # which overflows fp16's range at high resolution.
 FP16_FP32_OPS = ["InstanceNormalization"]
 INT8_OPS = ["Conv", "ConvTranspose"]  # everything else (norms, activations, pads) stays fp32
+INT8_FP32_ENDS = 3  # convs kept fp32 at each end of the net (see end_conv_names)
 MIN_PSNR_DB = {"fp16": 40.0, "int8": 25.0}  # below this the variant is refused: something broke
 
 
@@ -76,23 +77,23 @@ class _Batches(CalibrationDataReader):
         return next(self._items, None)
 
 
-def final_conv_names(model: onnx.ModelProto) -> list[str]:
-    """The conv(s) producing the output's pre-activation: quantizing them costs the most quality."""
-    producers = {out: node for node in model.graph.node for out in node.output}
-    node = producers.get(model.graph.output[0].name)
-    while node is not None and node.op_type not in ("Conv", "ConvTranspose"):
-        node = producers.get(node.input[0])
-    return [node.name] if node is not None else []
+def end_conv_names(model: onnx.ModelProto, count: int = INT8_FP32_ENDS) -> list[str]:
+    """The `count` convs nearest the input and the `count` nearest the output, in graph order.
+
+    They work at the image's resolution with few channels: little of the compute, most of the
+    visible error (for resnet: the stem, the two downsamplings, the two upsamplings, the output conv).
+    """
+    convs = [n.name for n in model.graph.node if n.op_type in INT8_OPS]
+    return convs if len(convs) <= 2 * count else convs[:count] + convs[-count:]
 
 
-def to_int8(model: onnx.ModelProto, calibration: Sequence[np.ndarray] | None, log: Log,
-            exclude_final: bool = True) -> onnx.ModelProto:
+def to_int8(model: onnx.ModelProto, calibration: Sequence[np.ndarray] | None, log: Log) -> onnx.ModelProto:
     """Static QDQ int8: per-channel int8 weights, int8 activations calibrated on `calibration`."""
     if not calibration:
         raise ExportError("int8 needs calibration images (the run's training data or --calibration DIR)")
-    excluded = final_conv_names(model) if exclude_final else []
-    log(f"quantizing to int8 (QDQ, per-channel weights, {len(calibration)} calibration images; "
-        f"kept in fp32: normalization, activations{', the final conv' if excluded else ''})")
+    excluded = end_conv_names(model)
+    log(f"quantizing to int8 (QDQ, per-channel weights, {len(calibration)} calibration images; kept in fp32: "
+        f"normalization, activations and the {INT8_FP32_ENDS} convs at each end)")
     with tempfile.TemporaryDirectory() as tmp:
         source, target = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
         onnx.save_model(model, source)
