@@ -13,6 +13,8 @@ from .api import MODELS_DIR, PRECISIONS, RUNS_DIR, export_official, export_run
 from .errors import ExportError
 from .onnx_export import DEFAULT_OPSET
 
+GENERATOR_NAMES = [*GENERATORS, *(alias for alias, name in ALIASES.items() if name in GENERATORS)]
+
 
 def _static_size(ctx, param, value):
     if value is None:
@@ -30,9 +32,10 @@ def _static_size(ctx, param, value):
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help=f"Output folder. Default: {MODELS_DIR}/<run name>/.")
 @click.option("--checkpoint", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="An official pytorch-CycleGAN-and-pix2pix generator file (e.g. latest_net_G_A.pth) instead of a run.")
-@click.option("--generator", type=click.Choice([*GENERATORS, *(a for a, n in ALIASES.items() if n in GENERATORS)]), default="resnet_9blocks",
-              show_default=True, help="Architecture of the --checkpoint file.")
+              help="An official pytorch-CycleGAN-and-pix2pix generator file (e.g. latest_net_G_A.pth) "
+                   "instead of a run.")
+@click.option("--generator", type=click.Choice(GENERATOR_NAMES), default="resnet_9blocks", show_default=True,
+              help="Architecture of the --checkpoint file.")
 @click.option("--ngf", type=click.IntRange(min=1), default=64, show_default=True,
               help="Filters in the first conv of the --checkpoint file's generator.")
 @click.option("--norm", type=click.Choice(NORMS), default="instance", show_default=True,

@@ -5,6 +5,9 @@ metadata's `precision` says which one a file is.
 """
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import tempfile
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
@@ -87,20 +90,33 @@ def end_conv_names(model: onnx.ModelProto, count: int = INT8_FP32_ENDS) -> list[
     return convs if len(convs) <= 2 * count else convs[:count] + convs[-count:]
 
 
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """The quantizer prints calibration progress and logs advice as warnings; keep our report clean."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        root.setLevel(level)
+
+
 def to_int8(model: onnx.ModelProto, calibration: Sequence[np.ndarray] | None, log: Log) -> onnx.ModelProto:
     """Static QDQ int8: per-channel int8 weights, int8 activations calibrated on `calibration`."""
     if not calibration:
         raise ExportError("int8 needs calibration images (the run's training data or --calibration DIR)")
     excluded = end_conv_names(model)
-    log(f"quantizing to int8 (QDQ, per-channel weights, {len(calibration)} calibration images; kept in fp32: "
-        f"normalization, activations and the {INT8_FP32_ENDS} convs at each end)")
-    with tempfile.TemporaryDirectory() as tmp:
+    log(f"quantizing to int8 (QDQ, per-channel weights, percentile calibration on {len(calibration)} images; "
+        f"kept in fp32: normalization, activations and the {INT8_FP32_ENDS} convs at each end)")
+    with tempfile.TemporaryDirectory() as tmp, _quiet():
         source, target = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
         onnx.save_model(model, source)
         quantize_static(source, target, _Batches(model.graph.input[0].name, calibration),
                         quant_format=QuantFormat.QDQ, per_channel=True, activation_type=QuantType.QUInt8,
                         weight_type=QuantType.QInt8, op_types_to_quantize=INT8_OPS, nodes_to_exclude=excluded,
-                        calibrate_method=CalibrationMethod.MinMax)
+                        calibrate_method=CalibrationMethod.Percentile)
         return onnx.load_model(target)
 
 
