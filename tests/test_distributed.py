@@ -17,7 +17,7 @@ from cgan.train.checkpoint import load_checkpoint
 from cgan.train.config import make_config
 from cgan.train.data import build_loader, start_epoch
 from cgan.train.distributed import (DistEnv, DistributedError, any_rank, dist_env, gather_to_main,
-                                    mean_over_ranks, peer_failure_message, rank_seed, sync_batchnorm, wrap)
+                                    peer_failure_message, rank_seed, sync_batchnorm, wrap)
 from cgan.train.known_answer import KnownAnswerDataset
 from cgan.train.session import start_session
 from cgan.train.trainer import Trainer
@@ -64,10 +64,17 @@ def test_dist_env_from_torchrun_variables():
 def test_single_process_helpers_are_no_ops():
     env = DistEnv()
     assert any_rank(True, False) == (True, False)
-    assert mean_over_ranks({"a": 1.5}) == {"a": 1.5}
     assert gather_to_main({"k": 1}, env) == [{"k": 1}]
     net = nn.Conv2d(3, 3, 1)
     assert wrap(net, env, torch.device("cpu")) is net
+
+
+def test_peer_failure_message_only_for_lost_peers():
+    two = DistEnv(1, 2, 1)
+    lost = RuntimeError("[../gloo/transport/tcp/pair.cc:537] Read error [127.0.0.1]:9941: Connection reset by peer")
+    assert peer_failure_message(lost, two).startswith("rank 1 of 2: lost contact with another training process")
+    assert peer_failure_message(lost, DistEnv()) is None  # single process: not a peer problem
+    assert peer_failure_message(RuntimeError("shape mismatch"), two) is None
 
 
 @pytest.mark.parametrize("world_size, batch", [(2, 1), (2, 3), (3, 2)])

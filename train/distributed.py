@@ -140,15 +140,6 @@ def any_rank(*flags: bool, device: torch.device | None = None) -> tuple[bool, ..
     return tuple(bool(v) for v in t.tolist())
 
 
-def mean_over_ranks(values: dict[str, float], device: torch.device | None = None) -> dict[str, float]:
-    """Average named scalars over all processes (for logging losses of the global batch)."""
-    if not dist.is_initialized() or dist.get_world_size() == 1 or not values:
-        return dict(values)
-    t = torch.tensor(list(values.values()), dtype=torch.float64, device=device)
-    dist.all_reduce(t)
-    return {k: v / dist.get_world_size() for k, v in zip(values, t.tolist())}
-
-
 def gather_to_main(obj: Any, env: DistEnv) -> list[Any] | None:
     """Every rank's `obj` as a list on rank 0 (None on the others); [obj] in a single process.
 
@@ -159,8 +150,3 @@ def gather_to_main(obj: Any, env: DistEnv) -> list[Any] | None:
     out = [None] * env.world_size if env.is_main else None
     dist.gather_object(obj, out, dst=0)
     return out
-
-
-def barrier() -> None:
-    if dist.is_initialized():
-        dist.barrier()
