@@ -5,6 +5,7 @@ is never written from inside a half-done step. A second Ctrl-C quits at once wit
 """
 from __future__ import annotations
 
+import os
 import shlex
 import signal
 import sys
@@ -23,12 +24,15 @@ class StopRequest:
     def __init__(self) -> None:
         self.signal_name: str | None = None
         self._previous: dict[int, object] = {}
+        self._pid = os.getpid()
 
     @property
     def requested(self) -> bool:
         return self.signal_name is not None
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if os.getpid() != self._pid:
+            return  # a forked child (DataLoader worker): the training process decides, and ends it
         if self.requested and signum == signal.SIGINT:
             raise KeyboardInterrupt
         self.signal_name = signal.Signals(signum).name
@@ -36,6 +40,7 @@ class StopRequest:
               " (Ctrl-C again quits without saving)", file=sys.stderr, flush=True)
 
     def __enter__(self) -> "StopRequest":
+        self._pid = os.getpid()
         if threading.current_thread() is threading.main_thread():
             for sig in self.SIGNALS:
                 self._previous[sig] = signal.signal(sig, self._handle)
