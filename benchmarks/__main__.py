@@ -19,7 +19,7 @@ DEFAULT_OUT = Path("bench_out/benchmarks.json")
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--quick", "is_quick", is_flag=True, help="The smallest configuration: a smoke run in seconds, figures meaningless.")
-@click.option("--only", multiple=True, type=click.Choice(list(SECTIONS)), help="Run only this section (repeatable); later sections may need earlier ones.")
+@click.option("--only", multiple=True, type=click.Choice(list(SECTIONS)), help="Run only this section (repeatable), with any it needs.")
 @click.option("--threads", type=click.IntRange(min=1), default=os.cpu_count(), show_default=True, help="Threads for PyTorch and ONNX Runtime.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_OUT, show_default=True, help="JSON results (replaced by each run).")
 def main(is_quick: bool, only: tuple[str, ...], threads: int, out: Path) -> None:
@@ -30,11 +30,10 @@ def main(is_quick: bool, only: tuple[str, ...], threads: int, out: Path) -> None
     """
     logging.getLogger().setLevel(logging.ERROR)  # ONNX Runtime's quantizer logs advice as warnings
     torch.set_num_threads(threads)
-    os.environ["OMP_NUM_THREADS"] = str(threads)  # the same for the training cases' child processes
     config = SuiteConfig(threads=threads)
     config = quick(config) if is_quick else config
     before, start = machine(), time.perf_counter()
-    rows, sections = run_suite(config, only or tuple(SECTIONS), echo=lambda line: click.echo(line, err=True))
+    rows, sections, section_seconds = run_suite(config, only or tuple(SECTIONS), echo=lambda line: click.echo(line, err=True))
     seconds = time.perf_counter() - start
     click.echo(table(rows))
     load_after = os.getloadavg()[0]
@@ -43,7 +42,7 @@ def main(is_quick: bool, only: tuple[str, ...], threads: int, out: Path) -> None
                f"load average {before['load_average_1min']:.1f} before, {load_after:.1f} after")
     write_json(out, {"command": shlex.join(["python", "-m", "benchmarks", *sys.argv[1:]]),
                      "quick": is_quick, "config": vars(config), "machine": {**before, "load_average_1min_after": load_after},
-                     "seconds": seconds, "rows": [r.to_json() for r in rows], "sections": sections})
+                     "seconds": seconds, "section_seconds": section_seconds, "rows": [r.to_json() for r in rows], "sections": sections})
     click.echo(f"results: {out}", err=True)
 
 

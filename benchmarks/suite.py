@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import statistics
+import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, replace
@@ -15,15 +16,17 @@ from typing import Callable
 
 import cv2
 import numpy as np
+import torch
 
 from cgan.infer import Translator, translate_video
-from cgan.train.precision import cpu_bf16_flag
+from cgan.train.precision import cpu_bf16_flag, resolve_precision
 
 from .cost import Cost, generator_cost
 from .inference import REFERENCE, EngineResult, build_models, limit_fraction, measure_engines
 from .infer_pipeline import folder_fps, make_media, model_only_fps, random_export
 from .limits import matmul_limits
 from .report import Row
+from .train_precision import accuracy, measure_case
 
 
 @dataclass(frozen=True)
@@ -38,14 +41,25 @@ class SuiteConfig:
     fidelity_images: int = 8  # held-out pictures each engine's PSNR against fp32 is measured on
     bf16_size: int = 32  # bf16 autocast input side: without native bf16 a 256² forward takes minutes
     pipeline_ngf: int = 16  # width of the resnet_9blocks cgan-infer runs (lighter: overheads show more)
-    clips: tuple[tuple[int, int, int], ...] = ((256, 256, 24), (1280, 720, 6))  # width, height, frames
+    clips: tuple[tuple[int, int, int], ...] = ((256, 256, 24), (1280, 720, 4))  # width, height, frames
+    repeats_pipeline: int = 3  # runs of each whole clip or folder
+    # GENERATOR@SIZE -> benchmarks.train_precision variants; "auto" resolves to fp32 or bf16 by the CPU
+    training: tuple[tuple[str, tuple[str, ...]], ...] = (("resnet_9blocks@256", ("fp32",)),
+                                                         ("resnet_6blocks@128", ("fp32", "auto", "fp32+cl")))
+    training_ngf: int = 64  # ngf = ndf
+    bf16_training_model: str = "resnet_6blocks@32"  # where bf16 is timed on a CPU without native bf16
+    repeats_training: int = 2  # timed steps per case (twice: wall and CPU time), after a warm-up step
+    training_case_timeout_s: int = 240  # a case running longer is reported as not measured
+    known_answer_steps: int = 300  # steps of each known-answer run
 
 
 def quick(config: SuiteConfig) -> SuiteConfig:
     """The smallest configuration: every section runs, in seconds, with figures worth nothing."""
     return replace(config, repeats=1, matmul_max_side=256, generator="resnet_6blocks", ngf=8, size=32,
                    calibration_images=2, fidelity_images=2, bf16_size=16,
-                   pipeline_ngf=4, clips=((32, 32, 2), (64, 36, 1)))
+                   pipeline_ngf=4, clips=((32, 32, 2), (64, 36, 1)), repeats_pipeline=1,
+                   training=(("resnet_6blocks@32", ("fp32", "auto")),), training_ngf=4,
+                   bf16_training_model="resnet_6blocks@32", repeats_training=1, known_answer_steps=2)
 
 
 Section = Callable[[SuiteConfig, dict], tuple[list[Row], dict]]
@@ -146,17 +160,17 @@ def pipeline_section(config: SuiteConfig, shared: dict) -> tuple[list[Row], dict
         (work / label).mkdir(parents=True)
         video, images = make_media(work / label, frames, w, h)
         first = cv2.imread(str(sorted(images.iterdir())[0]))
-        model_only = _median(lambda i: model_only_fps(translator, first, frames, 1), config.repeats)
+        model_only = _median(lambda i: model_only_fps(translator, first, frames, 1), config.repeats_pipeline)
         e2e = _median(lambda i: translate_video(translator, video, work / label / f"out{i}.mp4").fps,
-                      config.repeats)
+                      config.repeats_pipeline)
         rows += [Row(name, f"video {label}, model only", model_only, "frames/s", f"{frames} frames, batch 1"),
                  Row(name, f"video {label}: end-to-end / model only", e2e / model_only, "x",
                      f"end-to-end {e2e:.3g} frames/s (decode, model, encode)", goal=VIDEO_GOAL if n == 0 else None)]
         data[f"video_{label}"] = {"frames": frames, "model_only_fps": model_only, "e2e_fps": e2e}
         if n == 0:
-            raw = _median(lambda i: raw_session_fps(translator, first, frames), config.repeats)
+            raw = _median(lambda i: raw_session_fps(translator, first, frames), config.repeats_pipeline)
             folder = _median(lambda i: folder_fps(translator, images, work / label / f"folder{i}", 1),
-                             config.repeats)
+                             config.repeats_pipeline)
             rows += [Row(name, f"folder of {label} PNGs, raw session.run loop", raw, "images/s",
                          f"{frames} images, batch 1"),
                      Row(name, "folder: cgan-infer / raw session.run", folder / raw, "x",
@@ -165,21 +179,94 @@ def pipeline_section(config: SuiteConfig, shared: dict) -> tuple[list[Row], dict
     return rows, data
 
 
+AUTO_GOAL_SPEEDUP = 2.0  # --precision auto vs fp32 steps/s
+RSS_TOLERANCE = 1.02  # "peak RSS no higher": two processes doing the same work differ by a few MB
+
+
+def training_cases(config: SuiteConfig) -> dict[str, tuple[str, ...]]:
+    """model -> variants to time. bf16 runs at the real sizes only on a CPU with native bf16; without
+    it a resnet_9blocks step takes hours, so it is timed on a small case beside fp32 instead."""
+    native = cpu_bf16_flag() is not None
+    cases = {model: (*variants, *(("bf16",) if native else ())) for model, variants in config.training}
+    if not native:
+        small = cases.get(config.bf16_training_model, ("fp32",))
+        cases[config.bf16_training_model] = (*small, "bf16")
+    return cases
+
+
+def training_section(config: SuiteConfig, shared: dict) -> tuple[list[Row], dict]:
+    """Steps/s and peak RSS per model and variant, each case in its own process (benchmarks.train_precision)."""
+    rows, data = [], {}
+    for model, variants in training_cases(config).items():
+        name = f"training {model.replace('@', ' ')}² ngf {config.training_ngf}"
+        results = {}
+        for variant in variants:
+            try:
+                results[variant] = measure_case(model, variant, config.repeats_training, config.training_ngf,
+                                                timeout=config.training_case_timeout_s, threads=config.threads)
+            except (RuntimeError, subprocess.TimeoutExpired) as e:
+                reason = f"over {config.training_case_timeout_s} s" if isinstance(e, subprocess.TimeoutExpired) else e
+                rows.append(Row(name, f"{variant}: not measured", math.nan, "", str(reason)))
+        fp32 = results.get("fp32")
+        for variant, r in results.items():
+            vs = (f"; {fp32['s_per_step'] / r['s_per_step']:.2f}x fp32 (CPU time "
+                  f"{fp32['cpu_s_per_step'] / r['cpu_s_per_step']:.2f}x)") if fp32 and variant != "fp32" else ""
+            rows.append(Row(name, f"{variant}, batch 1", 1 / r["s_per_step"], "steps/s",
+                            f"peak RSS {r['peak_rss_mib']:.0f} MiB{vs}"))
+        auto = results.get("auto")
+        if fp32 and auto:
+            speedup = fp32["s_per_step"] / auto["s_per_step"]
+            rss_ok = auto["peak_rss_mib"] <= fp32["peak_rss_mib"] * RSS_TOLERANCE
+            rows.append(Row(name, "--precision auto / fp32 steps/s", speedup, "x",
+                            f"auto runs {resolve_precision('auto', torch.device('cpu')).describe()}; peak RSS "
+                            f"{auto['peak_rss_mib']:.0f} vs {fp32['peak_rss_mib']:.0f} MiB (needs ≤ fp32 + 2%)",
+                            goal=AUTO_GOAL_SPEEDUP, met=speedup >= AUTO_GOAL_SPEEDUP and rss_ok))
+        data[model] = results
+    return rows, data
+
+
+def known_answer_section(config: SuiteConfig, shared: dict) -> tuple[list[Row], dict]:
+    """The built-in known-answer run (cgan-train's defaults) for a fixed number of steps, fp32 and bf16."""
+    reports = {p: accuracy(p, config.known_answer_steps) for p in ("fp32", "bf16")}
+    name = f"known answer, {config.known_answer_steps} steps"
+    rows = []
+    for precision, r in reports.items():
+        rows.append(Row(name, f"{precision}: PSNR of G (X->Y)", r["psnr_G"], "dB",
+                        f"F {r['psnr_F']:.2f} dB; do-nothing G {r['baseline_G']:.2f} / F {r['baseline_F']:.2f} dB; "
+                        f"{r['steps'] / r['s']:.3g} steps/s"))
+    gap = reports["bf16"]["psnr_G"] - reports["fp32"]["psnr_G"]
+    rows.append(Row(name, "bf16 - fp32 PSNR of G", gap, "dB",
+                    f"F: {reports['bf16']['psnr_F'] - reports['fp32']['psnr_F']:+.2f} dB; "
+                    f"bf16 {reports['fp32']['s'] / reports['bf16']['s']:.2f}x fp32 speed"))
+    return rows, reports
+
+
 SECTIONS: dict[str, Section] = {
     "limits": limits_section,
     "inference": inference_section,
     "pipeline": pipeline_section,
+    "training": training_section,
+    "known_answer": known_answer_section,
 }
 
 
+NEEDS = {"inference": ("limits",)}  # sections whose figures are relative to another section's
+
+
 def run_suite(config: SuiteConfig, sections: tuple[str, ...] = tuple(SECTIONS),
-              echo: Callable[[str], None] = print) -> tuple[list[Row], dict]:
-    """Run `sections` in the suite's order; returns all rows and each section's data."""
-    rows, data = [], {}
+              echo: Callable[[str], None] = print) -> tuple[list[Row], dict, dict]:
+    """Run `sections` (and those they need) in the suite's order.
+
+    Returns all rows, each section's data, and each section's wall seconds."""
+    wanted = set(sections) | {need for s in sections for need in NEEDS.get(s, ())}
+    rows, data, seconds = [], {}, {}
     with tempfile.TemporaryDirectory(prefix="cgan-bench-") as workdir:
         shared = {"workdir": workdir}
-        for name in (s for s in SECTIONS if s in sections):
+        for name in (s for s in SECTIONS if s in wanted):
             echo(f"benchmarks: {name} ...")
+            start = time.perf_counter()
             section_rows, data[name] = SECTIONS[name](config, shared)
+            seconds[name] = time.perf_counter() - start
+            echo(f"benchmarks: {name} done in {seconds[name]:.0f} s")
             rows += section_rows
-    return rows, data
+    return rows, data, seconds
