@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -26,7 +27,7 @@ from cgan.train import create_generator
 from cgan.train.known_answer import heldout_pairs
 
 from .cost import Cost
-from .timing import median_seconds
+from .timing import interleaved_medians
 
 Runner = Callable[[np.ndarray], np.ndarray]  # N x C x H x W float32 in [-1, 1] -> same shape
 
@@ -92,17 +93,15 @@ class EngineResult:
 
 def measure_engines(models: Models, engines: tuple[str, ...], size: int, threads: int, repeats: int,
                     fidelity_images: int = 4) -> list[EngineResult]:
-    """Images/s of each engine at size x size, batch 1 (median of `repeats` calls after a warm-up call),
-    and its PSNR against fp32 ONNX Runtime on `fidelity_images` held-out pictures."""
+    """Images/s of each engine at size x size, batch 1 (median of `repeats` calls, interleaved across
+    engines, after a warm-up call), and its PSNR against fp32 ONNX Runtime on held-out pictures."""
     pictures = heldout_pairs(size, fidelity_images)[0].numpy()
     reference = ENGINES[REFERENCE][1](models, threads)(pictures)
-    results = []
-    for name in engines:
-        run = ENGINES[name][1](models, threads)
-        x = np.ascontiguousarray(pictures[:1])
-        seconds = median_seconds(lambda: run(x), repeats=repeats, warmup=1)
-        results.append(EngineResult(name, size, 1 / seconds, ENGINES[name][0], psnr(run(pictures), reference)))
-    return results
+    runners = {name: ENGINES[name][1](models, threads) for name in engines}
+    x = np.ascontiguousarray(pictures[:1])
+    seconds = interleaved_medians({name: partial(run, x) for name, run in runners.items()}, repeats=repeats)
+    return [EngineResult(name, size, 1 / seconds[name], ENGINES[name][0], psnr(run(pictures), reference))
+            for name, run in runners.items()]
 
 
 def limit_fraction(cost: Cost, images_per_s: float, gflops: float) -> float:

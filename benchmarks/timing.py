@@ -1,4 +1,4 @@
-"""The one timer of the benchmarks: the median wall time of several calls after warm-up calls."""
+"""The timers of the benchmarks: the median time of several calls after warm-up calls."""
 from __future__ import annotations
 
 import statistics
@@ -20,3 +20,20 @@ def median_seconds(fn: Callable[[], object], repeats: int = 5, warmup: int = 1,
         fn()
         times.append(clock() - start)
     return statistics.median(times)
+
+
+def interleaved_medians(fns: dict[str, Callable[[], object]], repeats: int = 5, warmup: int = 1) -> dict[str, float]:
+    """Median wall seconds of each function, timed in rounds (one call of each per round), so that a
+    change of load on a shared machine hits every function alike and their ratios stay fair."""
+    if repeats < 1:
+        raise ValueError(f"repeats={repeats}: time at least one call")
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
