@@ -1,7 +1,7 @@
 """The suite: its sizes (full and --quick), its sections in order, and the rows each one adds.
 
 Each section is a function (config, shared) -> (rows, data): rows go into the table, data into the
-JSON. `shared` carries what later sections reuse (the matmul limits, the exported models).
+JSON. `shared` holds the work folder and what later sections reuse (the matmul limits).
 """
 from __future__ import annotations
 
@@ -98,7 +98,6 @@ def inference_section(config: SuiteConfig, shared: dict) -> tuple[list[Row], dic
     name = f"inference {config.generator}"
     models = build_models(config.generator, config.ngf, config.size, Path(shared["workdir"]) / "models",
                           config.calibration_images)
-    shared["models"] = models
     cost, bf16_cost = generator_cost(models.net, config.size), generator_cost(models.net, config.bf16_size)
     full = measure_engines(models, FULL_SIZE_ENGINES, config.size, config.threads, config.repeats,
                            config.fidelity_images)

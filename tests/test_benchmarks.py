@@ -83,3 +83,25 @@ def test_quick_suite_prints_one_table_with_every_row(quick_run):
     lines = [line for line in stdout.splitlines() if line.startswith("|")]
     assert len(lines) == 2 + len(data["rows"])
     assert all(row["what"] in line for row, line in zip(data["rows"], lines[2:]))
+
+
+def test_gpu_script_runs_its_cpu_engines_and_lists_engines_that_cannot_start(tmp_path):
+    out = tmp_path / "gpu.json"
+    done = subprocess.run([sys.executable, "-m", "benchmarks.gpu", "--engines", "ort-cpu-fp32,torch-cpu-fp32,ort-cuda-fp32",
+                           "--sizes", "32x32", "--batches", "1,2", "--ngf", "4", "--repeats", "1", "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    data = json.loads(out.read_text())
+    measured = {(r["engine"], r["batch"]) for r in data["rows"]}
+    assert {("ort-cpu-fp32", 1), ("ort-cpu-fp32", 2), ("torch-cpu-fp32", 1), ("torch-cpu-fp32", 2)} <= measured
+    cuda_ran = ("ort-cuda-fp32", 1) in measured
+    assert cuda_ran or any(n.startswith("ort-cuda-fp32: not run:") for n in data["notes"])
+    assert all(r["images_per_s"] > 0 and (r["width"], r["height"]) == (32, 32) for r in data["rows"])
+    assert done.stdout.count("| ort-cpu-fp32 | 32x32 |") == 2
+
+
+def test_gpu_script_refuses_an_unknown_engine_in_one_line():
+    done = subprocess.run([sys.executable, "-m", "benchmarks.gpu", "--engines", "ort-rocm"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "'ort-rocm': choose from" in done.stderr
