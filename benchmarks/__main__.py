@@ -1,7 +1,6 @@
 """`python -m benchmarks`: run the suite, print one table, write the JSON."""
 from __future__ import annotations
 
-import logging
 import os
 import shlex
 import sys
@@ -28,7 +27,6 @@ def main(is_quick: bool, only: tuple[str, ...], threads: int, out: Path) -> None
     Every figure is the median of several runs and every comparison a ratio measured in the same
     run. The full suite takes under 15 minutes on a 2-core CPU.
     """
-    logging.getLogger().setLevel(logging.ERROR)  # ONNX Runtime's quantizer logs advice as warnings
     torch.set_num_threads(threads)
     config = SuiteConfig(threads=threads)
     config = quick(config) if is_quick else config
@@ -44,6 +42,9 @@ def main(is_quick: bool, only: tuple[str, ...], threads: int, out: Path) -> None
                      "quick": is_quick, "config": vars(config), "machine": {**before, "load_average_1min_after": load_after},
                      "seconds": seconds, "section_seconds": section_seconds, "rows": [r.to_json() for r in rows], "sections": sections})
     click.echo(f"results: {out}", err=True)
+    failed = [name for name, section in sections.items() if "error" in section]
+    if failed:
+        raise click.ClickException(f"section(s) failed: {', '.join(failed)} (see the table)")
 
 
 if __name__ == "__main__":

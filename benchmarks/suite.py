@@ -256,7 +256,8 @@ def run_suite(config: SuiteConfig, sections: tuple[str, ...] = tuple(SECTIONS),
               echo: Callable[[str], None] = print) -> tuple[list[Row], dict, dict]:
     """Run `sections` (and those they need) in the suite's order.
 
-    Returns all rows, each section's data, and each section's wall seconds."""
+    A section that fails becomes one row naming the error, and the others still run; its data is
+    {"error": ...}. Returns all rows, each section's data, and each section's wall seconds."""
     wanted = set(sections) | {need for s in sections for need in NEEDS.get(s, ())}
     rows, data, seconds = [], {}, {}
     with tempfile.TemporaryDirectory(prefix="cgan-bench-") as workdir:
@@ -264,7 +265,11 @@ def run_suite(config: SuiteConfig, sections: tuple[str, ...] = tuple(SECTIONS),
         for name in (s for s in SECTIONS if s in wanted):
             echo(f"benchmarks: {name} ...")
             start = time.perf_counter()
-            section_rows, data[name] = SECTIONS[name](config, shared)
+            try:
+                section_rows, data[name] = SECTIONS[name](config, shared)
+            except Exception as e:  # noqa: BLE001 - reported in the table; the exit status says so too
+                error = f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}"
+                section_rows, data[name] = [Row(name, "FAILED", math.nan, "", error)], {"error": error}
             seconds[name] = time.perf_counter() - start
             echo(f"benchmarks: {name} done in {seconds[name]:.0f} s")
             rows += section_rows

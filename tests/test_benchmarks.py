@@ -105,3 +105,20 @@ def test_gpu_script_refuses_an_unknown_engine_in_one_line():
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "'ort-rocm': choose from" in done.stderr
+
+
+def test_a_failing_section_becomes_a_row_and_the_others_still_run(monkeypatch):
+    from benchmarks import suite
+
+    def broken(config, shared):
+        raise RuntimeError("no camera\nsecond line")
+
+    def fine(config, shared):
+        return [Row("fine", "figure", 1.0, "x")], {"value": 1.0}
+
+    monkeypatch.setattr(suite, "SECTIONS", {"broken": broken, "fine": fine})
+    rows, data, seconds = suite.run_suite(suite.SuiteConfig(threads=1), ("broken", "fine"), echo=lambda line: None)
+    assert [(r.section, r.what, r.detail) for r in rows] == [("broken", "FAILED", "RuntimeError: no camera"),
+                                                          ("fine", "figure", "")]
+    assert data == {"broken": {"error": "RuntimeError: no camera"}, "fine": {"value": 1.0}}
+    assert set(seconds) == {"broken", "fine"}
