@@ -8,6 +8,8 @@ from typing import Callable, Sequence
 import numpy as np
 import onnxruntime as ort
 
+from .errors import ExportError
+
 FP32_TOLERANCE = 1e-4  # max abs difference allowed between ONNX Runtime and PyTorch in fp32
 
 
@@ -71,12 +73,12 @@ def run_session(sess: ort.InferenceSession, x: np.ndarray) -> np.ndarray:
 
 def compare_runs(run: Callable[[np.ndarray], np.ndarray], reference: Callable[[np.ndarray], np.ndarray],
                  inputs: Sequence[np.ndarray]) -> list[Comparison]:
-    """Compare `run` with `reference` on each input; raises ValueError on a shape mismatch."""
+    """Compare `run` with `reference` on each input; raises ExportError on a shape mismatch."""
     results = []
     for x in inputs:
         y, ref = run(x), reference(x)
         if y.shape != ref.shape:
-            raise ValueError(f"output shape {list(y.shape)} differs from the reference's {list(ref.shape)} "
+            raise ExportError(f"output shape {list(y.shape)} differs from the reference's {list(ref.shape)} "
                              f"for input {list(x.shape)}")
         results.append(compare(y, ref))
     return results

@@ -191,3 +191,14 @@ def test_other_norms_export_in_eval_mode(tmp_path, norm):
     report = export_generator(net, tmp_path / "G.onnx", _resnet_info(net, norm=norm))
     assert max(c.max_abs for c in report.parity) <= 1e-4
     assert not net.training
+
+
+def test_sizes_off_the_side_multiple_are_why_the_metadata_records_it(tmp_path):
+    """Off the multiple the net changes the size; apps pad to meta side_multiple (README recipe test)."""
+    net = create_generator("resnet_6blocks", ngf=NGF).eval()
+    report = export_generator(net, tmp_path / "G.onnx", _resnet_info(net))
+    session = ort.InferenceSession(str(report.path), providers=["CPUExecutionProvider"])
+    x = np.zeros((1, 3, 18, 22), np.float32)
+    assert session.run(None, {INPUT_NAME: x})[0].shape == (1, 3, 20, 24)
+    info = ModelInfo.from_metadata_props(session.get_modelmeta().custom_metadata_map)
+    assert info.side_multiple == 4 and "multiple of side_multiple" in info.preprocess
