@@ -228,6 +228,8 @@ def export_generator(net: nn.Module, path: str | os.PathLike, info: ModelInfo, *
         check_onnx(model)
         if verify:
             variant = variant_parity(model, fp32, precision, shapes, calibration, log)
+        else:
+            log(f"--no-verify: {precision} vs fp32 comparison NOT made")
 
     info = replace(info, precision=precision,
                    export_date=info.export_date or datetime.now(timezone.utc).isoformat(timespec="seconds"))

@@ -21,6 +21,7 @@ from .errors import ExportError
 
 DIRECTIONS = ("G", "F")  # G: X -> Y, F: Y -> X
 OFFICIAL_TRAIN_SIZE = 256  # the official code's default --crop_size
+REQUIRED_CONFIG = ("generator", "ngf", "norm", "dropout", "input_nc", "output_nc", "crop_size", "domain_x", "domain_y")
 
 
 @dataclass(frozen=True)
@@ -73,14 +74,21 @@ def sha256(path: str | os.PathLike) -> str:
 def run_generators(checkpoint: Path, directions: Sequence[str]) -> tuple[list[Generator], dict[str, Any]]:
     """Generators of a cgan checkpoint, with the run's config."""
     state = load_checkpoint(checkpoint)
-    cfg = state["config"]
+    cfg = state.get("config", {})
+    missing = [k for k in REQUIRED_CONFIG if k not in cfg]
+    if missing:
+        raise ExportError(f"{checkpoint}: its config lacks {', '.join(missing)}; was it written by cgan-train?")
     digest = sha256(checkpoint)
     domains = {"G": (cfg["domain_x"], cfg["domain_y"]), "F": (cfg["domain_y"], cfg["domain_x"])}
     channels = {"G": (cfg["input_nc"], cfg["output_nc"]), "F": (cfg["output_nc"], cfg["input_nc"])}
     name = generator_name(cfg["generator"])
     generators = []
     for d in directions:
-        net = generator_from_checkpoint(state, d)
+        try:
+            net = generator_from_checkpoint(state, d)
+        except (KeyError, RuntimeError) as e:
+            raise ExportError(f"{checkpoint}: generator {d} cannot be rebuilt from it "
+                              f"({str(e).splitlines()[0]})") from None
         info = ModelInfo(direction=d, source_domain=domains[d][0], target_domain=domains[d][1], generator=name,
                          ngf=cfg["ngf"], norm=cfg["norm"], input_channels=channels[d][0],
                          output_channels=channels[d][1], side_multiple=side_multiple(name),

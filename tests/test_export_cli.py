@@ -164,3 +164,11 @@ def test_error_existing_output_without_overwrite(workdir):
 def test_error_bad_static_size(workdir):
     result = invoke("--static", "256")
     assert result.exit_code == 2 and "give height x width" in result.output
+
+
+def test_error_checkpoint_that_does_not_fit_its_config(workdir):
+    run = make_run(workdir / "runs", "a2b")
+    state = torch.load(run / "checkpoints" / "latest.pt", weights_only=True)  # weights have ngf 4
+    state["config"]["ngf"] = 8
+    save_checkpoint(run / "checkpoints" / "latest.pt", state)
+    assert_one_line_error(invoke(), "latest.pt: generator G cannot be rebuilt from it")
