@@ -41,6 +41,10 @@ DYNAMIC_AXES = {0: "batch", 2: "height", 3: "width"}
 Log = Callable[[str], None]
 
 
+def _dims_text(dims: tuple) -> str:
+    return "[" + ", ".join(map(str, dims)) + "]"
+
+
 @dataclass(frozen=True)
 class ExportReport:
     """What one export wrote and how it was checked."""
@@ -58,11 +62,11 @@ class ExportReport:
     seconds: float
 
     def lines(self) -> list[str]:
-        shape = lambda dims: "[" + ", ".join(map(str, dims)) + "]"  # noqa: E731
+        """The report printed at the end of `cgan-export`."""
         out = [f"{self.path}  ({self.size_bytes / 1e6:.1f} MB, opset {self.opset}, {self.precision}, "
                f"{self.seconds:.1f} s)",
-               f"  input  {self.input_name} {shape(self.input_shape)} float32",
-               f"  output {self.output_name} {shape(self.output_shape)} float32"]
+               f"  input  {self.input_name} {_dims_text(self.input_shape)} float32",
+               f"  output {self.output_name} {_dims_text(self.output_shape)} float32"]
         if self.parity:
             out.append(f"  ONNX Runtime vs PyTorch: worst max abs {worst(self.parity).max_abs:.2e} "
                        f"(limit {FP32_TOLERANCE:g}) at " + ", ".join("x".join(map(str, c.shape)) for c in self.parity))

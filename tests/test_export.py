@@ -32,13 +32,13 @@ def torch_out(net, x):
         return net(torch.from_numpy(x)).numpy()
 
 
+TRAIN_SIZE_FOR_MULTIPLE = {4: 16, 128: 128, 256: 256}
+
+
 def sizes(m):
     """Square and non-square sizes (H, W) that respect side multiple m, each at batch 1 and 2."""
     side = TRAIN_SIZE_FOR_MULTIPLE[m]
     return [(b, h, w) for b in (1, 2) for h, w in ((side, side), (side, side + m), (side + m, side))]
-
-
-TRAIN_SIZE_FOR_MULTIPLE = {4: 16, 128: 128, 256: 256}
 
 
 @pytest.fixture(scope="module", params=list(GENERATORS))
