@@ -143,9 +143,9 @@ def test_make_config_precedence_and_domain_names():
     from cgan.train.config import make_config
 
     saved = make_config({}, {"ngf": 8}, builtin_domains=("shapes", "shapes_T")).to_dict()
-    assert (saved["domain_x"], saved["epochs"], saved["ngf"]) == ("shapes", 5, 8)  # built-in defaults
+    assert (saved["domain_x"], saved["epochs"], saved["ngf"]) == ("shapes", 3, 8)  # built-in defaults
     again = make_config(saved, {"ngf": 12, "data": "datasets/apple2orange"})
-    assert (again.ngf, again.epochs) == (12, 5)  # the file's values, then the options
+    assert (again.ngf, again.epochs) == (12, 3)  # the file's values, then the options
     assert (again.domain_x, again.domain_y) == ("apple", "orange")  # derived for the new data
     assert make_config({}, {"data": "x/summer2winter", "direction": "BtoA"}).domain_x == "winter"
     assert make_config({}, {"data": "x/photos"}).domain_x == "A"
