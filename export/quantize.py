@@ -28,6 +28,7 @@ Log = Callable[[str], None]
 # which overflows fp16's range at high resolution.
 FP16_FP32_OPS = ["InstanceNormalization"]
 INT8_OPS = ["Conv", "ConvTranspose"]  # everything else (norms, activations, pads) stays fp32
+INT8_MIN_OPSET = 13  # per-channel QuantizeLinear/DequantizeLinear (axis attribute)
 INT8_FP32_ENDS = 3  # convs kept fp32 at each end of the net (see end_conv_names)
 MIN_PSNR_DB = {"fp16": 40.0, "int8": 25.0}  # below this the variant is refused: something broke
 
@@ -107,6 +108,9 @@ def to_int8(model: onnx.ModelProto, calibration: Sequence[np.ndarray] | None, lo
     """Static QDQ int8: per-channel int8 weights, int8 activations calibrated on `calibration`."""
     if not calibration:
         raise ExportError("int8 needs calibration images (the run's training data or --calibration DIR)")
+    opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+    if opset < INT8_MIN_OPSET:
+        raise ExportError(f"int8 needs --opset {INT8_MIN_OPSET} or later (per-channel DequantizeLinear), not {opset}")
     excluded = end_conv_names(model)
     log(f"quantizing to int8 (QDQ, per-channel weights, percentile calibration on {len(calibration)} images; "
         f"kept in fp32: normalization, activations and the {INT8_FP32_ENDS} convs at each end)")

@@ -80,3 +80,11 @@ def test_int8_of_an_official_file_needs_a_calibration_folder(tmp_path):
                     "--out", tmp_path / "out")
     assert result.exit_code == 1 and "pass --calibration DIR" in result.output
     assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
+
+
+def test_int8_needs_opset_13(tmp_path):
+    make_run(tmp_path / "runs", "a2b", crop_size=16)
+    result = invoke(tmp_path / "runs" / "a2b", "--gen", "G", "--precision", "int8", "--opset", 11, "--no-verify",
+                    "--out", tmp_path / "out")
+    assert result.exit_code == 1 and "int8 needs --opset 13 or later" in result.output
+    assert list((tmp_path / "out").iterdir()) == []
