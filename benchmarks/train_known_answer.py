@@ -1,7 +1,7 @@
 """Train on the built-in known-answer dataset with a fixed budget; print accuracy, wall time and steps/s.
 
     python -m benchmarks.train_known_answer                       # the default `cgan-train` run
-    python -m benchmarks.train_known_answer --set max_steps=600 --set ngf=8 --threads 1
+    python -m benchmarks.train_known_answer --set max_steps=600 --set ngf=8 --set threads=2
 
 The run goes to a temporary runs folder (or --runs-dir) and is the same code path as `cgan-train`.
 """
@@ -36,12 +36,9 @@ def parse_overrides(pairs: tuple[str, ...]) -> dict:
 
 @click.command()
 @click.option("--set", "pairs", multiple=True, help="A TrainConfig override, key=value (repeatable).")
-@click.option("--threads", type=int, default=None, help="torch threads (default: torch's choice).")
 @click.option("--runs-dir", type=click.Path(file_okay=False), default=None, help="Keep the run here.")
-def main(pairs: tuple[str, ...], threads: int | None, runs_dir: str | None) -> None:
+def main(pairs: tuple[str, ...], runs_dir: str | None) -> None:
     """Train the built-in run and report translation accuracy against the do-nothing baseline."""
-    if threads:
-        torch.set_num_threads(threads)
     overrides = parse_overrides(pairs)
     with tempfile.TemporaryDirectory() as tmp:
         overrides.setdefault("runs_dir", runs_dir or tmp)

@@ -39,6 +39,7 @@ def test_builtin_run_writes_the_whole_run_dir(tmp_path):
 
     config = json.loads((run / "config.json").read_text())
     assert config["name"] == "builtin" and config["ngf"] == 4 and config["domain_x"] == "shapes"
+    assert config["threads"] == 1 and config["epochs"] == 3  # the built-in run's own defaults
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == [1, 2, 3, 4, 5]
     assert {"cycle_X", "gan_G", "D_Y", "lr"} <= set(log[0])
@@ -101,6 +102,7 @@ def test_unknown_config_key_is_named(tmp_path):
     (["--data", "/no/such/folder"], "/no/such/folder"),
     (["--discriminator", "basic"], "crop_size=16 is too small for discriminator basic"),
     (["--input-nc", "2"], "input_nc=2"),
+    (["--threads", "-1"], "threads=-1: must not be negative"),
 ])
 def test_bad_options_give_one_clean_error(tmp_path, args, message):
     result = train("--runs-dir", str(tmp_path / "runs"), "--max-steps", "1", *args)

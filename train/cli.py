@@ -90,6 +90,7 @@ OPTIONS = [
     option("--seed", "seed", "Random seed of weights, data order, flips and pools.", type=int),
     option("--device", "device", "auto, cpu, cuda, cuda:N or mps.", type=str),
     option("--workers", "workers", "Data loading worker processes.", type=int),
+    option("--threads", "threads", "torch CPU threads of the training process; 0: one per core.", type=int),
     option("--max-steps", "max_steps", "Stop after this many steps (for short runs).", type=int),
     option("--save-epoch-freq", "save_epoch_freq", "Keep a checkpoint every this many epochs.", type=int),
     option("--sample-every", "sample_every", "Write a sample grid every this many steps.", type=int),

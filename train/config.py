@@ -26,6 +26,7 @@ class TrainConfig:
     seed: int = 0  # seeds weights, data order, flips and the image pools
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     workers: int = 4  # DataLoader worker processes (0: load in the training process)
+    threads: int = 0  # torch CPU threads of the training process; 0: torch's default (one per core)
     # model
     generator: str = "resnet_9blocks"  # GENERATORS registry name
     discriminator: str = "basic"  # DISCRIMINATORS registry name (basic = 70x70 PatchGAN)
@@ -93,6 +94,7 @@ BUILTIN_DEFAULTS: dict[str, Any] = {
     "epochs": 3,
     "epochs_decay": 3,
     "workers": 0,  # pictures are drawn in a few ms; worker processes would only compete for the cores
+    "threads": 1,  # tiny convs gain little from more, and on a busy machine spinning threads cost 10x or more
     "sample_every": 200,
 }
 
@@ -176,7 +178,7 @@ def validate(config: TrainConfig) -> TrainConfig:
     for key in ("ngf", "ndf", "n_layers", "batch_size", "load_size", "crop_size", "epochs", "save_epoch_freq",
                 "sample_every", "lr_decay_epochs", "dist_timeout"):
         need(getattr(config, key) >= 1, key, "must be at least 1")
-    for key in ("epochs_decay", "workers", "pool_size", "lambda_x", "lambda_y", "lambda_identity"):
+    for key in ("epochs_decay", "workers", "threads", "pool_size", "lambda_x", "lambda_y", "lambda_identity"):
         need(getattr(config, key) >= 0, key, "must not be negative")
     for key in ("max_steps", "max_dataset_size"):
         need(getattr(config, key) is None or getattr(config, key) >= 1, key, "must be at least 1")

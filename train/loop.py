@@ -135,6 +135,8 @@ def run_training(config: TrainConfig, name_given: bool = False, echo: Callable[[
     """A whole run: data, run directory, training, report; or the rest of a run with `resume`.
     Raises ConfigError/DataError/RunDirError for bad input before anything is written. Under
     torchrun every process calls it; only the main one writes (and gets a RunResult with a path)."""
+    if config.threads:
+        torch.set_num_threads(config.threads)
     session = start_session(config)
     env, path, run = session.env, None, None
     with contextlib.ExitStack() as cleanup:
