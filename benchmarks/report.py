@@ -90,6 +90,15 @@ def machine() -> dict:
     }
 
 
+def read_rows(path: Path) -> list[Row]:
+    """The rows of a saved run (its JSON), with unmeasured values back to NaN."""
+    try:
+        data = json.loads(path.read_text())
+        return [Row(**{**r, "value": math.nan if r["value"] is None else r["value"]}) for r in data["rows"]]
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise ValueError(f"{path}: not a benchmarks JSON file ({e})") from None
+
+
 def write_json(path: Path, data: dict) -> None:
     """Write `data` to `path` through a temp file, so a stopped run never leaves a half-written file."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -49,8 +49,8 @@ class SuiteConfig:
     training_ngf: int = 64  # ngf = ndf
     bf16_training_model: str = "resnet_6blocks@32"  # where bf16 is timed on a CPU without native bf16
     repeats_training: int = 2  # timed steps per case (twice: wall and CPU time), after a warm-up step
-    training_case_timeout_s: int = 240  # a case running longer is reported as not measured
-    known_answer_steps: int = 300  # steps of each known-answer run
+    training_case_timeout_s: int = 300  # a case running longer is reported as not measured
+    known_answer_steps: int = 200  # steps of each known-answer run
 
 
 def quick(config: SuiteConfig) -> SuiteConfig:
@@ -253,11 +253,13 @@ NEEDS = {"inference": ("limits",)}  # sections whose figures are relative to ano
 
 
 def run_suite(config: SuiteConfig, sections: tuple[str, ...] = tuple(SECTIONS),
-              echo: Callable[[str], None] = print) -> tuple[list[Row], dict, dict]:
+              echo: Callable[[str], None] = print,
+              after_section: Callable[[list[Row], dict, dict], None] | None = None) -> tuple[list[Row], dict, dict]:
     """Run `sections` (and those they need) in the suite's order.
 
     A section that fails becomes one row naming the error, and the others still run; its data is
-    {"error": ...}. Returns all rows, each section's data, and each section's wall seconds."""
+    {"error": ...}. `after_section(rows, data, seconds)` sees the results so far after each section
+    (to save them as they come). Returns all rows, each section's data, and each section's wall seconds."""
     wanted = set(sections) | {need for s in sections for need in NEEDS.get(s, ())}
     rows, data, seconds = [], {}, {}
     with tempfile.TemporaryDirectory(prefix="cgan-bench-") as workdir:
@@ -273,4 +275,6 @@ def run_suite(config: SuiteConfig, sections: tuple[str, ...] = tuple(SECTIONS),
             seconds[name] = time.perf_counter() - start
             echo(f"benchmarks: {name} done in {seconds[name]:.0f} s")
             rows += section_rows
+            if after_section is not None:
+                after_section(rows, data, seconds)
     return rows, data, seconds

@@ -60,7 +60,8 @@ def quick_run(tmp_path_factory):
 
 def test_quick_suite_writes_every_section_and_target(quick_run):
     stdout, data = quick_run
-    assert data["quick"] is True and data["command"].startswith("python -m benchmarks")
+    assert data["quick"] is True and data["complete"] is True
+    assert data["command"].startswith("python -m benchmarks")
     assert {"cpu", "cpus", "torch", "onnxruntime", "load_average_1min"} <= set(data["machine"])
     from benchmarks.suite import SECTIONS
     assert set(data["sections"]) == set(SECTIONS)
@@ -122,3 +123,19 @@ def test_a_failing_section_becomes_a_row_and_the_others_still_run(monkeypatch):
                                                           ("fine", "figure", "")]
     assert data == {"broken": {"error": "RuntimeError: no camera"}, "fine": {"value": 1.0}}
     assert set(seconds) == {"broken", "fine"}
+
+
+def test_show_prints_a_saved_run_and_refuses_other_files(quick_run, tmp_path):
+    stdout, data = quick_run
+    saved = tmp_path / "run.json"
+    saved.write_text(json.dumps(data))
+    shown = subprocess.run([sys.executable, "-m", "benchmarks", "--show", str(saved)], cwd=ROOT,
+                           capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0
+    assert shown.stdout.strip() == "\n".join(line for line in stdout.splitlines() if line.startswith("|"))
+    other = tmp_path / "notes.txt"
+    other.write_text("hello")
+    refused = subprocess.run([sys.executable, "-m", "benchmarks", "--show", str(other)], cwd=ROOT,
+                             capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 1 and "not a benchmarks JSON file" in refused.stderr
+    assert "Traceback" not in refused.stderr
