@@ -6,7 +6,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-import time
 from dataclasses import replace
 
 import pytest
@@ -26,9 +25,11 @@ from cgan.train.trainer import Trainer
 TINY = dict(generator="resnet_6blocks", ngf=4, ndf=4, crop_size=32, load_size=32, pool_size=0, workers=0, seed=3,
             device="cpu", precision="fp32")
 STEPS = 3
-# Weights after STEPS steps; the two runs differ only in the order gradients are summed
-# (measured: at most 2e-7 on any weight).
-ATOL = 1e-6
+# The runs are compared in float64. They differ only in the order gradients are summed, but Adam's
+# first step is lr * sign(gradient), so in float32 that rounding noise (~1e-7) flips the step of
+# elements whose gradient is near zero, and the GAN's dynamics then spread it (measured: 1 element
+# off by 2*lr after one step, most weights off by ~1e-4 after three). In float64 the noise is ~1e-16.
+ATOL = 1e-9
 
 
 @pytest.fixture(autouse=True)
@@ -123,6 +124,8 @@ WORKER = textwrap.dedent("""
     session = start_session(config)  # joins the process group from RANK, WORLD_SIZE, ...
     env = session.env
     trainer = Trainer(config, session.device)
+    for net in trainer.nets.values():
+        net.double()
     session.prepare(trainer)  # DDP-wrapped nets, per-rank seeds
     assert type(trainer.nets["G"]).__name__ == "DistributedDataParallel"
     dataset = KnownAnswerDataset(size=config.crop_size, length=8, seed=config.seed)
@@ -130,7 +133,7 @@ WORKER = textwrap.dedent("""
                           world_size=env.world_size)
     start_epoch(loader, 0)
     for _, batch in zip(range(int(sys.argv[2])), loader):
-        trainer.train_step(batch)
+        trainer.train_step({k: v.double() for k, v in batch.items() if k in ("x", "y")})
     if env.is_main:
         torch.save(trainer.state_dict()["nets"], sys.argv[3])
     shutdown_distributed()
@@ -147,16 +150,18 @@ def test_two_processes_equal_one_process_on_the_global_batch(tmp_path):
     assert [p.returncode for p in procs] == [0, 0], errors
 
     single = Trainer(replace(per_rank, batch_size=2))
+    for net in single.nets.values():
+        net.double()
     start_session(single.config).prepare(single)
     loader = build_loader(KnownAnswerDataset(size=32, length=8, seed=per_rank.seed), 2, workers=0,
                           seed=per_rank.seed)
     start_epoch(loader, 0)
     initial = {k: v.clone() for k, v in single.nets["G"].state_dict().items()}
     for _, batch in zip(range(STEPS), loader):
-        single.train_step(batch)
+        single.train_step({k: v.double() for k, v in batch.items() if k in ("x", "y")})
 
     ddp = torch.load(out, weights_only=True)
-    probe = torch.rand(2, 3, 32, 32) * 2 - 1
+    probe = torch.rand(2, 3, 32, 32, dtype=torch.float64) * 2 - 1
     for name, net in single.nets.items():
         noise_only = cancelled_biases(net)
         assert noise_only  # the check below does skip something, and only those
@@ -166,7 +171,7 @@ def test_two_processes_equal_one_process_on_the_global_batch(tmp_path):
         twin = copy.deepcopy(net)
         twin.load_state_dict(ddp[name])
         with torch.no_grad():
-            torch.testing.assert_close(twin(probe), net(probe), rtol=0, atol=10 * ATOL)
+            torch.testing.assert_close(twin(probe), net(probe), rtol=0, atol=ATOL)
     assert any(not torch.equal(initial[k], v) for k, v in single.nets["G"].state_dict().items())
 
 
@@ -194,12 +199,14 @@ PEER = textwrap.dedent("""
         if sys.argv[1] == "die":
             os._exit(3)
         time.sleep(600)  # hangs
+    start = time.monotonic()  # rank 1 is gone or stuck from here on
     try:
         for _ in range(10_000):
             any_rank(False)
             time.sleep(0.01)
     except RuntimeError as e:
         print(peer_failure_message(e, env), file=sys.stderr)
+        print(f"stopped after {time.monotonic() - start:.1f}s", file=sys.stderr)
         sys.exit(1)
 """)
 
@@ -210,11 +217,11 @@ def test_a_dead_or_hung_rank_stops_the_others_within_bounded_time(how):
     args = [sys.executable, "-c", PEER, how, "5"]
     procs = [subprocess.Popen(args, env=rank_env(r, 2, port), stderr=subprocess.PIPE, text=True) for r in range(2)]
     try:
-        start = time.monotonic()
-        _, err = procs[0].communicate(timeout=120)  # never waits forever
+        _, err = procs[0].communicate(timeout=240)  # never waits forever
         assert procs[0].returncode == 1, err
         assert "rank 0 of 2: lost contact with another training process" in err
-        assert time.monotonic() - start < 60
+        waited = float(err.split("stopped after ")[1].split("s")[0])
+        assert waited < 5 + 25  # the 5 s exchange timeout, plus slack for a loaded machine
     finally:
         for p in procs:
             p.kill()

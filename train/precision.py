@@ -15,6 +15,7 @@ import torch.nn as nn
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 _DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+_HALF = (torch.bfloat16, torch.float16)
 
 # /proc/cpuinfo flags of CPUs that compute in bf16 natively (x86 AMX or AVX512-BF16; Arm's BF16 extension).
 _CPU_BF16_FLAGS = ("amx_bf16", "avx512_bf16", "bf16")
@@ -136,5 +137,5 @@ class Amp:
 
 def float_outputs(net: nn.Module) -> nn.Module:
     """Make `net` return float32 even under autocast, so losses and image pools always see float32."""
-    net.register_forward_hook(lambda module, inputs, output: output.float())
+    net.register_forward_hook(lambda module, inputs, output: output.float() if output.dtype in _HALF else output)
     return net
