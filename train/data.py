@@ -179,10 +179,6 @@ class EpochSampler(Sampler):
             yield self.epoch, int(i)
 
 
-def _worker_init(_worker_id: int) -> None:
-    cv2.setNumThreads(1)  # torch already gives each worker one thread; OpenCV would take them all
-
-
 def build_loader(dataset: Dataset, batch_size: int = 1, workers: int = 2, shuffle: bool = True,
                  seed: int = 0, rank: int = 0, world_size: int = 1, pin_memory: bool = False,
                  drop_last: bool = False) -> DataLoader:
@@ -191,10 +187,13 @@ def build_loader(dataset: Dataset, batch_size: int = 1, workers: int = 2, shuffl
     Workers stay alive across epochs and prefetch, so loading overlaps the training step.
     Call `start_epoch(loader, epoch)` before iterating over each epoch.
     """
+    if workers > 0:
+        # OpenCV's thread pool does not survive fork: a worker forked after the parent ran a
+        # parallel cv2 call can deadlock in its first cv2.resize. Single items need no pool.
+        cv2.setNumThreads(0)
     sampler = EpochSampler(len(dataset), shuffle, seed, rank, world_size)
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers,
-                      pin_memory=pin_memory, drop_last=drop_last, persistent_workers=workers > 0,
-                      worker_init_fn=_worker_init if workers > 0 else None)
+                      pin_memory=pin_memory, drop_last=drop_last, persistent_workers=workers > 0)
 
 
 def start_epoch(loader: DataLoader, epoch: int, skip_batches: int = 0) -> None:
