@@ -64,7 +64,19 @@ def time_case(model: str, variant: str, repeats: int, ngf: int = 64, threads: in
     seconds = median_seconds(step, repeats=repeats, warmup=2 if config.compile else 1)
     cpu = median_seconds(step, repeats=repeats, warmup=0, clock=time.process_time)
     return {"model": model, "variant": variant, "s_per_step": seconds, "cpu_s_per_step": cpu,
-            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+            "peak_rss_mib": peak_rss_mib()}
+
+
+def peak_rss_mib() -> float:
+    """This process's own peak resident memory. Linux's ru_maxrss is not it in a child started by
+    subprocess: it keeps the parent's peak across exec (vfork), so VmHWM of the new image comes first."""
+    try:
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def measure_case(model: str, variant: str, repeats: int, ngf: int = 64, timeout: float | None = None,
