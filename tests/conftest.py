@@ -8,9 +8,12 @@ pytest_plugins = ["infer_models"]  # session fixtures of exported test models, s
 
 
 @pytest.fixture(autouse=True)
-def _small_threads():
-    """Keep tests predictable on 2 cores."""
+def _one_thread():
+    """Tests use tiny nets: one torch thread runs them fastest, and far faster than two when the
+    2-core machine is shared (threads spin while descheduled)."""
     import torch
 
-    torch.set_num_threads(2)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     yield
+    torch.set_num_threads(threads)

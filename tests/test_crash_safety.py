@@ -107,12 +107,7 @@ TINY = ["--ngf", "4", "--ndf", "4", "--max-dataset-size", "4", "--device", "cpu"
         "--sample-every", "1000", "--precision", "fp32"]
 
 
-@pytest.fixture
-def one_thread():
-    torch.set_num_threads(1)
-
-
-def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch, one_thread):
+def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
     real_loss, calls = trainer_module.generator_loss, []
 
     def loss_going_nan_at_step_6(*args, **kwargs):
@@ -133,7 +128,7 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, mon
     assert all(torch.isfinite(v).all() for v in state["nets"]["G"].values())
 
 
-def test_sigterm_saves_at_the_step_boundary_and_prints_the_resume_command(tmp_path, one_thread):
+def test_sigterm_saves_at_the_step_boundary_and_prints_the_resume_command(tmp_path):
     runs = tmp_path / "runs"
     log = runs / "t" / "log.jsonl"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -32,12 +32,6 @@ STEPS = 3
 ATOL = 1e-9
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny nets: one thread is fastest, and far faster than two on a loaded machine."""
-    torch.set_num_threads(1)
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

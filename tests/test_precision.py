@@ -113,7 +113,6 @@ def test_fp32_is_plain():
     ("fp16", "precision fp16 autocast + grad scaler (requested)"),
 ])
 def test_cli_trains_in_mixed_precision_and_saves_the_scaler(tmp_path, precision, start_line):
-    torch.set_num_threads(1)
     runs = tmp_path / "runs"
     result = CliRunner().invoke(main, ["--ngf", "4", "--ndf", "4", "--max-dataset-size", "2", "--max-steps", "2",
                                        "--device", "cpu", "--workers", "0", "--runs-dir", str(runs),

@@ -18,12 +18,6 @@ TINY = ["--ngf", "4", "--ndf", "4", "--max-dataset-size", "4", "--epochs", "1", 
         "--dropout", "--device", "cpu", "--workers", "0", "--sample-every", "1000", "--precision", "fp32"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny nets: one thread is fastest, and far faster than two on a loaded machine."""
-    torch.set_num_threads(1)
-
-
 def draws():
     return random.random(), float(np.random.rand()), torch.rand(3)
 

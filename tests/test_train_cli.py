@@ -15,14 +15,6 @@ TINY = ["--generator", "resnet_6blocks", "--discriminator", "pixel", "--ngf", "4
         "--crop-size", "16", "--load-size", "16", "--workers", "0", "--device", "cpu"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def train(*args):
     return CliRunner().invoke(main, [*TINY, *args])
 

@@ -8,15 +8,6 @@ from cgan.train.run_dir import checkpoint_state
 from cgan.train.trainer import Trainer
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny nets run fastest on one thread, and a shared CPU does not stall them."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def tiny(**kw) -> TrainConfig:
     base = dict(generator="resnet_6blocks", discriminator="pixel", ngf=4, ndf=4, crop_size=16, load_size=16,
                 pool_size=2)
