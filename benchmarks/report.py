@@ -5,9 +5,10 @@ import json
 import math
 import os
 import platform
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from cgan.infer.files import atomic_write
 
 
 @dataclass(frozen=True)
@@ -101,13 +102,6 @@ def read_rows(path: Path) -> list[Row]:
 
 def write_json(path: Path, data: dict) -> None:
     """Write `data` to `path` through a temp file, so a stopped run never leaves a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path, "w", fsync=False) as f:
+        json.dump(data, f, indent=2)
+        f.write("\n")

@@ -13,7 +13,6 @@ import io
 import json
 import math
 import os
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass, replace
@@ -27,6 +26,7 @@ import onnxscript.optimizer
 import torch
 import torch.nn as nn
 
+from cgan.infer.files import atomic_write
 from cgan.infer.metadata import INPUT_NAME, OUTPUT_NAME, ModelInfo
 
 from .errors import ExportError
@@ -153,18 +153,10 @@ def torch_parity(model: onnx.ModelProto, net: nn.Module, shapes: Sequence[tuple[
 def write_model(model: onnx.ModelProto, path: Path, overwrite: bool) -> int:
     """Serialize into one self-contained file via a temp file and os.replace; returns its size."""
     data = model.SerializeToString()
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+    with atomic_write(path) as f:
+        f.write(data)
         if path.exists() and not overwrite:
             raise ExportError(f"{path} appeared while exporting; pass --overwrite to replace it")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return len(data)
 
 

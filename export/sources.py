@@ -14,6 +14,7 @@ import torch.nn as nn
 
 from cgan.infer.metadata import ModelInfo
 from cgan.train.checkpoint import generator_from_checkpoint, load_checkpoint
+from cgan.train.checkpoint import latest_run as latest_run_or_none
 from cgan.train.networks import generator_name, side_multiple
 from cgan.train.official import load_official_generator
 
@@ -35,11 +36,11 @@ class Generator:
 
 def latest_run(runs_dir: str | os.PathLike) -> Path:
     """The run whose checkpoints/latest.pt is newest."""
-    checkpoints = list(Path(runs_dir).glob("*/checkpoints/latest.pt"))
-    if not checkpoints:
+    run = latest_run_or_none(runs_dir)
+    if run is None:
         raise ExportError(f"no trained runs under {runs_dir}/ (no */checkpoints/latest.pt): train one first with "
                           "`cgan-train`, or name a run directory or checkpoint file")
-    return max(checkpoints, key=lambda p: p.stat().st_mtime).parent.parent
+    return run
 
 
 def find_checkpoint(spec: str | os.PathLike | None, runs_dir: str | os.PathLike) -> tuple[str, Path]:

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from .errors import InferError
+from .files import atomic_write
 from .sources import Source, quiet_opencv
 
 RESULTS_DIR = Path("results")
@@ -109,13 +110,8 @@ class ImageSink(Sink):
         ok, data = cv2.imencode(target.suffix, image)
         if not ok:
             raise InferError(f"{target}: OpenCV cannot encode {target.suffix} images")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temp = _temp_name(target)
-        try:
-            temp.write_bytes(data.tobytes())
-            os.replace(temp, target)
-        finally:
-            temp.unlink(missing_ok=True)
+        with atomic_write(target, fsync=False) as f:
+            f.write(data.tobytes())
         self.written += 1
 
     def finish(self, partial: bool) -> Path | None:

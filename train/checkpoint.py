@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import os
 import pickle
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn as nn
+
+from cgan.infer.files import atomic_write
 
 from .networks import create_generator
 
@@ -34,19 +35,15 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
 
     A crash at any moment leaves either the previous file or the complete new one.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    with atomic_write(path) as f:
+        torch.save(state, f)
+    return Path(path)
+
+
+def latest_run(runs_dir: str | os.PathLike) -> Path | None:
+    """The run folder under `runs_dir` whose checkpoints/latest.pt is newest; None when none has one."""
+    checkpoints = list(Path(runs_dir).glob("*/checkpoints/latest.pt"))
+    return max(checkpoints, key=lambda p: p.stat().st_mtime).parent.parent if checkpoints else None
 
 
 def load_state(path: str | os.PathLike) -> Any:

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import html
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import cv2
 import numpy as np
 import torch
+
+from cgan.infer.files import atomic_write
 
 from .losses import CycleImages
 
@@ -25,16 +25,9 @@ COLORS = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 10
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write to a temp file beside `path`, then move it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write to a temp file beside `path`, then move it into place (no fsync: reports are redrawn often)."""
+    with atomic_write(path, fsync=False) as f:
+        f.write(data)
 
 
 def write_png(path: Path, rgb: np.ndarray) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
-from .checkpoint import load_checkpoint
+from .checkpoint import latest_run, load_checkpoint
 from .config import TrainConfig, make_config
 from .report import write_bytes_atomic
 
@@ -44,10 +44,9 @@ def find_run(resume: str, name: str | None, runs_dir: str) -> Path:
     elif name:
         path = Path(runs_dir) / name
     else:
-        runs = [p.parent.parent for p in Path(runs_dir).glob("*/checkpoints/latest.pt")]
-        if not runs:
+        path = latest_run(runs_dir)
+        if path is None:
             raise ResumeError(f"--resume: no run with a checkpoint under {runs_dir}/; name one: --resume runs/NAME")
-        path = max(runs, key=lambda p: (p / "checkpoints" / "latest.pt").stat().st_mtime)
     if not (path / "config.json").is_file():
         raise ResumeError(f"--resume {path}: not a run directory (no config.json); runs are folders like runs/NAME")
     return path
