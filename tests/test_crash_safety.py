@@ -12,6 +12,7 @@ import torch
 from click.testing import CliRunner
 
 from cgan.train import trainer as trainer_module
+from cgan.train.run_dir import RunDir
 from cgan.train.checkpoint import load_checkpoint, load_state, save_checkpoint
 from cgan.train.cli import main
 from cgan.train.finite import NonFiniteLossError, check_finite, nonfinite_terms
@@ -126,6 +127,24 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, mon
     state = load_checkpoint(runs / "n" / "checkpoints" / "latest.pt")
     assert state["step"] == 4  # the epoch-end checkpoint, not the poisoned step
     assert all(torch.isfinite(v).all() for v in state["nets"]["G"].values())
+
+
+def test_latest_checkpoint_every_n_steps_within_a_long_epoch(tmp_path, monkeypatch):
+    saved, write = [], RunDir.write_checkpoint
+
+    def recording(self, trainer, epoch_end, extra=None):
+        saved.append((trainer.step, epoch_end))
+        return write(self, trainer, epoch_end, extra)
+
+    monkeypatch.setattr(RunDir, "write_checkpoint", recording)
+    runs = tmp_path / "runs"
+    args = [*TINY, "--max-dataset-size", "8", "--runs-dir", str(runs), "--name", "s", "--save-every", "3"]
+    result = CliRunner().invoke(main, [*args, "--max-steps", "10"])  # 8 steps per epoch
+    assert result.exit_code == 0, result.output
+    assert saved == [(3, False), (6, False), (8, True), (9, False), (10, False)]
+    assert load_checkpoint(runs / "s" / "checkpoints" / "latest.pt")["step"] == 10
+    bad = CliRunner().invoke(main, [*args, "--name", "t", "--save-every", "-1"])
+    assert bad.exit_code == 1 and "save_every=-1: must not be negative" in bad.output and "Traceback" not in bad.output
 
 
 def test_sigterm_saves_at_the_step_boundary_and_prints_the_resume_command(tmp_path):

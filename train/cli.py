@@ -93,6 +93,8 @@ OPTIONS = [
     option("--threads", "threads", "torch CPU threads of the training process; 0: one per core.", type=int),
     option("--max-steps", "max_steps", "Stop after this many steps (for short runs).", type=int),
     option("--save-epoch-freq", "save_epoch_freq", "Keep a checkpoint every this many epochs.", type=int),
+    option("--save-every", "save_every", "Also save checkpoints/latest.pt every this many steps (0: at epoch "
+           "ends only).", type=int),
     option("--sample-every", "sample_every", "Write a sample grid every this many steps.", type=int),
     option("--precision", "precision", "Autocast precision of the forward passes: auto picks bf16 on GPUs and CPUs "
            "that have it, fp16 with a grad scaler on older GPUs, else fp32; losses stay fp32.",

@@ -67,6 +67,7 @@ class TrainConfig:
     max_steps: int | None = None  # stop after this many steps in all
     # outputs
     save_epoch_freq: int = 5  # keep checkpoints/epoch_NNN.pt every this many epochs
+    save_every: int = 1000  # also rewrite checkpoints/latest.pt every this many steps (0: at epoch ends only)
     sample_every: int = 400  # write a sample grid every this many steps
     # speed and scale
     precision: str = "auto"  # auto | fp32 | bf16 | fp16: autocast dtype of the forwards (fp16 adds a grad scaler)
@@ -178,7 +179,8 @@ def validate(config: TrainConfig) -> TrainConfig:
     for key in ("ngf", "ndf", "n_layers", "batch_size", "load_size", "crop_size", "epochs", "save_epoch_freq",
                 "sample_every", "lr_decay_epochs", "dist_timeout"):
         need(getattr(config, key) >= 1, key, "must be at least 1")
-    for key in ("epochs_decay", "workers", "threads", "pool_size", "lambda_x", "lambda_y", "lambda_identity"):
+    for key in ("epochs_decay", "workers", "threads", "pool_size", "lambda_x", "lambda_y", "lambda_identity",
+                "save_every"):
         need(getattr(config, key) >= 0, key, "must not be negative")
     for key in ("max_steps", "max_dataset_size"):
         need(getattr(config, key) is None or getattr(config, key) >= 1, key, "must be at least 1")

@@ -66,6 +66,10 @@ def fit(trainer: Trainer, loader: DataLoader, run: RunDir | None, session: Sessi
                         run.write_report()
                 if trainer.step >= total or stopped:
                     break
+                # A long epoch should not be lost to a crash; the epoch's last step saves below instead.
+                if c.save_every and trainer.step % c.save_every == 0 and trainer.batch_in_epoch < steps_per_epoch:
+                    save(trainer, run, session, epoch_end=False)
+                    saved_at = trainer.step
             if trainer.batch_in_epoch >= steps_per_epoch:
                 trainer.end_epoch()
                 save(trainer, run, session, epoch_end=True)
