@@ -22,6 +22,20 @@ def median_seconds(fn: Callable[[], object], repeats: int = 5, warmup: int = 1,
     return statistics.median(times)
 
 
+def median_wall_and_cpu_seconds(fn: Callable[[], object], repeats: int = 3) -> tuple[float, float]:
+    """Median wall seconds and median CPU seconds (this process's) of the same `repeats` calls: one set
+    of calls for both clocks, so a case that takes minutes per call runs once. Warm up before calling."""
+    if repeats < 1:
+        raise ValueError(f"repeats={repeats}: time at least one call")
+    wall, cpu = [], []
+    for _ in range(repeats):
+        start_wall, start_cpu = time.perf_counter(), time.process_time()
+        fn()
+        wall.append(time.perf_counter() - start_wall)
+        cpu.append(time.process_time() - start_cpu)
+    return statistics.median(wall), statistics.median(cpu)
+
+
 def interleaved_medians(fns: dict[str, Callable[[], object]], repeats: int = 5, warmup: int = 1) -> dict[str, float]:
     """Median wall seconds of each function, timed in rounds (one call of each per round), so that a
     change of load on a shared machine hits every function alike and their ratios stay fair."""

@@ -4,12 +4,13 @@
     python -m benchmarks.train_precision --skip-accuracy --variants fp32,bf16,fp32+cl,fp32+compile
 
 Part 1, speed: whole CycleGAN training steps (G and F updated, then D_X and D_Y) of resnet_9blocks
-at 256x256 and resnet_6blocks at 128x128, batch 1, ngf = ndf = 64, on random images: median wall
-seconds per step after a warm-up step, median CPU seconds per step (this process's CPU time: other
-jobs on a shared machine disturb it far less; with one thread it is the work done), and the peak
-resident memory. Each case runs in its own process, so peak RSS is that case's alone.
-Part 2, accuracy: the built-in known-answer run for the same number of steps in fp32 and in bf16;
-translation PSNR of each (the bf16 run must be within 0.5 dB of fp32).
+at 256x256 and resnet_6blocks at 128x128, batch 1, ngf = ndf = 64, on random images: after warm-up
+steps (whose wall time is reported: with torch.compile it is the compile time), the median wall
+seconds and the median CPU seconds of the same timed steps (this process's CPU time: other jobs on
+a shared machine disturb it far less; with one thread it is the work done), and the peak resident
+memory. Each case runs in its own process, so peak RSS is that case's alone.
+Part 2, accuracy: the built-in known-answer run for the same number of steps in fp32 and in bf16,
+over several seeds (benchmarks.precision_accuracy): bf16's mean PSNR must be within 0.5 dB of fp32's.
 Report the ratios: the machine may be shared, so absolute times vary between runs.
 """
 from __future__ import annotations
@@ -18,20 +19,18 @@ import json
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 
 import click
 import torch
 
 from cgan.train.config import make_config
-from cgan.train.known_answer import KnownAnswerDataset
-from cgan.train.loop import run_training
 from cgan.train.precision import cpu_bf16_flag
 from cgan.train.session import start_session
 from cgan.train.trainer import Trainer
 
-from .timing import median_seconds
+from .precision_accuracy import compare, describe, format_run, study
+from .timing import median_wall_and_cpu_seconds
 
 MODELS = ("resnet_9blocks@256", "resnet_6blocks@128")  # GENERATOR@SIZE
 # variant name -> config overrides
@@ -46,9 +45,11 @@ VARIANTS = {
 }
 
 
-def time_case(model: str, variant: str, repeats: int, ngf: int = 64, threads: int | None = None) -> dict:
+def time_case(model: str, variant: str, repeats: int, ngf: int = 64, threads: int | None = None,
+              warmup: int | None = None) -> dict:
     """Seconds per training step of one model ("GENERATOR@SIZE") and variant, in this process: wall time
-    (s_per_step) and this process's CPU time (cpu_s_per_step)."""
+    (s_per_step) and this process's CPU time (cpu_s_per_step) of the same steps. `warmup` untimed steps
+    come first (default 1, 2 with torch.compile); 0 suits cases whose one step takes minutes."""
     if threads:
         torch.set_num_threads(threads)
     generator, size = model.split("@")[0], int(model.split("@")[1])
@@ -61,10 +62,15 @@ def time_case(model: str, variant: str, repeats: int, ngf: int = 64, threads: in
     g = torch.Generator().manual_seed(0)
     batch = {k: torch.rand(1, 3, size, size, generator=g) * 2 - 1 for k in ("x", "y")}
     step = lambda: trainer.train_step(batch)  # noqa: E731
-    seconds = median_seconds(step, repeats=repeats, warmup=2 if config.compile else 1)
-    cpu = median_seconds(step, repeats=repeats, warmup=0, clock=time.process_time)
+    if warmup is None:
+        warmup = 2 if config.compile else 1
+    start = time.perf_counter()
+    for _ in range(warmup):  # with --compile, compilation happens here: its cost shows in warmup_s
+        step()
+    warmup_s = time.perf_counter() - start
+    seconds, cpu = median_wall_and_cpu_seconds(step, repeats=repeats)
     return {"model": model, "variant": variant, "s_per_step": seconds, "cpu_s_per_step": cpu,
-            "peak_rss_mib": peak_rss_mib()}
+            "peak_rss_mib": peak_rss_mib(), "warmup_steps": warmup, "warmup_s": warmup_s, "timed_steps": repeats}
 
 
 def peak_rss_mib() -> float:
@@ -80,42 +86,38 @@ def peak_rss_mib() -> float:
 
 
 def measure_case(model: str, variant: str, repeats: int, ngf: int = 64, timeout: float | None = None,
-                 threads: int | None = None) -> dict:
+                 threads: int | None = None, warmup: int | None = None) -> dict:
     """`time_case` in a fresh process, so its peak RSS is its own. Raises RuntimeError when the case
     fails and subprocess.TimeoutExpired after `timeout` seconds. Run from the repository root."""
     done = subprocess.run([sys.executable, "-m", "benchmarks.train_precision", "--case", f"{model}:{variant}",
-                           "--repeats", str(repeats), "--ngf", str(ngf), *(["--threads", str(threads)] if threads else [])],
+                           "--repeats", str(repeats), "--ngf", str(ngf), *(["--threads", str(threads)] if threads else []),
+                           *(["--warmup", str(warmup)] if warmup is not None else [])],
                           capture_output=True, text=True, timeout=timeout)
     if done.returncode != 0:
         raise RuntimeError(f"{model} {variant}: {(done.stderr.strip().splitlines() or ['failed'])[-1]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def accuracy(precision: str, steps: int) -> dict:
-    """The built-in known-answer run for `steps` steps at `precision`: its PSNR report."""
-    with tempfile.TemporaryDirectory() as runs:
-        config = make_config({}, {"runs_dir": runs, "max_steps": steps, "precision": precision, "device": "cpu"},
-                             builtin_domains=KnownAnswerDataset.domains)
-        result = run_training(config, echo=lambda line: None, progress=False)
-    return {"precision": precision, "steps": result.steps, "s": result.seconds, **result.known_answer}
-
-
 @click.command()
 @click.option("--variants", default="fp32,bf16", show_default=True, help=f"Comma list of {', '.join(VARIANTS)}.")
 @click.option("--models", default=",".join(MODELS), show_default=True, help="Comma list of models to time.")
 @click.option("--repeats", default=3, show_default=True, help="Timed steps per case (after warm-up).")
-@click.option("--steps", default=400, show_default=True, help="Steps of each known-answer run.")
+@click.option("--steps", default=200, show_default=True, help="Steps of each known-answer run.")
+@click.option("--seeds", default=8, show_default=True, help="Known-answer runs per precision.")
+@click.option("--jobs", default=2, show_default=True, help="Known-answer runs at a time.")
 @click.option("--skip-speed", is_flag=True, help="Only the accuracy part.")
 @click.option("--skip-accuracy", is_flag=True, help="Only the speed part.")
 @click.option("--ngf", default=64, show_default=True, help="Generator and discriminator width (ngf = ndf).")
 @click.option("--threads", default=1, show_default=True, help="torch threads of each timed case.")
+@click.option("--warmup", type=int, default=None,
+              help="Untimed steps before the timed ones (default 1; 2 with compile; 0 for very slow cases).")
 @click.option("--case", hidden=True, default=None, help="Internal: time one MODEL:VARIANT and print JSON.")
-def main(variants: str, models: str, repeats: int, steps: int, skip_speed: bool, skip_accuracy: bool, ngf: int,
-         threads: int, case: str | None) -> None:
+def main(variants: str, models: str, repeats: int, steps: int, seeds: int, jobs: int, skip_speed: bool,
+         skip_accuracy: bool, ngf: int, threads: int, warmup: int | None, case: str | None) -> None:
     """Print fp32 vs bf16 training steps/s, peak RSS, and known-answer PSNR at equal steps."""
     if case:
         model, variant = case.split(":")
-        click.echo(json.dumps(time_case(model, variant, repeats, ngf, threads)))
+        click.echo(json.dumps(time_case(model, variant, repeats, ngf, threads, warmup)))
         return
     flag = cpu_bf16_flag()
     click.echo(f"CPU: {torch.backends.cpu.get_cpu_capability()}, native bf16: {flag or 'no'}, "
@@ -125,22 +127,19 @@ def main(variants: str, models: str, repeats: int, steps: int, skip_speed: bool,
             rows = []
             for variant in variants.split(","):
                 try:
-                    rows.append(measure_case(model, variant, repeats, ngf, threads=threads))
+                    rows.append(measure_case(model, variant, repeats, ngf, threads=threads, warmup=warmup))
                 except RuntimeError as e:
                     click.echo(f"failed: {e}")
             for r in rows:
                 click.echo(f"{model:20s} {r['variant']:14s} {1 / r['s_per_step']:7.3f} steps/s wall, "
                            f"{r['cpu_s_per_step']:7.2f} CPU s/step (x{rows[0]['cpu_s_per_step'] / r['cpu_s_per_step']:.2f} "
-                           f"the speed of {rows[0]['variant']}), peak RSS {r['peak_rss_mib']:6.0f} MiB")
+                           f"the speed of {rows[0]['variant']}), peak RSS {r['peak_rss_mib']:6.0f} MiB, "
+                           f"{r['warmup_steps']} warm-up step(s) {r['warmup_s']:.1f} s")
     if not skip_accuracy:
-        reports = [accuracy(p, steps) for p in ("fp32", "bf16")]
-        for r in reports:
-            click.echo(f"known-answer {r['precision']}: {r['steps']} steps in {r['s']:.0f}s, "
-                       f"PSNR G {r['psnr_G']:.2f} dB (do-nothing {r['baseline_G']:.2f}), "
-                       f"F {r['psnr_F']:.2f} dB (do-nothing {r['baseline_F']:.2f})")
-        gap = max(abs(reports[0][k] - reports[1][k]) for k in ("psnr_G", "psnr_F"))
-        click.echo(f"bf16 vs fp32 PSNR gap: {gap:.2f} dB ({'within' if gap <= 0.5 else 'OVER'} 0.5 dB)")
-
+        runs = study(steps, seeds, jobs, on_run=lambda r: click.echo(format_run(r)))
+        click.echo(f"known-answer, {steps} steps, {seeds} seeds per precision:")
+        for c in compare(runs):
+            click.echo("  " + describe(c))
 
 if __name__ == "__main__":
     main()

@@ -10,6 +10,7 @@ import pytest
 import torch.nn as nn
 
 from benchmarks.cost import generator_cost
+from benchmarks.precision_accuracy import compare
 from benchmarks.report import Row, table
 from cgan.train import create_generator
 
@@ -47,6 +48,16 @@ def test_targets_are_marked_met_or_not():
     assert "NOT met" in lines[4] and lines[4].startswith("| t |")
     assert "NOT met" in lines[5] and lines[5].startswith("|  |")
     assert [r.to_json()["met"] for r in rows] == [None, True, False, False]
+
+
+def test_precision_gap_is_the_mean_of_per_seed_differences():
+    runs = {"fp32": [{"seed": 0, "psnr_G": 17.0, "psnr_F": 16.0}, {"seed": 1, "psnr_G": 15.0, "psnr_F": 14.0}],
+            "bf16": [{"seed": 1, "psnr_G": 14.8, "psnr_F": 13.0}, {"seed": 0, "psnr_G": 16.6, "psnr_F": 15.9}]}
+    g, f = compare(runs)  # runs are paired by seed, whatever their order
+    assert (g.metric, g.fp32.mean, g.bf16.mean) == ("psnr_G", 16.0, pytest.approx(15.7))
+    assert g.gap.mean == pytest.approx(-0.3) and g.gap.sd == pytest.approx(0.1 * 2**0.5)
+    assert g.gap.se == pytest.approx(0.1) and g.within_goal
+    assert f.gap.mean == pytest.approx(-0.55) and not f.within_goal  # seed 1 lost a whole dB
 
 
 @pytest.fixture(scope="module")
