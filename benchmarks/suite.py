@@ -230,7 +230,7 @@ def training_section(config: SuiteConfig, shared: dict) -> tuple[list[Row], dict
 
 def known_answer_section(config: SuiteConfig, shared: dict) -> tuple[list[Row], dict]:
     """The built-in known-answer run (cgan-train's defaults) for a fixed number of steps, fp32 and bf16,
-    with seeds 0 .. known_answer_seeds-1; the target is on the means (one run alone is too chaotic)."""
+    with seeds 0 .. known_answer_seeds-1: that bf16 trains, and the means (one run alone is too chaotic)."""
     runs = study(config.known_answer_steps, config.known_answer_seeds, config.known_answer_jobs)
     name = f"known answer, {config.known_answer_steps} steps, {config.known_answer_seeds} seed(s)"
     rows = []
@@ -241,10 +241,10 @@ def known_answer_section(config: SuiteConfig, shared: dict) -> tuple[list[Row], 
                         f"{mean('baseline_F'):.2f} dB; {mean('steps') / mean('s'):.3g} steps/s"))
     by_metric = {c.metric: c for c in compare(runs)}
     g, f = by_metric["psnr_G"], by_metric["psnr_F"]
+    # No target here: a few seeds cannot test a 0.5 dB aim (python -m benchmarks.precision_accuracy can).
     rows.append(Row(name, "bf16 - fp32 mean PSNR of G", g.gap.mean, "dB",
-                    f"+-{2 * g.gap.se:.2f} (2 SE); F: {f.gap.mean:+.2f} +-{2 * f.gap.se:.2f} dB "
-                    f"(needs ≥ -{GAP_GOAL_DB:g} dB for both)", goal=-GAP_GOAL_DB,
-                    met=g.within_goal and f.within_goal))
+                    f"+-{2 * g.gap.se:.2f} (2 SE); F: {f.gap.mean:+.2f} +-{2 * f.gap.se:.2f} dB; the "
+                    f"{GAP_GOAL_DB:g} dB aim needs many seeds: benchmarks.precision_accuracy"))
     return rows, runs
 
 
