@@ -45,11 +45,11 @@ def known_answer_run(precision: str, steps: int, seed: int) -> dict:
     return {"precision": precision, "seed": seed, "steps": result.steps, "s": result.seconds, **result.known_answer}
 
 
-def run_in_process(precision: str, steps: int, seed: int, timeout: float | None = None) -> dict:
+def run_in_process(precision: str, steps: int, seed: int) -> dict:
     """`known_answer_run` in a fresh process (so runs side by side do not share threads or state).
     Run from the repository root. Raises RuntimeError when the run fails."""
     done = subprocess.run([sys.executable, "-m", "benchmarks.precision_accuracy", "--run",
-                           f"{precision}:{steps}:{seed}"], capture_output=True, text=True, timeout=timeout)
+                           f"{precision}:{steps}:{seed}"], capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"{precision} seed {seed}: {(done.stderr.strip().splitlines() or ['failed'])[-1]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -112,7 +112,10 @@ def compare(runs: dict[str, list[dict]], only_seeds: set[int] | None = None) -> 
     per-seed differences."""
     fp32 = {r["seed"]: r for r in runs["fp32"]}
     bf16 = {r["seed"]: r for r in runs["bf16"]}
-    seeds = sorted(fp32.keys() & bf16.keys() & (only_seeds if only_seeds is not None else fp32.keys()))
+    seeds = fp32.keys() & bf16.keys()
+    if only_seeds is not None:
+        seeds &= only_seeds
+    seeds = sorted(seeds)
     return [Comparison(m, Spread.of([fp32[s][m] for s in seeds]), Spread.of([bf16[s][m] for s in seeds]),
                        Spread.of([bf16[s][m] - fp32[s][m] for s in seeds])) for m in METRICS]
 
@@ -121,6 +124,25 @@ def describe(c: Comparison) -> str:
     return (f"{c.metric}: fp32 {c.fp32.mean:.2f} (sd {c.fp32.sd:.2f}), bf16 {c.bf16.mean:.2f} (sd {c.bf16.sd:.2f}); "
             f"bf16 - fp32 {c.gap.mean:+.2f} dB +- {2 * c.gap.se:.2f} (2 SE of the per-seed differences): "
             f"{'within' if c.within_goal else 'NOT within'} {GAP_GOAL_DB} dB")
+
+
+def summary(runs: dict[str, list[dict]], steps: int) -> list[str]:
+    """The lines people read: means and gaps over all seeds, poor-mode runs, and the gaps where both
+    precisions reached the good mode. Raises click.ClickException when there is nothing to compare."""
+    seeds = sorted({r["seed"] for r in runs["fp32"]})
+    if not seeds:
+        raise click.ClickException(f"no {steps}-step runs to compare: give --seeds N, or --pool FILE of such runs")
+    lines = [f"known-answer, {steps} steps, {len(seeds)} seeds per precision ({seeds[0]}-{seeds[-1]}):"]
+    lines += ["  " + describe(c) for c in compare(runs)]
+    for precision, reports in runs.items():
+        poor = sorted(r["seed"] for r in reports if poor_mode(r))
+        lines.append(f"  {precision}: {len(poor)} of {len(reports)} runs in the poor mode (G gains under "
+                     f"{POOR_MODE_GAIN_DB:g} dB){': seeds ' + ', '.join(map(str, poor)) if poor else ''}")
+    good = good_mode_seeds(runs)
+    if len(good) > 1:
+        lines.append(f"  on the {len(good)} seeds where both runs reached the good mode:")
+        lines += ["    " + describe(c) for c in compare(runs, good)]
+    return lines
 
 
 def format_run(r: dict) -> str:
@@ -149,23 +171,15 @@ def main(steps: int, seeds: int, jobs: int, first_seed: int, out: str | None, po
         with atomic_write(out, "w", fsync=False) as f:
             json.dump(runs, f, indent=1)
     for path in pool_files:
-        for precision, reports in json.loads(Path(path).read_text()).items():
-            runs[precision] = runs.get(precision, []) + [r for r in reports if r["steps"] == steps]
-    seed_list = sorted({r["seed"] for r in runs["fp32"]})
-    if not seed_list:
-        raise click.ClickException(f"no {steps}-step runs to compare: give --seeds N, or --pool FILE of such runs")
-    click.echo(f"known-answer, {steps} steps, {len(seed_list)} seeds per precision ({seed_list[0]}-{seed_list[-1]}):")
-    for c in compare(runs):
-        click.echo("  " + describe(c))
-    for precision, reports in runs.items():
-        poor = sorted(r["seed"] for r in reports if poor_mode(r))
-        click.echo(f"  {precision}: {len(poor)} of {len(reports)} runs in the poor mode (G gains under "
-                   f"{POOR_MODE_GAIN_DB:g} dB){': seeds ' + ', '.join(map(str, poor)) if poor else ''}")
-    good = good_mode_seeds(runs)
-    if len(good) > 1:
-        click.echo(f"  on the {len(good)} seeds where both runs reached the good mode:")
-        for c in compare(runs, good):
-            click.echo("    " + describe(c))
+        try:
+            saved = json.loads(Path(path).read_text())
+            pooled = {p: [r for r in reports if r["steps"] == steps] for p, reports in saved.items()}
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise click.ClickException(f"{path}: not a file written by --out of this benchmark") from None
+        for precision, reports in pooled.items():
+            runs[precision] = runs.get(precision, []) + reports
+    for line in summary(runs, steps):
+        click.echo(line)
 
 
 if __name__ == "__main__":

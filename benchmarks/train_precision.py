@@ -29,7 +29,7 @@ from cgan.train.precision import cpu_bf16_flag
 from cgan.train.session import start_session
 from cgan.train.trainer import Trainer
 
-from .precision_accuracy import compare, describe, format_run, study
+from .precision_accuracy import format_run, study, summary
 from .timing import median_wall_and_cpu_seconds
 
 MODELS = ("resnet_9blocks@256", "resnet_6blocks@128")  # GENERATOR@SIZE
@@ -131,15 +131,14 @@ def main(variants: str, models: str, repeats: int, steps: int, seeds: int, jobs:
                 except RuntimeError as e:
                     click.echo(f"failed: {e}")
             for r in rows:
-                click.echo(f"{model:20s} {r['variant']:14s} {1 / r['s_per_step']:7.3f} steps/s wall, "
+                click.echo(f"{model:20s} {r['variant']:14s} {1 / r['s_per_step']:7.3g} steps/s wall, "
                            f"{r['cpu_s_per_step']:7.2f} CPU s/step (x{rows[0]['cpu_s_per_step'] / r['cpu_s_per_step']:.2f} "
                            f"the speed of {rows[0]['variant']}), peak RSS {r['peak_rss_mib']:6.0f} MiB, "
                            f"{r['warmup_steps']} warm-up step(s) {r['warmup_s']:.1f} s")
     if not skip_accuracy:
         runs = study(steps, seeds, jobs, on_run=lambda r: click.echo(format_run(r)))
-        click.echo(f"known-answer, {steps} steps, {seeds} seeds per precision:")
-        for c in compare(runs):
-            click.echo("  " + describe(c))
+        for line in summary(runs, steps):
+            click.echo(line)
 
 if __name__ == "__main__":
     main()

@@ -10,7 +10,7 @@ import pytest
 import torch.nn as nn
 
 from benchmarks.cost import generator_cost
-from benchmarks.precision_accuracy import compare
+from benchmarks.precision_accuracy import compare, summary
 from benchmarks.report import Row, table
 from cgan.train import create_generator
 
@@ -58,6 +58,22 @@ def test_precision_gap_is_the_mean_of_per_seed_differences():
     assert g.gap.mean == pytest.approx(-0.3) and g.gap.sd == pytest.approx(0.1 * 2**0.5)
     assert g.gap.se == pytest.approx(0.1) and g.within_goal
     assert f.gap.mean == pytest.approx(-0.55) and not f.within_goal  # seed 1 lost a whole dB
+
+
+def test_precision_summary_counts_poor_mode_runs_and_compares_the_good_ones():
+    def run(precision, seed, g):
+        return {"precision": precision, "seed": seed, "steps": 200, "psnr_G": g, "psnr_F": g - 1, "baseline_G": 10.0}
+    runs = {"fp32": [run("fp32", 0, 17.0), run("fp32", 1, 17.2), run("fp32", 2, 13.0)],
+            "bf16": [run("bf16", 0, 13.5), run("bf16", 1, 17.4), run("bf16", 2, 17.1)]}
+    lines = summary(runs, 200)
+    assert "  fp32: 1 of 3 runs in the poor mode (G gains under 5 dB): seeds 2" in lines
+    assert "  bf16: 1 of 3 runs in the poor mode (G gains under 5 dB): seeds 0" in lines
+    assert not any("where both runs reached the good mode" in line for line in lines)  # only seed 1: no spread
+    runs["fp32"].append(run("fp32", 3, 16.0))
+    runs["bf16"].append(run("bf16", 3, 16.6))
+    lines = summary(runs, 200)
+    good = lines.index("  on the 2 seeds where both runs reached the good mode:")
+    assert "bf16 - fp32 +0.40 dB" in lines[good + 1]  # seeds 1 and 3: +0.2 and +0.6
 
 
 @pytest.fixture(scope="module")
