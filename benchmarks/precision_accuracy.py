@@ -15,9 +15,6 @@ from __future__ import annotations
 import json
 import math
 import statistics
-import subprocess
-import sys
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,9 +22,9 @@ from pathlib import Path
 import click
 
 from cgan.infer.files import atomic_write
-from cgan.train.config import make_config
-from cgan.train.known_answer import KnownAnswerDataset
-from cgan.train.loop import run_training
+
+from .child import run_json
+from .train_known_answer import builtin_run
 
 METRICS = ("psnr_G", "psnr_F")
 GAP_GOAL_DB = 0.5  # issue 6: bf16 within 0.5 dB of fp32 at the same number of steps
@@ -38,21 +35,15 @@ POOR_MODE_GAIN_DB = 5.0
 
 def known_answer_run(precision: str, steps: int, seed: int) -> dict:
     """The built-in run (cgan-train's defaults, CPU) for `steps` steps at `precision` with `seed`: its report."""
-    with tempfile.TemporaryDirectory() as runs:
-        config = make_config({}, {"runs_dir": runs, "max_steps": steps, "precision": precision, "device": "cpu",
-                                  "seed": seed}, builtin_domains=KnownAnswerDataset.domains)
-        result = run_training(config, echo=lambda line: None, progress=False)
+    result = builtin_run({"max_steps": steps, "precision": precision, "device": "cpu", "seed": seed})
     return {"precision": precision, "seed": seed, "steps": result.steps, "s": result.seconds, **result.known_answer}
 
 
 def run_in_process(precision: str, steps: int, seed: int) -> dict:
     """`known_answer_run` in a fresh process (so runs side by side do not share threads or state).
     Run from the repository root. Raises RuntimeError when the run fails."""
-    done = subprocess.run([sys.executable, "-m", "benchmarks.precision_accuracy", "--run",
-                           f"{precision}:{steps}:{seed}"], capture_output=True, text=True)
-    if done.returncode != 0:
-        raise RuntimeError(f"{precision} seed {seed}: {(done.stderr.strip().splitlines() or ['failed'])[-1]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_json("benchmarks.precision_accuracy", ["--run", f"{precision}:{steps}:{seed}"],
+                    f"{precision} seed {seed}")
 
 
 def study(steps: int, seeds: int, jobs: int = 2, precisions: tuple[str, ...] = ("fp32", "bf16"),

@@ -17,7 +17,7 @@ import torch
 
 from cgan.train.config import ConfigError, make_config
 from cgan.train.known_answer import KnownAnswerDataset, format_report
-from cgan.train.loop import run_training
+from cgan.train.loop import RunResult, run_training
 
 
 def parse_overrides(pairs: tuple[str, ...]) -> dict:
@@ -34,20 +34,24 @@ def parse_overrides(pairs: tuple[str, ...]) -> dict:
     return out
 
 
+def builtin_run(overrides: dict, runs_dir: str | None = None, echo=lambda line: None) -> RunResult:
+    """The built-in known-answer run with config `overrides`, kept in `runs_dir` (default: a temporary
+    folder, removed afterwards). Raises ConfigError for a bad override."""
+    with tempfile.TemporaryDirectory() as tmp:
+        config = make_config({}, {"runs_dir": runs_dir or tmp, **overrides}, builtin_domains=KnownAnswerDataset.domains)
+        return run_training(config, echo=echo, progress=False)
+
+
 @click.command()
 @click.option("--set", "pairs", multiple=True, help="A TrainConfig override, key=value (repeatable).")
 @click.option("--runs-dir", type=click.Path(file_okay=False), default=None, help="Keep the run here.")
 def main(pairs: tuple[str, ...], runs_dir: str | None) -> None:
     """Train the built-in run and report translation accuracy against the do-nothing baseline."""
-    overrides = parse_overrides(pairs)
-    with tempfile.TemporaryDirectory() as tmp:
-        overrides.setdefault("runs_dir", runs_dir or tmp)
-        try:
-            config = make_config({}, overrides, builtin_domains=KnownAnswerDataset.domains)
-        except ConfigError as e:
-            raise click.ClickException(str(e)) from None
-        result = run_training(config, echo=click.echo, progress=False)
-    report = result.known_answer
+    try:
+        result = builtin_run(parse_overrides(pairs), runs_dir, echo=click.echo)
+    except ConfigError as e:
+        raise click.ClickException(str(e)) from None
+    config, report = result.config, result.known_answer
     click.echo(format_report(report))
     summary = {
         "steps": result.steps,

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import json
 import resource
-import subprocess
-import sys
 import time
 
 import click
@@ -29,6 +27,7 @@ from cgan.train.precision import cpu_bf16_flag
 from cgan.train.session import start_session
 from cgan.train.trainer import Trainer
 
+from .child import run_json
 from .precision_accuracy import format_run, study, summary
 from .timing import median_wall_and_cpu_seconds
 
@@ -89,13 +88,9 @@ def measure_case(model: str, variant: str, repeats: int, ngf: int = 64, timeout:
                  threads: int | None = None, warmup: int | None = None) -> dict:
     """`time_case` in a fresh process, so its peak RSS is its own. Raises RuntimeError when the case
     fails and subprocess.TimeoutExpired after `timeout` seconds. Run from the repository root."""
-    done = subprocess.run([sys.executable, "-m", "benchmarks.train_precision", "--case", f"{model}:{variant}",
-                           "--repeats", str(repeats), "--ngf", str(ngf), *(["--threads", str(threads)] if threads else []),
-                           *(["--warmup", str(warmup)] if warmup is not None else [])],
-                          capture_output=True, text=True, timeout=timeout)
-    if done.returncode != 0:
-        raise RuntimeError(f"{model} {variant}: {(done.stderr.strip().splitlines() or ['failed'])[-1]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    args = ["--case", f"{model}:{variant}", "--repeats", str(repeats), "--ngf", str(ngf),
+            *(["--threads", str(threads)] if threads else []), *(["--warmup", str(warmup)] if warmup is not None else [])]
+    return run_json("benchmarks.train_precision", args, f"{model} {variant}", timeout)
 
 
 @click.command()
