@@ -185,7 +185,8 @@ def cancelled_biases(net: nn.Module) -> set[str]:
 
 PEER = textwrap.dedent("""
     import os, sys, time, torch
-    from cgan.train.distributed import any_rank, dist_env, init_distributed, peer_failure_message
+    from cgan.train.distributed import (any_rank, dist_env, exit_after_peer_failure, init_distributed,
+                                        peer_failure_message)
     env = dist_env()
     init_distributed(env, torch.device("cpu"), timeout_s=float(sys.argv[2]))
     any_rank(False)
@@ -199,9 +200,8 @@ PEER = textwrap.dedent("""
             any_rank(False)
             time.sleep(0.01)
     except RuntimeError as e:
-        print(peer_failure_message(e, env), file=sys.stderr)
         print(f"stopped after {time.monotonic() - start:.1f}s", file=sys.stderr)
-        sys.exit(1)
+        exit_after_peer_failure(peer_failure_message(e, env))  # as cgan-train does
 """)
 
 

@@ -8,7 +8,7 @@ from .checkpoint import CheckpointError
 from .config import BUILTIN_DEFAULTS, ConfigError, TrainConfig, load_config_file, make_config
 from .data import DataError
 from .device import DeviceError
-from .distributed import DistributedError, dist_env, peer_failure_message
+from .distributed import DistributedError, dist_env, exit_after_peer_failure, peer_failure_message
 from .finite import NonFiniteLossError
 from .generators import PADDINGS
 from .known_answer import KnownAnswerDataset, format_report
@@ -149,7 +149,7 @@ def main(ctx: click.Context, config_file: str | None, resume: str | None, **para
         message = peer_failure_message(e, dist_env())
         if message is None:
             raise
-        raise click.ClickException(message) from None
+        exit_after_peer_failure(f"Error: {message}")
     if result.path is None:  # a torchrun process other than the main one
         return
     if result.stopped_by:

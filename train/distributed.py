@@ -8,9 +8,10 @@ averages the gradients.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Mapping
+from typing import Any, Mapping, NoReturn
 
 import torch
 import torch.distributed as dist
@@ -110,6 +111,17 @@ def peer_failure_message(error: BaseException, env: DistEnv) -> str | None:
     first = text.strip().splitlines()[0] if text.strip() else type(error).__name__
     return (f"{env.describe()}: lost contact with another training process (it stopped, crashed or hung); "
             f"stopping this one too. Look at the other processes' output for the cause. ({first[:200]})")
+
+
+def exit_after_peer_failure(message: str) -> NoReturn:
+    """Print `message` and end this process with status 1 at once, skipping the interpreter's exit.
+
+    After an exchange with a lost peer, gloo's background threads can turn a normal exit into
+    "terminate called without an active exception" and status -6; by the time this runs the run
+    directory, lock and checkpoints are already closed, so nothing is lost by skipping it."""
+    sys.stdout.flush()
+    print(message, file=sys.stderr, flush=True)
+    os._exit(1)
 
 
 def sync_batchnorm(net: nn.Module, env: DistEnv, device: torch.device) -> tuple[nn.Module, bool]:
