@@ -21,12 +21,13 @@ import torch.nn as nn
 
 from cgan.infer.files import atomic_write
 
+from .errors import TrainError
 from .networks import create_generator
 
 CHECKPOINT_FORMAT = "cgan-checkpoint"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(TrainError, ValueError):
     """A checkpoint file that cannot be read or does not fit; the message says what to do."""
 
 

@@ -6,10 +6,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .errors import TrainError
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
 
-class DataError(ValueError):
+class DataError(TrainError, ValueError):
     """The training data cannot be used as given (missing folder, no images, bad option)."""
 
 
