@@ -49,12 +49,13 @@ class Range:
 
     def problem(self, value: float) -> str | None:
         """What is wrong with `value` ("must be at least 1"), or None when it is in range."""
+        low, high = (format(x, "g") if isinstance(x, float) else str(x) for x in (self.low, self.high))
         if self.low is not None and (value <= self.low if self.low_open else value < self.low):
             if self.low == 0:
                 return "must be positive" if self.low_open else "must not be negative"
-            return f"must be more than {self.low:g}" if self.low_open else f"must be at least {self.low:g}"
+            return f"must be more than {low}" if self.low_open else f"must be at least {low}"
         if self.high is not None and (value >= self.high if self.high_open else value > self.high):
-            return f"must be less than {self.high:g}" if self.high_open else f"must be at most {self.high:g}"
+            return f"must be less than {high}" if self.high_open else f"must be at most {high}"
         return None
 
 
@@ -242,8 +243,10 @@ _KIND_NAMES = {bool: "true or false", int: "an integer", float: "a number", str:
 def checked_value(key: str, value: Any) -> Any:
     """`value` as field `key` holds it (ints widen to float; aliases become registry names), after
     checking its type, range and choices; raises ConfigError naming the key."""
+    given = value
+
     def fail(what: str) -> typing.NoReturn:
-        raise ConfigError(f"{key}={value!r}: {what}")
+        raise ConfigError(f"{key}={given!r}: {what}")
 
     kind, optional = value_type(key)
     meta = FIELDS[key].metadata
