@@ -14,8 +14,9 @@ from cgan.train.config import FIELDS, ConfigError, TrainConfig, load_config_file
 
 KEYS = list(FIELDS)
 
+TRICKY_TEXT = ["", "\0", "\ud800", "64", "false", "nan", "a/b", "..", "x" * 300, "/dev/null", "unet256"]
 json_scalars = (st.none() | st.booleans() | st.integers() | st.integers(-10**40, 10**40)
-                | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=12))
+                | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=12) | st.sampled_from(TRICKY_TEXT))
 json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=3)
                            | st.dictionaries(st.text(max_size=5), inner, max_size=3), max_leaves=6)
 

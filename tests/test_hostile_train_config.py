@@ -83,9 +83,30 @@ def write_image(path: Path, h: int, w: int, seed: int = 0) -> Path:
     ('{"data": "a\\u0000b"}', "data='a\\x00b': must not hold a NUL character"),
     ('{"generator": ["resnet_9blocks"]}', "generator=['resnet_9blocks']: must be a string"),
     ('{"name": "../escape"}', "name='../escape'"),
+    ('{"name": "' + "a" * 300 + '"}', "use at most 100 letters"),
+    ('{"domain_x": "\\ud800"}', "domain_x='\\ud800': must be valid Unicode text"),
+    ('{"lr": "' + "b" * 5000 + '"}', "lr='bbbbbbbb"),
 ])
 def test_bad_value_in_a_config_file_names_the_key(tmp_path, text, needle):
-    assert_refused(train_with_config(tmp_path, text), tmp_path, needle)
+    result = train_with_config(tmp_path, text)
+    assert_refused(result, tmp_path, needle)
+    assert len(result.output) < 300  # long values are cut short
+
+
+@pytest.mark.parametrize("runs_dir, problem", [
+    ("afile", "{tmp}/afile is a file, not a folder"),
+    ("afile/sub/dir", "{tmp}/afile is a file, not a folder"),
+    ("", "give a folder"),
+])
+def test_runs_dir_that_cannot_be_a_folder(tmp_path, runs_dir, problem):
+    (tmp_path / "afile").write_text("a file where the runs should go")
+    value = str(tmp_path / runs_dir) if runs_dir else ""
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({**TINY, "runs_dir": value}))
+    result = CliRunner().invoke(main, ["--config", str(config)])
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert f"runs_dir={value!r}: {problem.format(tmp=tmp_path)}" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "config.json"]
 
 
 def test_config_file_too_large_is_not_read(tmp_path):

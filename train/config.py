@@ -31,7 +31,7 @@ from .schedulers import LR_POLICIES
 
 INT_LIMIT = 2**31 - 1  # the largest int any setting takes unless it says less: far from overflow anywhere
 CONFIG_FILE_LIMIT = 1 << 20  # bytes; a config file holds a few hundred
-NAME_PATTERN = r"[\w.-]+"
+NAME_PATTERN = r"[\w.-]{1,100}"  # one folder name, well within every file system's limit
 
 
 class ConfigError(TrainError, ValueError):
@@ -243,10 +243,10 @@ _KIND_NAMES = {bool: "true or false", int: "an integer", float: "a number", str:
 def checked_value(key: str, value: Any) -> Any:
     """`value` as field `key` holds it (ints widen to float; aliases become registry names), after
     checking its type, range and choices; raises ConfigError naming the key."""
-    given = value
+    shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:72] + "...(long)"
 
     def fail(what: str) -> typing.NoReturn:
-        raise ConfigError(f"{key}={given!r}: {what}")
+        raise ConfigError(f"{key}={shown}: {what}")
 
     kind, optional = value_type(key)
     meta = FIELDS[key].metadata
@@ -273,6 +273,10 @@ def checked_value(key: str, value: Any) -> Any:
             fail("must be a string")
         if "\0" in value:
             fail("must not hold a NUL character")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            fail("must be valid Unicode text (it holds a lone surrogate)")
     if meta["choices"] is not None and value not in meta["choices"]:
         fail(f"choose one of {', '.join(map(str, meta['choices']))}")
     if kind in (int, float):
@@ -291,5 +295,21 @@ def validate(config: TrainConfig) -> TrainConfig:
         raise ConfigError(f"lambda_identity={config.lambda_identity!r}: the identity loss needs "
                           "input_nc == output_nc; set it to 0")
     if config.name and (re.fullmatch(NAME_PATTERN, config.name) is None or config.name in (".", "..")):
-        raise ConfigError(f"name={config.name!r}: use letters, digits, '_', '-' and '.' only")
+        raise ConfigError(f"name={config.name[:40]!r}{'...' if len(config.name) > 40 else ''}: use at most 100 letters, digits, '_', '-' and '.'")
+    for key in (key for key in FIELD_NAMES if FIELDS[key].metadata["path"]):
+        problem = folder_problem(getattr(config, key))
+        if problem:
+            raise ConfigError(f"{key}={getattr(config, key)!r}: {problem}")
     return config
+
+
+def folder_problem(path: str | None) -> str | None:
+    """Why `path` cannot be (or become) a folder: empty, or it or a parent is a file; None when it can."""
+    if path is None:
+        return None
+    if path == "":
+        return "give a folder"
+    for place in (Path(path), *Path(path).parents):
+        if os.path.exists(place):
+            return None if os.path.isdir(place) else f"{place} is a file, not a folder"
+    return None
