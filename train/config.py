@@ -240,13 +240,19 @@ def make_config(file_values: Mapping[str, Any] | None = None,
 _KIND_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
 
 
+def _problem(key: str, value: Any, what: str) -> ConfigError:
+    """The one-line error for a value: `key=value: what`, with a long value cut short."""
+    shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:72] + "...(long)"
+    return ConfigError(f"{key}={shown}: {what}")
+
+
 def checked_value(key: str, value: Any) -> Any:
     """`value` as field `key` holds it (ints widen to float; aliases become registry names), after
     checking its type, range and choices; raises ConfigError naming the key."""
-    shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:72] + "...(long)"
+    given = value
 
     def fail(what: str) -> typing.NoReturn:
-        raise ConfigError(f"{key}={shown}: {what}")
+        raise _problem(key, given, what)
 
     kind, optional = value_type(key)
     meta = FIELDS[key].metadata
@@ -292,14 +298,14 @@ def validate(config: TrainConfig) -> TrainConfig:
     returns the config with floats as floats and canonical registry names."""
     config = replace(config, **{key: checked_value(key, getattr(config, key)) for key in FIELD_NAMES})
     if config.lambda_identity and config.input_nc != config.output_nc:
-        raise ConfigError(f"lambda_identity={config.lambda_identity!r}: the identity loss needs "
-                          "input_nc == output_nc; set it to 0")
+        raise _problem("lambda_identity", config.lambda_identity,
+                       "the identity loss needs input_nc == output_nc; set it to 0")
     if config.name and (re.fullmatch(NAME_PATTERN, config.name) is None or config.name in (".", "..")):
-        raise ConfigError(f"name={config.name[:40]!r}{'...' if len(config.name) > 40 else ''}: use at most 100 letters, digits, '_', '-' and '.'")
+        raise _problem("name", config.name, "use at most 100 letters, digits, '_', '-' and '.'")
     for key in (key for key in FIELD_NAMES if FIELDS[key].metadata["path"]):
         problem = folder_problem(getattr(config, key))
         if problem:
-            raise ConfigError(f"{key}={getattr(config, key)!r}: {problem}")
+            raise _problem(key, getattr(config, key), problem)
     return config
 
 

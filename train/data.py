@@ -21,8 +21,8 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from .images import DataError, UnreadableImage, decode_image, find_images, to_unit_float
 from .preprocess import CROPPING, PREPROCESSORS, Preprocess
 
-__all__ = ["DataError", "UnreadableImage", "Preprocess", "UnalignedDataset", "EpochSampler",
-           "build_loader", "check_batchable", "start_epoch", "item_rng", "check_seed", "split_key", "to_tensor", "domain_folders"]
+__all__ = ["DataError", "UnreadableImage", "Preprocess", "UnalignedDataset", "EpochSampler", "build_loader",
+           "check_batchable", "start_epoch", "item_rng", "check_seed", "split_key", "to_tensor", "domain_folders"]
 
 _SAMPLER_STREAM = 0x73616D70  # keeps the sampler's random stream apart from the items'
 DIRECTIONS = ("AtoB", "BtoA")
