@@ -29,31 +29,30 @@ def config_option(key: str):
     """The flag of one config field: `--ngf`, `--dropout/--no-dropout`, or the field's own `flag`.
     No click default, so a value given on the command line is known to be given."""
     meta, (kind, _) = FIELDS[key].metadata, value_type(key)
-    dashed = "--" + key.replace("_", "-")
+    dashed = key.replace("_", "-")
+    flag = meta["flag"] or (f"--{dashed}/--no-{dashed}" if kind is bool else f"--{dashed}")
     if kind is bool:
-        flag = meta["flag"] or f"{dashed}/--no-{dashed[2:]}"
         kw = {} if "/" in flag else {"is_flag": True}
     elif meta["path"]:
-        flag, kw = meta["flag"] or dashed, {"type": PATH_TYPES[meta["path"]]}
+        kw = {"type": PATH_TYPES[meta["path"]]}
     elif kind is str and meta["choices"]:
-        flag, kw = meta["flag"] or dashed, {"type": click.Choice(list(meta["choices"]))}
+        kw = {"type": click.Choice(list(meta["choices"]))}
     else:
-        flag, kw = meta["flag"] or dashed, {"type": kind}
+        kw = {"type": kind}  # int choices (input_nc) and ranges are checked with the config, as for files
     return click.option(flag, key, default=None, help=_help(meta["help"], key), show_default=False, **kw)
+
+
+def config_options(command):
+    """Every config field's flag, in the order of the fields."""
+    for key in reversed(FIELDS):
+        command = config_option(key)(command)
+    return command
 
 
 def given_options(ctx: click.Context, params: dict) -> dict:
     """The config options the user typed (or set through the environment)."""
     explicit = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
     return {k: v for k, v in params.items() if ctx.get_parameter_source(k) in explicit}
-
-
-def _apply(options):
-    def decorate(fn):
-        for opt in reversed(options):
-            fn = opt(fn)
-        return fn
-    return decorate
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -63,7 +62,7 @@ def _apply(options):
               help="Continue a run exactly where its latest checkpoint stands: --resume runs/NAME, or --resume "
                    "with --name, or --resume alone for the most recent run. Options given here apply, except "
                    "those fixing the architecture.")
-@_apply([config_option(key) for key in FIELDS])
+@config_options
 @click.pass_context
 def main(ctx: click.Context, config_file: str | None, resume: str | None, **params) -> None:
     """Train a CycleGAN on two unpaired image folders (--data DIR), or, with no --data, on the built-in
