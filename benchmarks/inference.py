@@ -21,8 +21,9 @@ import torch.nn as nn
 from cgan.export.api import model_filename
 from cgan.export.calibration import builtin_images
 from cgan.export.onnx_export import export_generator
-from cgan.export.verify import psnr, run_session, session
+from cgan.export.verify import run_session, session
 from cgan.infer.metadata import ModelInfo
+from cgan.infer.quality import psnr
 from cgan.train import create_generator
 from cgan.train.known_answer import heldout_pairs
 

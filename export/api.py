@@ -6,11 +6,13 @@ import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from cgan.infer.model import GENERATOR_LETTERS
+
 from .calibration import calibration_images
 from .errors import ExportError
 from .onnx_export import DEFAULT_OPSET, ExportReport, Log, example_side, export_generator, prepare_destination
 from .quantize import VARIANTS
-from .sources import DIRECTIONS, Generator, find_checkpoint, official_generator, run_generators
+from .sources import Generator, find_checkpoint, official_generator, run_generators
 
 RUNS_DIR = "runs"
 MODELS_DIR = "models"
@@ -24,8 +26,8 @@ def model_filename(direction: str, precision: str = "fp32") -> str:
 
 def directions(gen: str) -> list[str]:
     if gen == "both":
-        return list(DIRECTIONS)
-    if gen not in DIRECTIONS:
+        return list(GENERATOR_LETTERS)
+    if gen not in GENERATOR_LETTERS:
         raise ExportError(f"--gen {gen!r}: choose G, F or both")
     return [gen]
 
@@ -78,7 +80,7 @@ def export_official(checkpoint: str | os.PathLike, generator: str, *, ngf: int =
     `out` defaults to models_dir/<the file's folder name>/ (their checkpoints/<name>/latest_net_G.pth).
     """
     log = log or (lambda message: None)
-    if gen not in DIRECTIONS:
+    if gen not in GENERATOR_LETTERS:
         raise ExportError(f"--gen {gen}: an official checkpoint holds one generator; export it as G or F")
     path = Path(checkpoint)
     log(f"source: {path} (official pytorch-CycleGAN-and-pix2pix)")

@@ -7,14 +7,12 @@ import click
 
 from cgan.train.checkpoint import CheckpointError
 from cgan.train.layers import NORMS
-from cgan.train.networks import ALIASES, GENERATORS
+from cgan.infer.model import GENERATOR_LETTERS
+from cgan.train.networks import GENERATOR_CHOICES
 
 from .api import MODELS_DIR, PRECISIONS, RUNS_DIR, export_official, export_run
 from .errors import ExportError
 from .onnx_export import DEFAULT_OPSET
-
-GENERATOR_NAMES = [*GENERATORS, *(alias for alias, name in ALIASES.items() if name in GENERATORS)]
-
 
 def _static_size(ctx, param, value):
     if value is None:
@@ -27,14 +25,14 @@ def _static_size(ctx, param, value):
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("run", required=False)
-@click.option("--gen", type=click.Choice(["G", "F", "both"]), default=None,
+@click.option("--gen", type=click.Choice([*GENERATOR_LETTERS, "both"]), default=None,
               help="Which generator: G (X->Y), F (Y->X) or both. Default: both for a run, G for --checkpoint.")
 @click.option("--out", type=click.Path(file_okay=False), default=None,
               help=f"Output folder. Default: {MODELS_DIR}/<run name>/.")
 @click.option("--checkpoint", type=click.Path(exists=True, dir_okay=False), default=None,
               help="An official pytorch-CycleGAN-and-pix2pix generator file (e.g. latest_net_G_A.pth) "
                    "instead of a run.")
-@click.option("--generator", type=click.Choice(GENERATOR_NAMES), default="resnet_9blocks", show_default=True,
+@click.option("--generator", type=click.Choice(GENERATOR_CHOICES), default="resnet_9blocks", show_default=True,
               help="Architecture of the --checkpoint file.")
 @click.option("--ngf", type=click.IntRange(min=1), default=64, show_default=True,
               help="Filters in the first conv of the --checkpoint file's generator.")

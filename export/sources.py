@@ -13,14 +13,12 @@ from typing import Any, Sequence
 import torch.nn as nn
 
 from cgan.infer.metadata import ModelInfo
-from cgan.train.checkpoint import generator_from_checkpoint, load_checkpoint
-from cgan.train.checkpoint import latest_run as latest_run_or_none
+from cgan.train.checkpoint import generator_from_checkpoint, latest_run, load_checkpoint
 from cgan.train.networks import generator_name, side_multiple
 from cgan.train.official import load_official_generator
 
 from .errors import ExportError
 
-DIRECTIONS = ("G", "F")  # G: X -> Y, F: Y -> X
 OFFICIAL_TRAIN_SIZE = 256  # the official code's default --crop_size
 REQUIRED_CONFIG = ("generator", "ngf", "norm", "dropout", "input_nc", "output_nc", "crop_size", "domain_x", "domain_y")
 
@@ -34,20 +32,14 @@ class Generator:
     info: ModelInfo
 
 
-def latest_run(runs_dir: str | os.PathLike) -> Path:
-    """The run whose checkpoints/latest.pt is newest."""
-    run = latest_run_or_none(runs_dir)
-    if run is None:
-        raise ExportError(f"no trained runs under {runs_dir}/ (no */checkpoints/latest.pt): train one first with "
-                          "`cgan-train`, or name a run directory or checkpoint file")
-    return run
-
-
 def find_checkpoint(spec: str | os.PathLike | None, runs_dir: str | os.PathLike) -> tuple[str, Path]:
     """Resolve RUN (None: the most recent run; a run directory, a run name under runs_dir, or a
     checkpoint file) to (run name, checkpoint file)."""
     if spec is None:
         run = latest_run(runs_dir)
+        if run is None:
+            raise ExportError(f"no trained runs under {runs_dir}/ (no */checkpoints/latest.pt): train one first "
+                              "with `cgan-train`, or name a run directory or checkpoint file")
     else:
         candidates = [Path(spec), Path(runs_dir) / spec]
         run = next((p for p in candidates if p.exists()), None)

@@ -8,6 +8,8 @@ from typing import Callable, Sequence
 import numpy as np
 import onnxruntime as ort
 
+from cgan.infer.quality import psnr
+
 from .errors import ExportError
 
 FP32_TOLERANCE = 1e-4  # max abs difference allowed between ONNX Runtime and PyTorch in fp32
@@ -22,14 +24,8 @@ class Comparison:
     psnr_db: float  # over the value range [-1, 1] (peak-to-peak 2), as on 8-bit images; inf if equal
 
     def __str__(self) -> str:
-        psnr = "inf" if math.isinf(self.psnr_db) else f"{self.psnr_db:.1f}"
-        return f"{'x'.join(map(str, self.shape))}: max abs {self.max_abs:.2e}, PSNR {psnr} dB"
-
-
-def psnr(output: np.ndarray, reference: np.ndarray, peak_to_peak: float = 2.0) -> float:
-    """Peak signal-to-noise ratio in dB of `output` against `reference`."""
-    mse = float(np.mean((output.astype(np.float64) - reference.astype(np.float64)) ** 2))
-    return math.inf if mse == 0 else 10 * math.log10(peak_to_peak**2 / mse)
+        shown = "inf" if math.isinf(self.psnr_db) else f"{self.psnr_db:.1f}"
+        return f"{'x'.join(map(str, self.shape))}: max abs {self.max_abs:.2e}, PSNR {shown} dB"
 
 
 def compare(output: np.ndarray, reference: np.ndarray) -> Comparison:

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from .errors import InferError
+from .model import GENERATOR_LETTERS
 from .pipeline import run_pipeline
 from .preview import Preview, display_problem
 from .sinks import open_sink, output_path
@@ -36,7 +37,7 @@ def _say(line: str) -> None:
 @click.option("--camera", type=click.IntRange(min=0), help="A camera index (0 is the first camera); Ctrl-C stops.")
 @click.option("--stream", help="A URL OpenCV's FFmpeg backend reads: rtsp://, http(s)://, file://.")
 @click.option("--model", type=click.Path(), help="An .onnx file (also G.fp16.onnx, G.int8.onnx), or a folder holding G.onnx/F.onnx. Default: the most recent export under models/.")
-@click.option("--gen", type=click.Choice(["G", "F"]), help="Which generator of a model folder: G (X->Y, default) or F (Y->X).")
+@click.option("--gen", type=click.Choice(GENERATOR_LETTERS), help="Which generator of a model folder: G (X->Y, default) or F (Y->X).")
 @click.option("--out", type=click.Path(path_type=Path), help="Output file (one image or video) or folder. Default: results/<source>_<G|F>.")
 @click.option("--overwrite", is_flag=True, help="Replace existing outputs (never done otherwise).")
 @click.option("--side-by-side", is_flag=True, help="Write input and output next to each other.")

@@ -1,11 +1,12 @@
-"""Writing files so that a crash never leaves a half-written one under the real name."""
+"""Files: writing them so that a crash never leaves a half-written one under the real name, and the
+one rule for "the latest" run or model."""
 from __future__ import annotations
 
 import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Iterable, Iterator
 
 
 @contextmanager
@@ -26,3 +27,9 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", fsync: bool = True) 
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def newest(paths: Iterable[Path]) -> Path | None:
+    """The most recently modified of `paths` (ties: the last in path order, so the pick never varies);
+    None for none. The rule behind "the latest run" (train, export) and "the latest model" (infer)."""
+    return max(paths, key=lambda p: (p.stat().st_mtime_ns, str(p)), default=None)

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InferError
+from .files import newest
 from .metadata import ModelInfo
 from .processing import Layout
 from .runtime import Session
@@ -34,12 +35,11 @@ def find_model(model: str | Path | None, gen: str | None = None, models_dir: Pat
     if gen not in GENERATOR_LETTERS:
         raise InferError(f"--gen {gen!r}: use G (X->Y) or F (Y->X)")
     if model is None:
-        exports = list(models_dir.rglob("*.onnx")) if models_dir.is_dir() else []
-        if not exports:
+        latest = newest(models_dir.rglob("*.onnx")) if models_dir.is_dir() else None
+        if latest is None:
             raise InferError(f"no --model given and no .onnx file under {models_dir}/; "
                              "run `cgan-export --gen G` first or pass --model PATH")
-        newest = max(exports, key=lambda p: p.stat().st_mtime)
-        path, fallback = newest.parent, [] if explicit else [newest]
+        path, fallback = latest.parent, [] if explicit else [latest]
     else:
         path, fallback = Path(model), []
     if path.is_dir():

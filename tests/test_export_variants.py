@@ -9,7 +9,8 @@ import pytest
 
 from cgan.export.calibration import builtin_images, folder_images
 from cgan.export.onnx_export import PARITY_KEY
-from cgan.export.verify import parity_shapes, psnr, random_inputs
+from cgan.export.verify import parity_shapes, random_inputs
+from cgan.infer.quality import psnr
 from cgan.infer.metadata import ModelInfo
 from test_export_cli import invoke, make_run
 

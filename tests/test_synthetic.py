@@ -8,7 +8,7 @@ import torch.nn as nn
 
 from cgan.train.data import DataError, build_loader, start_epoch
 from cgan.train.known_answer import (GAMMA, PERMUTATION, KnownAnswerDataset, format_report, heldout_pairs,
-                                     inverse_transform, known_answer_report, picture, psnr, transform)
+                                     inverse_transform, known_answer_report, mean_psnr, picture, transform)
 from cgan.train.synthetic import draw_scene
 
 
@@ -83,8 +83,8 @@ def test_only_the_true_channel_order_matches_y():
 def test_psnr_by_hand():
     a = torch.zeros(2, 3, 4, 4)
     b = a + 0.2  # 0.1 apart on the [0, 1] scale: MSE 0.01 -> 20 dB
-    assert psnr(a, b) == pytest.approx(20.0, abs=1e-4)
-    assert psnr(a, a) == pytest.approx(100.0)
+    assert mean_psnr(a, b) == pytest.approx(20.0, abs=1e-4)
+    assert mean_psnr(a, a) == pytest.approx(100.0)
 
 
 def test_report_on_perfect_and_do_nothing_mappings():

@@ -19,14 +19,15 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from cgan.infer.files import atomic_write
+from cgan.infer.files import atomic_write, newest
 
+from .errors import TrainError
 from .networks import create_generator
 
 CHECKPOINT_FORMAT = "cgan-checkpoint"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(TrainError, ValueError):
     """A checkpoint file that cannot be read or does not fit; the message says what to do."""
 
 
@@ -42,8 +43,8 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
 
 def latest_run(runs_dir: str | os.PathLike) -> Path | None:
     """The run folder under `runs_dir` whose checkpoints/latest.pt is newest; None when none has one."""
-    checkpoints = list(Path(runs_dir).glob("*/checkpoints/latest.pt"))
-    return max(checkpoints, key=lambda p: p.stat().st_mtime).parent.parent if checkpoints else None
+    checkpoint = newest(Path(runs_dir).glob("*/checkpoints/latest.pt"))
+    return checkpoint.parent.parent if checkpoint else None
 
 
 def load_state(path: str | os.PathLike) -> Any:

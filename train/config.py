@@ -1,4 +1,9 @@
-"""The one frozen training config: defaults, the built-in run's defaults, and JSON round trips.
+"""The one frozen training config: every setting's type, default, allowed values and help, the
+built-in run's defaults, validation, and JSON round trips.
+
+Each field is one `setting(...)` line: its annotation is the type, and the help, range and
+choices declared there drive both the validation below and the `cgan-train` flags (train/cli.py
+makes one flag per field), so a new field with its help is all a new flag takes.
 
 Precedence, lowest first: the defaults below (or BUILTIN_DEFAULTS when no `--data` is given),
 then a `--config FILE` (a run's saved config.json), then options given on the command line.
@@ -6,74 +11,137 @@ then a `--config FILE` (a run's saved config.json), then options given on the co
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
-from dataclasses import asdict, dataclass, fields, replace
+import typing
+from dataclasses import Field, asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, Sequence
+
+from .data import DIRECTIONS
+from .errors import TrainError
+from .generators import PADDINGS
+from .layers import INITS, NORMS
+from .losses import GAN_LOSSES
+from .networks import DISCRIMINATOR_CHOICES, GENERATOR_CHOICES, discriminator_name, generator_name
+from .precision import PRECISIONS
+from .preprocess import PREPROCESSORS
+from .schedulers import LR_POLICIES
+
+INT_LIMIT = 2**31 - 1  # the largest int any setting takes unless it says less: far from overflow anywhere
+CONFIG_FILE_LIMIT = 1 << 20  # bytes; a config file holds a few hundred
+NAME_PATTERN = r"[\w.-]{1,100}"  # one folder name, well within every file system's limit
 
 
-class ConfigError(ValueError):
+class ConfigError(TrainError, ValueError):
     """A config file or value that cannot be used; the message names the key or file."""
+
+
+@dataclass(frozen=True)
+class Range:
+    """The numbers a setting allows: [low, high], either end open (excluded) or absent."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def problem(self, value: float) -> str | None:
+        """What is wrong with `value` ("must be at least 1"), or None when it is in range."""
+        low, high = (format(x, "g") if isinstance(x, float) else str(x) for x in (self.low, self.high))
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            if self.low == 0:
+                return "must be positive" if self.low_open else "must not be negative"
+            return f"must be more than {low}" if self.low_open else f"must be at least {low}"
+        if self.high is not None and (value >= self.high if self.high_open else value > self.high):
+            return f"must be less than {high}" if self.high_open else f"must be at most {high}"
+        return None
+
+
+def setting(default: Any, help: str, *, low: float | None = None, high: float | None = None,
+            low_open: bool = False, high_open: bool = False, choices: Sequence | None = None,
+            canonical: Callable[[str], str] | None = None, flag: str | None = None,
+            path: str | None = None) -> Any:
+    """One config field. `help` is the flag's help text; `low`/`high` bound numbers; `choices` are the
+    accepted values (a registry); `canonical` maps an accepted spelling to the registry name; `flag`
+    overrides the derived `--name` / `--name/--no-name` spelling (a bool flag without '/' is a switch
+    that sets True); `path` ("folder" or "existing folder") makes the flag check the path."""
+    return field(default=default, metadata={
+        "help": help, "range": Range(low, high, low_open, high_open), "choices": choices,
+        "canonical": canonical, "flag": flag, "path": path})
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     # run
-    name: str = ""  # run directory name under runs_dir; empty: derived from the data
-    runs_dir: str = "runs"  # parent folder of run directories
-    data: str | None = None  # folder with trainA/ and trainB/; None: the built-in known-answer dataset
-    seed: int = 0  # seeds weights, data order, flips and the image pools
-    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
-    workers: int = 4  # DataLoader worker processes (0: load in the training process)
-    threads: int = 0  # torch CPU threads of the training process; 0: torch's default (one per core)
+    data: str | None = setting(None, "Folder with trainA/ (domain X) and trainB/ (domain Y); omit for the "
+                               "built-in known-answer dataset.", path="existing folder")
+    name: str = setting("", "Run name: the folder under --runs-dir (default: the data folder's name, or 'builtin'; "
+                        "a free _N suffix is added unless the name is given).")
+    runs_dir: str = setting("runs", "Parent folder of run directories.", path="folder")
+    seed: int = setting(0, "Random seed of weights, data order, flips and pools.", low=0, high=2**32 - 1)
+    device: str = setting("auto", "auto, cpu, cuda, cuda:N or mps.")
+    workers: int = setting(4, "Data loading worker processes (0: load in the training process).", low=0, high=1024)
+    threads: int = setting(0, "torch CPU threads of the training process; 0: one per core.", low=0, high=4096)
     # model
-    generator: str = "resnet_9blocks"  # GENERATORS registry name
-    discriminator: str = "basic"  # DISCRIMINATORS registry name (basic = 70x70 PatchGAN)
-    ngf: int = 64  # generator filters in the first conv
-    ndf: int = 64  # discriminator filters in the first conv
-    n_layers: int = 3  # conv layers of the n_layers discriminator
-    norm: str = "instance"  # instance | batch | none
-    dropout: bool = False  # dropout in the generators
-    init: str = "normal"  # weight init: normal | xavier | kaiming | orthogonal
-    init_gain: float = 0.02  # scale of the init
-    padding: str = "reflect"  # padding in resnet blocks: reflect | replicate | zero
-    input_nc: int = 3  # channels of domain X (1 or 3)
-    output_nc: int = 3  # channels of domain Y (1 or 3)
+    generator: str = setting("resnet_9blocks", "Generator architecture.", choices=GENERATOR_CHOICES,
+                             canonical=generator_name)
+    discriminator: str = setting("basic", "Discriminator architecture (basic = 70x70 PatchGAN).",
+                                 choices=DISCRIMINATOR_CHOICES, canonical=discriminator_name)
+    ngf: int = setting(64, "Generator filters in the first conv layer.", low=1, high=4096)
+    ndf: int = setting(64, "Discriminator filters in the first conv layer.", low=1, high=4096)
+    n_layers: int = setting(3, "Conv layers of the n_layers discriminator.", low=1, high=16)
+    norm: str = setting("instance", "Normalization layers.", choices=NORMS)
+    dropout: bool = setting(False, "Dropout in the generators.")
+    init: str = setting("normal", "Weight initialization.", choices=INITS)
+    init_gain: float = setting(0.02, "Scale of the weight initialization.", low=0, high=10)
+    padding: str = setting("reflect", "Padding inside resnet blocks.", choices=PADDINGS)
+    input_nc: int = setting(3, "Channels of domain X: 1 (grayscale) or 3 (RGB).", choices=(1, 3))
+    output_nc: int = setting(3, "Channels of domain Y: 1 (grayscale) or 3 (RGB).", choices=(1, 3))
     # losses
-    gan_loss: str = "lsgan"  # GAN_LOSSES registry name
-    lambda_x: float = 10.0  # weight of the cycle loss ||F(G(x)) - x||_1
-    lambda_y: float = 10.0  # weight of the cycle loss ||G(F(y)) - y||_1
-    lambda_identity: float = 0.5  # identity weight, relative to lambda_x / lambda_y; 0 skips it
-    pool_size: int = 50  # image history pool per discriminator; 0 disables it
+    gan_loss: str = setting("lsgan", "GAN objective (wgangp applies the gradient penalty, weight 10).",
+                            choices=tuple(GAN_LOSSES))
+    lambda_x: float = setting(10.0, "Weight of the X cycle loss |F(G(x)) - x|.", low=0, high=1e4)
+    lambda_y: float = setting(10.0, "Weight of the Y cycle loss |G(F(y)) - y|.", low=0, high=1e4)
+    lambda_identity: float = setting(0.5, "Identity loss weight relative to the cycle weights; 0 turns it off.",
+                                     low=0, high=1e4)
+    pool_size: int = setting(50, "Generated images kept for the discriminators; 0 disables the pool.",
+                             low=0, high=10_000)
     # data
-    batch_size: int = 1  # images per step (per domain)
-    load_size: int = 286  # images are scaled to this side ...
-    crop_size: int = 256  # ... then cropped to this side
-    preprocess: str = "resize_and_crop"  # resize_and_crop | crop | scale_width | scale_width_and_crop | none
-    no_flip: bool = False  # no random horizontal flips
-    serial_batches: bool = False  # take Y images in order instead of at random
-    max_dataset_size: int | None = None  # use at most this many images per domain
-    direction: str = "AtoB"  # AtoB: X = trainA, Y = trainB; BtoA swaps them
-    domain_x: str = "A"  # name of domain X, e.g. "horse" (metadata only)
-    domain_y: str = "B"  # name of domain Y, e.g. "zebra" (metadata only)
+    batch_size: int = setting(1, "Images per step (per domain).", low=1, high=65_536)
+    load_size: int = setting(286, "Scale images to this size ...", low=1, high=16_384)
+    crop_size: int = setting(256, "... then crop to this size (the training size).", low=1, high=16_384)
+    preprocess: str = setting("resize_and_crop", "How images are resized and cropped.", choices=tuple(PREPROCESSORS))
+    no_flip: bool = setting(False, "Do not flip images horizontally at random.", flag="--no-flip")
+    serial_batches: bool = setting(False, "Take images in order instead of at random.", flag="--serial-batches")
+    max_dataset_size: int | None = setting(None, "Use at most this many images per domain (built-in: pictures "
+                                           "per domain).", low=1)
+    direction: str = setting("AtoB", "AtoB: X = trainA; BtoA: X = trainB.", choices=DIRECTIONS)
+    domain_x: str = setting("A", "Name of domain X, e.g. horse (metadata only; default: from a folder named "
+                            "horse2zebra).")
+    domain_y: str = setting("B", "Name of domain Y, e.g. zebra (metadata only).")
     # schedule
-    epochs: int = 100  # epochs at the initial learning rate
-    epochs_decay: int = 100  # epochs of linear decay to zero after that (policy linear)
-    lr: float = 2e-4  # Adam learning rate of both optimizers
-    beta1: float = 0.5  # Adam beta1 (beta2 is 0.999)
-    lr_policy: str = "linear"  # LR_POLICIES registry name
-    lr_decay_epochs: int = 50  # policy step: multiply by 0.1 every this many epochs
-    max_steps: int | None = None  # stop after this many steps in all
+    epochs: int = setting(100, "Epochs at the initial learning rate.", low=1, high=1_000_000)
+    epochs_decay: int = setting(100, "Epochs of linear decay to zero after --epochs.", low=0, high=1_000_000)
+    lr: float = setting(2e-4, "Adam learning rate.", low=0, low_open=True, high=1)
+    beta1: float = setting(0.5, "Adam beta1 (beta2 is 0.999).", low=0, high=1, high_open=True)
+    lr_policy: str = setting("linear", "Learning-rate policy.", choices=tuple(LR_POLICIES))
+    lr_decay_epochs: int = setting(50, "Policy step: multiply the rate by 0.1 this often.", low=1, high=1_000_000)
+    max_steps: int | None = setting(None, "Stop after this many steps (for short runs).", low=1)
     # outputs
-    save_epoch_freq: int = 5  # keep checkpoints/epoch_NNN.pt every this many epochs
-    save_every: int = 1000  # also rewrite checkpoints/latest.pt every this many steps (0: at epoch ends only)
-    sample_every: int = 400  # write a sample grid every this many steps
+    save_epoch_freq: int = setting(5, "Keep a checkpoint every this many epochs.", low=1)
+    save_every: int = setting(1000, "Also save checkpoints/latest.pt every this many steps (0: at epoch ends "
+                              "only).", low=0)
+    sample_every: int = setting(400, "Write a sample grid every this many steps.", low=1)
     # speed and scale
-    precision: str = "auto"  # auto | fp32 | bf16 | fp16: autocast dtype of the forwards (fp16 adds a grad scaler)
-    channels_last: bool = False  # keep the nets in channels-last memory format
-    compile: bool = False  # torch.compile the nets
-    dist_timeout: int = 600  # seconds a process waits for the others (under torchrun) before it stops
+    precision: str = setting("auto", "Autocast precision of the forward passes: auto picks bf16 on GPUs and CPUs "
+                             "that have it, fp16 with a grad scaler on older GPUs, else fp32; losses stay fp32.",
+                             choices=PRECISIONS)
+    channels_last: bool = setting(False, "Keep the nets in channels-last memory format.")
+    compile: bool = setting(False, "torch.compile the nets (slow first steps; see the README).")
+    dist_timeout: int = setting(600, "Under torchrun: seconds a process waits for the others before it stops "
+                                "with an error.", low=1, high=30 * 86_400)
 
     @property
     def total_epochs(self) -> int:
@@ -99,7 +167,18 @@ BUILTIN_DEFAULTS: dict[str, Any] = {
     "sample_every": 200,
 }
 
-FIELD_NAMES = tuple(f.name for f in fields(TrainConfig))
+FIELDS: dict[str, Field] = {f.name: f for f in fields(TrainConfig)}
+FIELD_NAMES = tuple(FIELDS)
+_HINTS = typing.get_type_hints(TrainConfig)
+
+
+def value_type(key: str) -> tuple[type, bool]:
+    """The type a field holds (bool, int, float or str) and whether it may be None."""
+    hint = _HINTS[key]
+    args = typing.get_args(hint)
+    if type(None) in args:
+        return next(a for a in args if a is not type(None)), True
+    return hint, False
 
 
 def _check_keys(values: Mapping[str, Any], source: str) -> None:
@@ -110,14 +189,19 @@ def _check_keys(values: Mapping[str, Any], source: str) -> None:
 
 
 def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a config JSON (such as a run's config.json) as a dict of known keys."""
+    """Read a config JSON (such as a run's config.json) as a dict of known keys (values checked later)."""
     path = Path(path)
     try:
+        if path.stat().st_size > CONFIG_FILE_LIMIT:
+            raise ConfigError(f"{path}: {path.stat().st_size} bytes is too large for a config file "
+                              f"(at most {CONFIG_FILE_LIMIT}); give a run's config.json")
         values = json.loads(path.read_text(encoding="utf-8"))
     except OSError as e:
         raise ConfigError(f"{path}: cannot read the config file ({e.strerror})") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path}: not a JSON config file ({e})") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not a config file (JSON nested too deep)") from None
     if not isinstance(values, dict):
         raise ConfigError(f"{path}: a config file holds one JSON object of option names and values")
     _check_keys(values, str(path))
@@ -134,62 +218,104 @@ def domain_names(data: str | None, direction: str) -> tuple[str, str]:
 def make_config(file_values: Mapping[str, Any] | None = None,
                 overrides: Mapping[str, Any] | None = None,
                 builtin_domains: tuple[str, str] | None = None) -> TrainConfig:
-    """Merge defaults, a config file's values and explicit overrides into one TrainConfig.
+    """Merge defaults, a config file's values and explicit overrides into one checked TrainConfig.
 
     `builtin_domains` are the built-in dataset's domain names, used when the run has no --data.
     """
     file_values, overrides = dict(file_values or {}), dict(overrides or {})
+    _check_keys(file_values, "config")
     _check_keys(overrides, "options")
     if {"data", "direction"} & overrides.keys():  # names saved for other data do not carry over
         file_values = {k: v for k, v in file_values.items() if k not in ("domain_x", "domain_y")}
     merged = {**file_values, **overrides}
-    base: dict[str, Any] = {} if merged.get("data") else dict(BUILTIN_DEFAULTS)
+    base = {} if merged.get("data") else BUILTIN_DEFAULTS
+    config = validate(TrainConfig(**{**base, **merged}))
     if "domain_x" not in merged and "domain_y" not in merged:
-        data, direction = merged.get("data"), merged.get("direction", "AtoB")
-        if data:
-            base["domain_x"], base["domain_y"] = domain_names(data, direction)
-        elif builtin_domains:
-            base["domain_x"], base["domain_y"] = builtin_domains
-    try:
-        return validate(TrainConfig(**{**base, **merged}))
-    except TypeError as e:
-        raise ConfigError(f"bad config: {e}") from None
+        domains = domain_names(config.data, config.direction) if config.data else builtin_domains
+        if domains:
+            config = replace(config, domain_x=domains[0], domain_y=domains[1])
+    return config
+
+
+_KIND_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+
+
+def _problem(key: str, value: Any, what: str) -> ConfigError:
+    """The one-line error for a value: `key=value: what`, with a long value cut short."""
+    shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:72] + "...(long)"
+    return ConfigError(f"{key}={shown}: {what}")
+
+
+def checked_value(key: str, value: Any) -> Any:
+    """`value` as field `key` holds it (ints widen to float; aliases become registry names), after
+    checking its type, range and choices; raises ConfigError naming the key."""
+    given = value
+
+    def fail(what: str) -> typing.NoReturn:
+        raise _problem(key, given, what)
+
+    kind, optional = value_type(key)
+    meta = FIELDS[key].metadata
+    if value is None:
+        if not optional:
+            fail(f"must be {_KIND_NAMES[kind]}, not null")
+        return None
+    if kind is bool:
+        if not isinstance(value, bool):
+            fail("must be true or false")
+    elif kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            fail("must be an integer")
+    elif kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            fail("must be a number")
+        if isinstance(value, int) and abs(value) > 1e300:  # int -> float would overflow
+            fail("is too large")
+        value = float(value)
+        if not math.isfinite(value):
+            fail("must be a finite number")
+    elif kind is str:
+        if not isinstance(value, str):
+            fail("must be a string")
+        if "\0" in value:
+            fail("must not hold a NUL character")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            fail("must be valid Unicode text (it holds a lone surrogate)")
+    if meta["choices"] is not None and value not in meta["choices"]:
+        fail(f"choose one of {', '.join(map(str, meta['choices']))}")
+    if kind in (int, float):
+        limit = meta["range"]
+        problem = limit.problem(value) or (Range(high=INT_LIMIT).problem(value) if kind is int else None)
+        if problem:
+            fail(problem)
+    return meta["canonical"](value) if meta["canonical"] else value
 
 
 def validate(config: TrainConfig) -> TrainConfig:
-    """Check values that no type can express; returns the config with canonical registry names."""
-    from .losses import GAN_LOSSES
-    from .networks import discriminator_name, generator_name
-    from .precision import PRECISIONS
-    from .schedulers import LR_POLICIES
-
-    def need(ok: bool, key: str, what: str) -> None:
-        if not ok:
-            raise ConfigError(f"{key}={getattr(config, key)!r}: {what}")
-
-    try:
-        config = replace(config, generator=generator_name(config.generator),
-                         discriminator=discriminator_name(config.discriminator))
-    except ValueError as e:
-        raise ConfigError(str(e)) from None
-    need(config.gan_loss in GAN_LOSSES, "gan_loss", f"choose one of {', '.join(GAN_LOSSES)}")
-    need(config.lr_policy in LR_POLICIES, "lr_policy", f"choose one of {', '.join(LR_POLICIES)}")
-    need(config.precision in PRECISIONS, "precision", f"choose one of {', '.join(PRECISIONS)}")
-    need(config.direction in ("AtoB", "BtoA"), "direction", "choose AtoB or BtoA")
-    for key in ("ngf", "ndf", "n_layers", "batch_size", "load_size", "crop_size", "epochs", "save_epoch_freq",
-                "sample_every", "lr_decay_epochs", "dist_timeout"):
-        need(getattr(config, key) >= 1, key, "must be at least 1")
-    for key in ("epochs_decay", "workers", "threads", "pool_size", "lambda_x", "lambda_y", "lambda_identity",
-                "save_every"):
-        need(getattr(config, key) >= 0, key, "must not be negative")
-    for key in ("max_steps", "max_dataset_size"):
-        need(getattr(config, key) is None or getattr(config, key) >= 1, key, "must be at least 1")
-    for key in ("input_nc", "output_nc"):
-        need(getattr(config, key) in (1, 3), key, "must be 1 (grayscale) or 3 (RGB)")
-    need(config.lr > 0, "lr", "must be positive")
-    need(0 <= config.beta1 < 1, "beta1", "must be in [0, 1)")
-    need(config.lambda_identity == 0 or config.input_nc == config.output_nc, "lambda_identity",
-         "the identity loss needs input_nc == output_nc; set it to 0")
-    need(config.name == "" or re.fullmatch(r"[\w.-]+", config.name) is not None and config.name not in (".", ".."),
-         "name", "use letters, digits, '_', '-' and '.' only")
+    """Check every field against its type, range and choices, then the rules that tie fields together;
+    returns the config with floats as floats and canonical registry names."""
+    config = replace(config, **{key: checked_value(key, getattr(config, key)) for key in FIELD_NAMES})
+    if config.lambda_identity and config.input_nc != config.output_nc:
+        raise _problem("lambda_identity", config.lambda_identity,
+                       "the identity loss needs input_nc == output_nc; set it to 0")
+    if config.name and (re.fullmatch(NAME_PATTERN, config.name) is None or config.name in (".", "..")):
+        raise _problem("name", config.name, "use at most 100 letters, digits, '_', '-' and '.'")
+    for key in (key for key in FIELD_NAMES if FIELDS[key].metadata["path"]):
+        problem = folder_problem(getattr(config, key))
+        if problem:
+            raise _problem(key, getattr(config, key), problem)
     return config
+
+
+def folder_problem(path: str | None) -> str | None:
+    """Why `path` cannot be (or become) a folder: empty, or it or a parent is a file; None when it can."""
+    if path is None:
+        return None
+    if path == "":
+        return "give a folder"
+    for place in (Path(path), *Path(path).parents):
+        if os.path.exists(place):
+            return None if os.path.isdir(place) else f"{place} is a file, not a folder"
+    return None

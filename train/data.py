@@ -19,10 +19,10 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from .images import DataError, UnreadableImage, decode_image, find_images, to_unit_float
-from .preprocess import Preprocess
+from .preprocess import CROPPING, PREPROCESSORS, Preprocess
 
-__all__ = ["DataError", "UnreadableImage", "Preprocess", "UnalignedDataset", "EpochSampler",
-           "build_loader", "start_epoch", "item_rng", "check_seed", "split_key", "to_tensor", "domain_folders"]
+__all__ = ["DataError", "UnreadableImage", "Preprocess", "UnalignedDataset", "EpochSampler", "build_loader",
+           "check_batchable", "start_epoch", "item_rng", "check_seed", "split_key", "to_tensor", "domain_folders"]
 
 _SAMPLER_STREAM = 0x73616D70  # keeps the sampler's random stream apart from the items'
 DIRECTIONS = ("AtoB", "BtoA")
@@ -68,7 +68,8 @@ def domain_folders(root: str | Path, direction: str = "AtoB", phase: str = "trai
 class ImageFolder:
     """The sorted image files of one domain, decoded on demand; undecodable files are reported
     once (across epochs and loader workers, which share the flags) and replaced by the next
-    readable file, so a key still maps to one image deterministically."""
+    readable file, so a key still maps to one image deterministically. A folder with no
+    decodable file at all is refused when it is opened, before any loader worker starts."""
 
     def __init__(self, folder: Path, root: Path, phase: str, channels: int, max_size: int | None):
         if channels not in (1, 3):
@@ -82,6 +83,7 @@ class ImageFolder:
         self.paths = files[:max_size] if max_size else files
         self.channels = channels
         self._bad = torch.zeros(len(self.paths), dtype=torch.bool).share_memory_()
+        self.load(0)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -102,7 +104,8 @@ class ImageFolder:
                 if not self._bad[j]:  # another worker may have reported it meanwhile
                     self._bad[j] = True
                     warnings.warn(f"skipping {e}", CorruptImageWarning, stacklevel=2)
-        raise DataError(f"no file in {self.folder} can be decoded")
+        raise DataError(f"no file in {self.folder} can be decoded ({n} tried, each skipped with a warning); "
+                        "put images there that OpenCV reads (jpg, png, bmp, tif, webp)")
 
 
 class UnalignedDataset(Dataset):
@@ -141,6 +144,27 @@ class UnalignedDataset(Dataset):
         y, y_path = self.y.load(iy)
         return {"x": to_tensor(self.preprocess(x, rng)), "y": to_tensor(self.preprocess(y, rng)),
                 "x_path": x_path, "y_path": y_path}
+
+
+def check_batchable(dataset: UnalignedDataset, batch_size: int) -> None:
+    """Refuse a batch size above 1 when a preprocess that keeps each image's own shape (none,
+    scale_width) makes images of one domain come out in different sizes, which cannot be stacked.
+    Decodes every image once, so only in that case."""
+    mode = dataset.preprocess.mode
+    if batch_size == 1 or mode in CROPPING:
+        return
+    rng = np.random.default_rng(0)  # those modes draw nothing; the flip is not applied here
+    for folder in (dataset.x, dataset.y):
+        first: tuple[tuple[int, ...], str] | None = None
+        for i in range(len(folder)):
+            img, path = folder.load(i)
+            shape = PREPROCESSORS[mode](img, dataset.preprocess, rng).shape[:2]
+            if first is None:
+                first = shape, path
+            elif shape != first[0]:
+                raise DataError(f"{folder.folder}: with --preprocess {mode}, {first[1]} comes out "
+                                f"{first[0][1]}x{first[0][0]} but {path} {shape[1]}x{shape[0]}, and a batch needs "
+                                f"one size; use --batch-size 1 or a cropping --preprocess ({', '.join(CROPPING)})")
 
 
 class EpochSampler(Sampler):

@@ -5,8 +5,10 @@ import re
 
 import torch
 
+from .errors import TrainError
 
-class DeviceError(ValueError):
+
+class DeviceError(TrainError, ValueError):
     """A --device that is unknown or not on this machine."""
 
 

@@ -18,10 +18,12 @@ import torch.distributed as dist
 import torch.nn as nn
 from torch.nn.parallel import DistributedDataParallel
 
+from .errors import TrainError
+
 DEFAULT_TIMEOUT_S = 600  # longest a process waits for the others in one exchange before it gives up
 
 
-class DistributedError(RuntimeError):
+class DistributedError(TrainError, RuntimeError):
     """A launch that cannot work, or a peer process that stopped; the message says which and what to do."""
 
 

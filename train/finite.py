@@ -5,8 +5,10 @@ from typing import Mapping
 
 import torch
 
+from .errors import TrainError
 
-class NonFiniteLossError(FloatingPointError):
+
+class NonFiniteLossError(TrainError, FloatingPointError):
     """A loss term became NaN or Inf; the message names the term and the step."""
 
 

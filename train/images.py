@@ -1,15 +1,21 @@
 """Finding image files in a folder tree and decoding them with OpenCV into the model's channels."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from .errors import TrainError
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+# Larger files are skipped unread: a 100-megapixel 8-bit TIFF is 300 MB, and no CycleGAN trains on more.
+# OpenCV itself refuses to decode images of more than 2**30 pixels (its CV_IO_MAX_IMAGE_PIXELS).
+MAX_IMAGE_BYTES = 512 << 20
 
 
-class DataError(ValueError):
+class DataError(TrainError, ValueError):
     """The training data cannot be used as given (missing folder, no images, bad option)."""
 
 
@@ -43,11 +49,16 @@ def decode_image(path: str, channels: int) -> np.ndarray:
 
     The bytes are read by numpy and decoded from memory, so non-ASCII paths work on every OS.
     Alpha is dropped; grayscale is repeated to 3 channels; colour becomes Rec. 601 luminance
-    for 1 channel (what PIL's convert("L") gives). Raises UnreadableImage when it cannot decode.
+    for 1 channel (what PIL's convert("L") gives). Raises UnreadableImage when it cannot decode,
+    and for a file over MAX_IMAGE_BYTES without reading it.
     """
     if channels not in (1, 3):
         raise DataError(f"channels must be 1 or 3, not {channels}")
     try:
+        size = os.path.getsize(path)
+        if size > MAX_IMAGE_BYTES:
+            raise UnreadableImage(f"{path}: {size / 2**20:.0f} MiB is more than the {MAX_IMAGE_BYTES >> 20} MiB "
+                                  "an image file may have")
         img = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     except (OSError, cv2.error) as e:
         raise UnreadableImage(f"{path}: {e}") from e

@@ -18,6 +18,8 @@ import torch
 import torch.nn as nn
 from torch.utils.data import Dataset
 
+from cgan.infer.quality import psnr
+
 from .data import DataError, check_seed, item_rng, split_key, to_tensor
 from .synthetic import draw_scene
 
@@ -27,7 +29,8 @@ GAMMA = 0.6  # T's tone curve on [0, 1]: v -> v ** GAMMA
 _SCENE_STREAM = 0x7363656E  # keeps picture seeds apart from the items' random choices
 TRAIN_X, TRAIN_Y, HELDOUT_X, HELDOUT_Y = range(4)  # picture streams: disjoint seeds
 
-Translator = Callable[[torch.Tensor], torch.Tensor]  # NCHW in [-1, 1] -> NCHW in [-1, 1]
+ImageMap = Callable[[torch.Tensor], torch.Tensor]  # NCHW in [-1, 1] -> NCHW in [-1, 1]: a generator, or T
+PSNR_CAP_DB = 100.0  # identical images would give inf; the cap keeps reports finite (and valid JSON)
 
 
 def transform(x: torch.Tensor) -> torch.Tensor:
@@ -94,15 +97,15 @@ def heldout_pairs(size: int, count: int, seed: int = 0) -> tuple[torch.Tensor, t
     return x, y
 
 
-def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+def mean_psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     """Mean over images of PSNR in dB between NCHW batches in [-1, 1], measured on [0, 1] scale
-    (capped at 100 dB for identical images)."""
-    mse = (((a.float() - b.float()) / 2) ** 2).flatten(1).mean(1).clamp_min(1e-10)
-    return float((10 * torch.log10(1 / mse)).mean())
+    (capped at PSNR_CAP_DB for identical images)."""
+    pairs = zip(a.detach().float().cpu().numpy(), b.detach().float().cpu().numpy())
+    return float(np.mean([psnr(x, y, max_db=PSNR_CAP_DB) for x, y in pairs]))
 
 
 @torch.no_grad()
-def _translate(net: Translator, images: torch.Tensor, batch_size: int) -> torch.Tensor:
+def _translate(net: ImageMap, images: torch.Tensor, batch_size: int) -> torch.Tensor:
     """Run a network (or any callable) over `images` in batches, on the network's device, in eval mode."""
     module = net if isinstance(net, nn.Module) else None
     param = next(module.parameters(), None) if module is not None else None
@@ -118,7 +121,7 @@ def _translate(net: Translator, images: torch.Tensor, batch_size: int) -> torch.
     return torch.cat(out)
 
 
-def known_answer_report(G: Translator, F: Translator, size: int = 64, count: int = 64, seed: int = 0,
+def known_answer_report(G: ImageMap, F: ImageMap, size: int = 64, count: int = 64, seed: int = 0,
                         batch_size: int = 16) -> dict:
     """Translation accuracy of G (should be T) and F (should be T^-1) on held-out pictures.
 
@@ -128,10 +131,10 @@ def known_answer_report(G: Translator, F: Translator, size: int = 64, count: int
     x, y = heldout_pairs(size, count, seed)
     tx, ty = transform(x), inverse_transform(y)
     return {
-        "psnr_G": psnr(_translate(G, x, batch_size), tx),
-        "psnr_F": psnr(_translate(F, y, batch_size), ty),
-        "baseline_G": psnr(x, tx),
-        "baseline_F": psnr(y, ty),
+        "psnr_G": mean_psnr(_translate(G, x, batch_size), tx),
+        "psnr_F": mean_psnr(_translate(F, y, batch_size), ty),
+        "baseline_G": mean_psnr(x, tx),
+        "baseline_F": mean_psnr(y, ty),
         "count": count,
         "size": size,
     }

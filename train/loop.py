@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from .config import ConfigError, TrainConfig
-from .data import UnalignedDataset, build_loader, start_epoch
+from .data import UnalignedDataset, build_loader, check_batchable, start_epoch
 from .distributed import DistEnv, shutdown_distributed
 from .known_answer import KnownAnswerDataset, known_answer_report
 from .networks import create_discriminator, side_multiple
@@ -110,6 +110,7 @@ def build_data(config: TrainConfig, pin_memory: bool = False, env: DistEnv = Dis
                                     side_multiple(config.generator)),
             channels=(config.input_nc, config.output_nc), direction=config.direction,
             serial_batches=config.serial_batches, max_size=config.max_dataset_size, seed=config.seed)
+        check_batchable(dataset, config.batch_size)
     else:
         dataset = KnownAnswerDataset(size=config.crop_size, length=config.max_dataset_size or BUILTIN_LENGTH,
                                      seed=config.seed, flip=not config.no_flip, serial_batches=config.serial_batches)

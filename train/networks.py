@@ -40,6 +40,8 @@ DISCRIMINATORS: dict[str, Callable[..., nn.Module]] = {
 
 # Spellings from the seed brief and the original Torch code, accepted on every door.
 ALIASES = {"unet256": "unet_256", "unet128": "unet_128", "image": "imageGAN"}
+GENERATOR_CHOICES = (*GENERATORS, *(alias for alias, name in ALIASES.items() if name in GENERATORS))
+DISCRIMINATOR_CHOICES = (*DISCRIMINATORS, *(alias for alias, name in ALIASES.items() if name in DISCRIMINATORS))
 
 
 def _resolve(name: str, registry: dict, kind: str) -> str:

@@ -13,6 +13,8 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from .errors import TrainError
+
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 _DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 _HALF = (torch.bfloat16, torch.float16)
@@ -21,7 +23,7 @@ _HALF = (torch.bfloat16, torch.float16)
 _CPU_BF16_FLAGS = ("amx_bf16", "avx512_bf16", "bf16")
 
 
-class PrecisionError(ValueError):
+class PrecisionError(TrainError, ValueError):
     """A precision this device cannot run; the message says what to choose instead."""
 
 

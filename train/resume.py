@@ -13,6 +13,7 @@ from typing import Any, Mapping
 
 from .checkpoint import latest_run, load_checkpoint
 from .config import TrainConfig, make_config
+from .errors import TrainError
 from .report import write_bytes_atomic
 
 # Keys whose change would not fit the saved nets, optimizer states, scheduler, pools or data position.
@@ -26,7 +27,7 @@ FIXED_ON_RESUME = (
 NOT_COMPARED = ("name", "runs_dir")
 
 
-class ResumeError(ValueError):
+class ResumeError(TrainError, ValueError):
     """A run that cannot be resumed as asked; the message says why and what to do."""
 
 

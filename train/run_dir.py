@@ -17,6 +17,7 @@ from cgan.infer.metadata import cgan_version
 
 from .checkpoint import CHECKPOINT_FORMAT, save_checkpoint
 from .config import TrainConfig
+from .errors import TrainError
 from .known_answer import format_report
 from .report import index_html, loss_curve, read_log, sample_grid, write_bytes_atomic, write_png
 from .trainer import Trainer
@@ -24,7 +25,7 @@ from .trainer import Trainer
 CHECKPOINT_VERSION = 1
 
 
-class RunDirError(ValueError):
+class RunDirError(TrainError, ValueError):
     """A run directory that cannot be created; the message says what to do."""
 
 

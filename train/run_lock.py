@@ -14,13 +14,15 @@ import socket
 import time
 from pathlib import Path
 
+from .errors import TrainError
+
 LOCK_NAME = "train.lock"
 # A training killed with -9 may leave DataLoader workers (forked with the lock's file) alive for a
 # few seconds more; when the recorded holder is dead, wait this long for them before refusing.
 EXIT_GRACE_S = 15.0
 
 
-class RunLockedError(RuntimeError):
+class RunLockedError(TrainError, RuntimeError):
     """The run directory is in use by another training."""
 
 

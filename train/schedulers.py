@@ -7,14 +7,15 @@ last. `plateau` steps with a metric (the epoch's mean total generator loss).
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import torch
 from torch.optim import lr_scheduler
 
-from .config import TrainConfig
+if TYPE_CHECKING:  # the config lists LR_POLICIES as its choices, so this module must not import it
+    from .config import TrainConfig
 
-Builder = Callable[[torch.optim.Optimizer, TrainConfig], lr_scheduler.LRScheduler | lr_scheduler.ReduceLROnPlateau]
+Builder = Callable[[torch.optim.Optimizer, "TrainConfig"], lr_scheduler.LRScheduler | lr_scheduler.ReduceLROnPlateau]
 
 
 def _linear(optimizer: torch.optim.Optimizer, config: TrainConfig) -> lr_scheduler.LambdaLR:
