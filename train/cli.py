@@ -13,12 +13,12 @@ from .finite import NonFiniteLossError
 from .generators import PADDINGS
 from .known_answer import KnownAnswerDataset, format_report
 from .layers import INITS, NORMS
-from .loop import run_training
+from .loop import StoppedAtStart, run_training
 from .losses import GAN_LOSSES
 from .networks import ALIASES, DISCRIMINATORS, GENERATORS
 from .precision import PRECISIONS, PrecisionError
 from .preprocess import PREPROCESSORS
-from .resume import ResumeError, find_run, load_resume
+from .resume import ResumeError, find_run, resuming
 from .run_dir import RunDirError
 from .run_lock import RunLockedError
 from .schedulers import LR_POLICIES
@@ -140,11 +140,13 @@ def main(ctx: click.Context, config_file: str | None, resume: str | None, **para
             result = run_training(config, name_given="name" in overrides, echo=click.echo)
         else:
             path = find_run(resume, overrides.get("name"), overrides.get("runs_dir") or DEFAULTS.runs_dir)
-            config, resumed = load_resume(path, file_values, overrides)
-            result = run_training(config, echo=click.echo, resume=resumed)
+            with resuming(path, file_values, overrides, lock=dist_env().is_main) as resumed:
+                result = run_training(resumed.config, echo=click.echo, resume=resumed)
     except (ConfigError, DataError, DeviceError, RunDirError, CheckpointError, ResumeError, PrecisionError,
             RunLockedError, DistributedError, NonFiniteLossError) as e:
         raise click.ClickException(str(e)) from None
+    except StoppedAtStart as e:
+        raise click.ClickException(f"stopped by {e} before the first step; nothing was trained (a new run folder is not kept)") from None
     except RuntimeError as e:
         message = peer_failure_message(e, dist_env())
         if message is None:
