@@ -17,7 +17,7 @@ so it loads with `torch.load(weights_only=True)`:
     world_size      processes that trained; ranks: per rank {"rng": RNG states, "pools": (ranks > 0)}
 
 The trainer's sections (nets, optimizers, schedulers, pools) are its dicts of the same names, saved
-entry by entry, so a net or optimizer added to the Trainer is saved and checked with no change here.
+entry by entry (TRAINER_SECTIONS); resume checks each entry against what the config builds.
 precision, scaler, world_size and ranks came with resume and torchrun; files without them still resume.
 
 Export reads format, version, config and nets G and F; resume reads every section. Both check what
@@ -53,6 +53,9 @@ from .trainer import Trainer, build_nets, build_optimizers, unwrap
 FORMAT = "cgan-checkpoint"
 FORMAT_VERSION = 1
 POSITION = ("step", "epoch", "batch_in_epoch")  # ints >= 0; epoch_loss_sum is a float
+# The Trainer's dicts of objects with state_dict()/load_state_dict(), saved entry by entry under
+# the same names (its `nets` are saved as bare modules). A new section goes here and in _Check.training.
+TRAINER_SECTIONS = ("optimizers", "schedulers", "pools")
 
 # What torch.load(weights_only=True) raises on bytes it cannot read: its zip reader, restricted
 # unpickler and tensor rebuilders each have their own (tests/test_fuzz_checkpoint.py flips and cuts
@@ -82,9 +85,7 @@ def checkpoint_state(trainer: Trainer, ranks: list[dict[str, Any]] | None = None
         "format": FORMAT, "version": FORMAT_VERSION, "cgan_version": cgan_version(),
         "config": trainer.config.to_dict(),
         "nets": {name: unwrap(net).state_dict() for name, net in trainer.nets.items()},
-        "optimizers": _states(trainer.optimizers),
-        "schedulers": _states(trainer.schedulers),
-        "pools": _states(trainer.pools),
+        **{section: _states(getattr(trainer, section)) for section in TRAINER_SECTIONS},
         "step": trainer.step, "epoch": trainer.epoch, "batch_in_epoch": trainer.batch_in_epoch,
         "epoch_loss_sum": trainer.epoch_loss_sum,
         "precision": trainer.amp.precision.name, "scaler": trainer.amp.state_dict(),
@@ -167,7 +168,7 @@ def restore_checkpoint(trainer: Trainer, state: dict[str, Any], rank: int = 0, w
     """
     for name, net in trainer.nets.items():
         unwrap(net).load_state_dict(state["nets"][name])
-    for section in ("optimizers", "schedulers", "pools"):
+    for section in TRAINER_SECTIONS:
         for name, obj in getattr(trainer, section).items():
             obj.load_state_dict(state[section][name])
     trainer.step, trainer.epoch, trainer.batch_in_epoch = (int(state[k]) for k in POSITION)
