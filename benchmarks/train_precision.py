@@ -25,7 +25,6 @@ import torch
 from cgan.train.config import make_config
 from cgan.train.precision import cpu_bf16_flag
 from cgan.train.session import start_session
-from cgan.train.trainer import Trainer
 
 from .child import run_json
 from .precision_accuracy import format_run, study, summary
@@ -55,8 +54,7 @@ def time_case(model: str, variant: str, repeats: int, ngf: int = 64, threads: in
     config = make_config({}, {"generator": generator, "crop_size": size, "load_size": size, "ngf": ngf, "ndf": ngf,
                               "device": "cpu", "data": None, **VARIANTS[variant]})
     session = start_session(config)
-    trainer = Trainer(config, session.device)
-    session.prepare(trainer)
+    trainer = session.build_trainer(config)
     trainer.train()
     g = torch.Generator().manual_seed(0)
     batch = {k: torch.rand(1, 3, size, size, generator=g) * 2 - 1 for k in ("x", "y")}

@@ -4,7 +4,8 @@ import pytest
 
 DATA = Path(__file__).parent / "data"
 
-pytest_plugins = ["infer_models"]  # session fixtures of exported test models, shared by the test_infer* files
+# session fixtures: exported test models (test_infer* files), tiny training runs (checkpoint tests)
+pytest_plugins = ["infer_models", "train_runs"]
 
 
 @pytest.fixture(autouse=True)

@@ -1,23 +1,59 @@
-import os
+"""The checkpoint format: atomic writes, the checks both readers make, old layouts, newer versions."""
+import errno
+import io
 
 import pytest
 import torch
+from click.testing import CliRunner
 
-from cgan.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from cgan.export.cli import main as export_main
+from cgan.train.checkpoint import (FORMAT_VERSION, CheckpointError, checkpoint_state, load_checkpoint,
+                                   restore_checkpoint, save_checkpoint)
+from cgan.train.config import TrainConfig
+from cgan.train.trainer import Trainer
+from train_runs import assert_one_line_error, train
+
+# The sections resume and torchrun added; a checkpoint written before them has none of these.
+LATER_SECTIONS = ("cgan_version", "precision", "scaler", "world_size", "ranks")
 
 
-def test_save_is_atomic_and_keeps_old_file_on_failure(tmp_path, monkeypatch):
+def tiny_state(**config) -> dict:
+    return checkpoint_state(Trainer(TrainConfig(generator="resnet_6blocks", discriminator="pixel", ngf=4, ndf=4,
+                                                crop_size=16, load_size=16, pool_size=2, **config)))
+
+
+def test_a_failed_write_names_the_file_and_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     path = tmp_path / "latest.pt"
-    save_checkpoint(path, {"format": "cgan-checkpoint", "step": 1})
+    save_checkpoint(path, {**tiny_state(), "step": 1})
 
-    def crash(*args, **kwargs):
-        raise OSError("disk full")
+    class FullDisk(io.RawIOBase):
+        def write(self, data):
+            raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(os, "replace", crash)
-    with pytest.raises(OSError):
-        save_checkpoint(path, {"format": "cgan-checkpoint", "step": 2})
-    assert load_checkpoint(path)["step"] == 1
+    real_save = torch.save
+    monkeypatch.setattr(torch, "save", lambda obj, f: real_save(obj, FullDisk()))
+    with pytest.raises(CheckpointError, match=r"latest\.pt: the checkpoint could not be written \(No space left"):
+        save_checkpoint(path, {**tiny_state(), "step": 2})
+    monkeypatch.undo()
+    assert load_checkpoint(path, resume=True)["step"] == 1
     assert [p.name for p in tmp_path.iterdir()] == ["latest.pt"]  # no temp file left
+
+
+def test_a_full_disk_during_training_ends_in_one_line_and_keeps_the_last_checkpoint(tmp_path, monkeypatch):
+    runs = tmp_path / "runs"
+    assert train(runs, "--name", "full", "--max-steps", "4").exit_code == 0  # epoch end: checkpoint at step 4
+    before = (runs / "full" / "checkpoints" / "latest.pt").read_bytes()
+    real_save = torch.save
+
+    def full_disk(obj, f):
+        real_save(obj, f)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", full_disk)
+    result = train(runs, "--resume", str(runs / "full"), "--max-steps", "6")
+    assert_one_line_error(result, "latest.pt: the checkpoint could not be written (No space left on device)")
+    assert (runs / "full" / "checkpoints" / "latest.pt").read_bytes() == before
+    assert sorted(p.name for p in (runs / "full" / "checkpoints").iterdir()) == ["latest.pt"]
 
 
 def test_load_checkpoint_rejects_non_cgan_files(tmp_path):
@@ -25,3 +61,47 @@ def test_load_checkpoint_rejects_non_cgan_files(tmp_path):
     torch.save({"weight": torch.zeros(1)}, path)
     with pytest.raises(CheckpointError, match="not a cgan checkpoint"):
         load_checkpoint(path)
+
+
+def test_a_checkpoint_restores_into_a_trainer_exactly(tmp_path):
+    state = tiny_state()
+    path = save_checkpoint(tmp_path / "latest.pt", state)
+    other = Trainer(TrainConfig(generator="resnet_6blocks", discriminator="pixel", ngf=4, ndf=4, crop_size=16,
+                                load_size=16, pool_size=2, seed=5))
+    restore_checkpoint(other, load_checkpoint(path, resume=True))
+    again = checkpoint_state(other)
+    for name, weights in state["nets"].items():
+        assert all(torch.equal(weights[k], again["nets"][name][k]) for k in weights), name
+    assert again["schedulers"] == state["schedulers"]
+
+
+def test_an_old_layout_checkpoint_still_resumes_and_exports(trained_run, tmp_path):
+    """A checkpoint as cgan-train wrote it before resume and torchrun: trainer sections only."""
+    runs = tmp_path / "runs"
+    result = train(runs, "--name", "old", "--max-steps", "2")
+    assert result.exit_code == 0, result.output
+    latest = runs / "old" / "checkpoints" / "latest.pt"
+    state = torch.load(latest, weights_only=True)
+    assert state["version"] == FORMAT_VERSION == 1
+    old = {k: v for k, v in state.items() if k not in LATER_SECTIONS}
+    save_checkpoint(latest, old)
+
+    resumed = train(runs, "--resume", str(runs / "old"), "--max-steps", "3")
+    assert resumed.exit_code == 0, resumed.output
+    assert "resuming" in resumed.output and "at step 2 (epoch 0, batch 2)" in resumed.output
+    assert load_checkpoint(latest, resume=True)["step"] == 3
+
+    save_checkpoint(latest, old)
+    exported = CliRunner().invoke(export_main, [str(runs / "old"), "--gen", "G", "--out", str(tmp_path / "m"),
+                                                "--no-verify"])
+    assert exported.exit_code == 0, exported.output
+    assert (tmp_path / "m" / "G.onnx").is_file()
+
+
+def test_a_newer_format_version_is_refused_in_one_line(run_copy, tmp_path):
+    latest = run_copy / "checkpoints" / "latest.pt"
+    save_checkpoint(latest, {**torch.load(latest, weights_only=True), "version": FORMAT_VERSION + 1})
+    phrase = f"format version {FORMAT_VERSION + 1} is newer than this cgan reads ({FORMAT_VERSION}); upgrade cgan"
+    assert_one_line_error(train(run_copy.parent, "--resume", str(run_copy)), phrase)
+    assert_one_line_error(CliRunner().invoke(export_main, [str(run_copy), "--out", str(tmp_path / "m")]), phrase)
+    assert not (tmp_path / "m").exists()

@@ -132,9 +132,9 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, mon
 def test_latest_checkpoint_every_n_steps_within_a_long_epoch(tmp_path, monkeypatch):
     saved, write = [], RunDir.write_checkpoint
 
-    def recording(self, trainer, epoch_end, extra=None):
-        saved.append((trainer.step, epoch_end))
-        return write(self, trainer, epoch_end, extra)
+    def recording(self, state, epoch_end):
+        saved.append((state["step"], epoch_end))
+        return write(self, state, epoch_end)
 
     monkeypatch.setattr(RunDir, "write_checkpoint", recording)
     runs = tmp_path / "runs"

@@ -107,6 +107,7 @@ def test_sync_batchnorm_only_where_it_runs():
 
 WORKER = textwrap.dedent("""
     import json, sys, torch
+    from cgan.train.checkpoint import checkpoint_state
     from cgan.train.config import make_config
     from cgan.train.data import build_loader, start_epoch
     from cgan.train.distributed import shutdown_distributed
@@ -117,10 +118,9 @@ WORKER = textwrap.dedent("""
     config = make_config(overrides=json.loads(sys.argv[1]))
     session = start_session(config)  # joins the process group from RANK, WORLD_SIZE, ...
     env = session.env
-    trainer = Trainer(config, session.device)
-    for net in trainer.nets.values():
-        net.double()
-    session.prepare(trainer)  # DDP-wrapped nets, per-rank seeds
+    # float64 nets, then as cgan-train prepares them: DDP-wrapped
+    trainer = Trainer(config, session.device, prepare_net=lambda net: session.prepare_net(net.double()),
+                      rank=env.rank)
     assert type(trainer.nets["G"]).__name__ == "DistributedDataParallel"
     dataset = KnownAnswerDataset(size=config.crop_size, length=8, seed=config.seed)
     loader = build_loader(dataset, config.batch_size, workers=0, seed=config.seed, rank=env.rank,
@@ -129,7 +129,7 @@ WORKER = textwrap.dedent("""
     for _, batch in zip(range(int(sys.argv[2])), loader):
         trainer.train_step({k: v.double() for k, v in batch.items() if k in ("x", "y")})
     if env.is_main:
-        torch.save(trainer.state_dict()["nets"], sys.argv[3])
+        torch.save(checkpoint_state(trainer)["nets"], sys.argv[3])
     shutdown_distributed()
 """)
 
@@ -143,10 +143,9 @@ def test_two_processes_equal_one_process_on_the_global_batch(tmp_path):
     errors = [p.communicate(timeout=300)[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], errors
 
-    single = Trainer(replace(per_rank, batch_size=2))
-    for net in single.nets.values():
-        net.double()
-    start_session(single.config).prepare(single)
+    config = replace(per_rank, batch_size=2)
+    session = start_session(config)
+    single = Trainer(config, prepare_net=lambda net: session.prepare_net(net.double()))
     loader = build_loader(KnownAnswerDataset(size=32, length=8, seed=per_rank.seed), 2, workers=0,
                           seed=per_rank.seed)
     start_epoch(loader, 0)

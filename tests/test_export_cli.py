@@ -28,7 +28,7 @@ def make_run(runs, name="horse2zebra", mtime=None, **config):
     run = runs / name
     run.mkdir(parents=True)
     (run / "config.json").write_text("{}")
-    path = save_checkpoint(run / "checkpoints" / "latest.pt", {"format": "cgan-checkpoint", "version": "0.1.0",
+    path = save_checkpoint(run / "checkpoints" / "latest.pt", {"format": "cgan-checkpoint", "version": 1,
                                                                "config": cfg, "nets": nets, "step": 0, "epoch": 0})
     if mtime is not None:
         os.utime(path, (mtime, mtime))

@@ -1,10 +1,11 @@
 import pytest
 import torch
 
-from cgan.train.checkpoint import generator_from_checkpoint, load_checkpoint, save_checkpoint
+from cgan.train.checkpoint import (checkpoint_state, generator_from_checkpoint, load_checkpoint, restore_checkpoint,
+                                   save_checkpoint)
 from cgan.train.config import TrainConfig
 from cgan.train.losses import GAN_LOSSES, generator_loss
-from cgan.train.run_dir import checkpoint_state
+from cgan.train.precision import Amp, resolve_precision
 from cgan.train.trainer import Trainer
 
 
@@ -53,21 +54,27 @@ def test_every_gan_loss_trains_and_logs_every_term(gan):
     assert all(torch.isfinite(torch.tensor(v)) for v in losses.values())
 
 
+class SpyAmp(Amp):
+    """fp32, and after each optimizer step: are D_X's weights as before, and its gradients unset?"""
+
+    def __init__(self, trainer_ref, d_before, calls):
+        super().__init__(resolve_precision("fp32", torch.device("cpu")))
+        self.trainer_ref, self.d_before, self.calls = trainer_ref, d_before, calls
+
+    def step(self, optimizer):
+        super().step(optimizer)
+        trainer = self.trainer_ref[0]
+        if optimizer is trainer.optimizers["G"]:  # right after the generator update, before the D update
+            D_X = trainer.nets["D_X"]
+            self.calls.append(all(torch.equal(a, b) for a, b in zip(self.d_before, D_X.parameters())))
+            self.calls.append(all(p.grad is None for p in D_X.parameters()))
+
+
 def test_generator_step_leaves_discriminators_untouched_and_unfrozen():
-    trainer = Trainer(tiny(pool_size=0))
-    d_before = [p.clone() for p in trainer.nets["D_X"].parameters()]
-    calls = []
-    original = trainer.optimize
-
-    def spy(loss, optimizer):
-        if optimizer is trainer.opt_g:  # right after the generator update, before the D update
-            original(loss, optimizer)
-            calls.append(all(torch.equal(a, b) for a, b in zip(d_before, trainer.nets["D_X"].parameters())))
-            calls.append(all(p.grad is None for p in trainer.nets["D_X"].parameters()))
-        else:
-            original(loss, optimizer)
-
-    trainer.optimize = spy
+    trainer_ref, calls = [], []
+    d_before = [p.clone() for p in Trainer(tiny(pool_size=0)).nets["D_X"].parameters()]  # same seed, same init
+    trainer = Trainer(tiny(pool_size=0), amp=SpyAmp(trainer_ref, d_before, calls))
+    trainer_ref.append(trainer)
     trainer.train_step(batches(1)[0])
     assert calls == [True, True]
     assert all(p.requires_grad for p in trainer.nets["D_X"].parameters())
@@ -82,9 +89,9 @@ def test_checkpoint_reloads_into_identical_nets_and_continues_identically(tmp_pa
         a.train_step(b)
     a.end_epoch()
     path = save_checkpoint(tmp_path / "latest.pt", checkpoint_state(a))
-    state = load_checkpoint(path)  # weights_only load
+    state = load_checkpoint(path, resume=True)  # weights_only load, every section checked
     b = Trainer(tiny(lambda_identity=0.5, pool_size=1, seed=123))  # different init, overwritten by the load
-    b.load_state_dict(state)
+    restore_checkpoint(b, state)
     for name in a.nets:
         for (ka, va), (kb, vb) in zip(a.nets[name].state_dict().items(), b.nets[name].state_dict().items()):
             assert ka == kb and torch.equal(va, vb), (name, ka)
@@ -102,7 +109,7 @@ def test_checkpoint_reloads_into_identical_nets_and_continues_identically(tmp_pa
     F = generator_from_checkpoint(state, "F")
     x = data[0]["x"]
     reference = Trainer(config)
-    reference.load_state_dict(state)
+    restore_checkpoint(reference, state)
     with torch.no_grad():
         assert torch.equal(G(x), reference.nets["G"].eval()(x))
         assert torch.equal(F(x), reference.nets["F"].eval()(x))

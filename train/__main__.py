@@ -1,4 +1,4 @@
 """`python -m cgan.train`: the same as `cgan-train`."""
-from .cli import main
+from .launch import main
 
-main(prog_name="cgan-train")
+main()

@@ -1,44 +1,156 @@
-"""Checkpoint files: atomic writes, safe loads, and rebuilding generators from a run's checkpoint.
+"""The cgan checkpoint: its format, how it is written, checked, read back and restored. Only here.
 
-A cgan checkpoint is a dict saved with `torch.save`:
-    format:  "cgan-checkpoint"
-    version: the cgan version that wrote it
-    config:  the run's frozen config as a plain dict (JSON types only); the model keys used here
-             are generator, ngf, norm, dropout, padding, input_nc, output_nc
-    nets:    {"G": state_dict, "F": state_dict, "D_X": state_dict, "D_Y": state_dict}
-    ... plus whatever training needs to resume (optimizers, schedulers, step, epoch, RNG states).
-It holds only tensors and plain Python values, so it loads with `weights_only=True`.
+A checkpoint is one dict saved with `torch.save`. It holds tensors and plain Python values only,
+so it loads with `torch.load(weights_only=True)`:
+
+    format          "cgan-checkpoint"
+    version         the format version, FORMAT_VERSION (an int); a newer one is refused
+    cgan_version    the cgan release that wrote it (information only)
+    config          the run's TrainConfig as a plain dict; export rebuilds G and F from its
+                    generator, ngf, norm, dropout, padding, input_nc and output_nc
+    nets            {"G", "F", "D_X", "D_Y"}: the state_dict of each bare module (never a DDP wrapper)
+    optimizers      {"G": Adam of G and F, "D": Adam of D_X and D_Y}
+    schedulers      {"G", "D"}: their learning-rate schedulers
+    pools           {"X", "Y"}: the image pools of rank 0 (stored images and their random generator)
+    step, epoch, batch_in_epoch, epoch_loss_sum     where the run stands
+    precision       "fp32", "bf16" or "fp16"; scaler: the fp16 grad scaler's state ({} otherwise)
+    world_size      processes that trained; ranks: per rank {"rng": RNG states, "pools": (ranks > 0)}
+
+The trainer's sections (nets, optimizers, schedulers, pools) are its dicts of the same names, saved
+entry by entry (TRAINER_SECTIONS); resume checks each entry against what the config builds.
+precision, scaler, world_size and ranks came with resume and torchrun; files without them still resume.
+
+Export reads format, version, config and nets G and F; resume reads every section. Both check what
+they read against nets, optimizers and schedulers built from the file's own config on the meta
+device (no memory, no random draws), so a damaged or foreign file ends in one CheckpointError that
+names the file, never in a traceback from deep inside torch.
 """
 from __future__ import annotations
 
 import os
 import pickle
+import struct
+import warnings
+import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 import torch.nn as nn
 
 from cgan.infer.files import atomic_write, newest
+from cgan.infer.metadata import cgan_version
 
+from .config import ConfigError, make_config
 from .errors import TrainError
-from .networks import create_generator
+from .generators import PADDINGS
+from .layers import NORMS
+from .networks import create_generator, generator_name
+from .precision import PRECISIONS
+from .rng_state import capture_rng, restore_rng
+from .schedulers import create_scheduler
+from .trainer import Trainer, build_nets, build_optimizers, unwrap
 
-CHECKPOINT_FORMAT = "cgan-checkpoint"
+FORMAT = "cgan-checkpoint"
+FORMAT_VERSION = 1
+POSITION = ("step", "epoch", "batch_in_epoch")  # ints >= 0; epoch_loss_sum is a float
+# The Trainer's dicts of objects with state_dict()/load_state_dict(), saved entry by entry under
+# the same names (its `nets` are saved as bare modules). A new section goes here and in _Check.training.
+TRAINER_SECTIONS = ("optimizers", "schedulers", "pools")
+
+# What torch.load(weights_only=True) raises on bytes it cannot read: its zip reader, restricted
+# unpickler and tensor rebuilders each have their own (tests/test_fuzz_checkpoint.py flips and cuts
+# real checkpoints to find them). Anything else from the load is a bug and stays a traceback.
+UNREADABLE = (pickle.UnpicklingError, EOFError, RuntimeError, ValueError, TypeError, KeyError, IndexError,
+              AttributeError, struct.error, zipfile.BadZipFile, UnicodeDecodeError, OverflowError, RecursionError,
+              MemoryError)
 
 
 class CheckpointError(TrainError, ValueError):
-    """A checkpoint file that cannot be read or does not fit; the message says what to do."""
+    """A checkpoint file that cannot be read, written or used; the message names it and says what to do."""
+
+
+# --- writing -----------------------------------------------------------------------------------
+def rank_state(trainer: Trainer, is_main: bool) -> dict[str, Any]:
+    """What each process adds: its RNG states, and its own image pools on ranks other than 0."""
+    mine: dict[str, Any] = {"rng": capture_rng()}
+    if not is_main:
+        mine["pools"] = _states(trainer.pools)
+    return mine
+
+
+def checkpoint_state(trainer: Trainer, ranks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The whole checkpoint of `trainer`; `ranks` holds every process's `rank_state` (default: this one's)."""
+    ranks = ranks if ranks is not None else [rank_state(trainer, is_main=True)]
+    return {
+        "format": FORMAT, "version": FORMAT_VERSION, "cgan_version": cgan_version(),
+        "config": trainer.config.to_dict(),
+        "nets": {name: unwrap(net).state_dict() for name, net in trainer.nets.items()},
+        **{section: _states(getattr(trainer, section)) for section in TRAINER_SECTIONS},
+        "step": trainer.step, "epoch": trainer.epoch, "batch_in_epoch": trainer.batch_in_epoch,
+        "epoch_loss_sum": trainer.epoch_loss_sum,
+        "precision": trainer.amp.precision.name, "scaler": trainer.amp.state_dict(),
+        "world_size": len(ranks), "ranks": ranks,
+    }
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
     """Write `state` to a temp file beside `path`, flush it to disk, then move it into place.
 
-    A crash at any moment leaves either the previous file or the complete new one.
+    A crash at any moment leaves either the previous file or the complete new one; a failed write
+    (a full disk) raises CheckpointError and leaves the previous file and no temp file.
     """
-    with atomic_write(path) as f:
-        torch.save(state, f)
+    try:
+        with atomic_write(path) as f:
+            torch.save(state, f)
+    except OSError as e:
+        reason = e.strerror or str(e) or type(e).__name__
+        raise CheckpointError(f"{path}: the checkpoint could not be written ({reason}); the previous one is "
+                              "kept. Free disk space (or fix the folder), then resume the run") from None
     return Path(path)
+
+
+# --- reading -----------------------------------------------------------------------------------
+def load_state(path: str | os.PathLike) -> Any:
+    """`torch.load` with `weights_only=True`: never runs code from the file; unreadable bytes raise CheckpointError."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        with warnings.catch_warnings():  # torch warns about old pickle protocols before it fails on them
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot be read ({e.strerror or e})") from None
+    except pickle.UnpicklingError as e:
+        if "Unsupported global" in str(e) or "Unsupported class" in str(e):
+            raise CheckpointError(f"{path}: refused to load: it holds Python objects, not only tensors and "
+                                  "plain values, and cgan loads no code from files") from None
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint (damaged or another kind of "
+                              "file); use another checkpoint") from None
+    except UNREADABLE as e:
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({type(e).__name__}; damaged, "
+                              "cut short or another kind of file); use another checkpoint") from None
+
+
+def load_checkpoint(path: str | os.PathLike, resume: bool = False) -> dict[str, Any]:
+    """Load a cgan checkpoint and check it: what export needs, or with `resume`, every section."""
+    state = load_state(path)
+    check = _Check(path)
+    check.header(state)
+    check.generators(state)
+    if resume:
+        check.training(state)
+    return state
+
+
+def generator_from_checkpoint(state: dict[str, Any], which: str) -> nn.Module:
+    """Rebuild generator `which` ("G": X->Y or "F": Y->X) from a loaded cgan checkpoint, in eval mode."""
+    if which not in ("G", "F"):
+        raise ValueError(f"unknown generator {which!r}; choose G or F")
+    net = _generator(state["config"], which)
+    net.load_state_dict(state["nets"][which])
+    return net.eval()
 
 
 def latest_run(runs_dir: str | os.PathLike) -> Path | None:
@@ -47,38 +159,251 @@ def latest_run(runs_dir: str | os.PathLike) -> Path | None:
     return checkpoint.parent.parent if checkpoint else None
 
 
-def load_state(path: str | os.PathLike) -> Any:
-    """`torch.load` with `weights_only=True`: never runs code from the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file")
+# --- restoring ---------------------------------------------------------------------------------
+def restore_checkpoint(trainer: Trainer, state: dict[str, Any], rank: int = 0, world_size: int = 1) -> list[str]:
+    """Put a checkpoint (checked by `load_checkpoint(..., resume=True)`) back into `trainer`: nets,
+    optimizers, schedulers, pools, position, grad scaler, and this rank's RNG states.
+
+    Returns notes for the start line: with another number of processes than the run had, ranks
+    keep their fresh seeds and pools.
+    """
+    for name, net in trainer.nets.items():
+        unwrap(net).load_state_dict(state["nets"][name])
+    for section in TRAINER_SECTIONS:
+        for name, obj in getattr(trainer, section).items():
+            obj.load_state_dict(state[section][name])
+    trainer.step, trainer.epoch, trainer.batch_in_epoch = (int(state[k]) for k in POSITION)
+    trainer.epoch_loss_sum = float(state["epoch_loss_sum"])
+    if state.get("precision") == trainer.amp.precision.name:
+        trainer.amp.load_state_dict(state.get("scaler") or {})
+    ranks = state.get("ranks")
+    if not ranks:
+        return []
+    if len(ranks) != world_size:
+        return [f"resumed with {world_size} processes where the run had {len(ranks)}: random streams start afresh"]
+    restore_rng(ranks[rank]["rng"])
+    for name, pool in trainer.pools.items():
+        if "pools" in ranks[rank]:
+            pool.load_state_dict(ranks[rank]["pools"][name])
+    return []
+
+
+def _states(objects: dict[str, Any]) -> dict[str, Any]:
+    return {name: obj.state_dict() for name, obj in objects.items()}
+
+
+def _generator(config: dict[str, Any], which: str) -> nn.Module:
+    in_nc, out_nc = (config["input_nc"], config["output_nc"])
+    if which == "F":
+        in_nc, out_nc = out_nc, in_nc
+    return create_generator(config["generator"], input_nc=in_nc, output_nc=out_nc, ngf=config["ngf"],
+                            norm=config["norm"], dropout=config["dropout"], padding=config.get("padding", "reflect"))
+
+
+# --- checking ----------------------------------------------------------------------------------
+class _Check:
+    """Checks a loaded checkpoint against what this cgan would build from its config; the first
+    problem raises CheckpointError naming the file, the entry and what to do."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = path
+
+    def fail(self, where: str, what: str) -> NoReturn:
+        raise CheckpointError(f"{self.path}: not a usable cgan checkpoint ({where} {what}); it is damaged or was "
+                              "not written by cgan-train: use another checkpoint (e.g. an epoch_NNN.pt)")
+
+    def header(self, state: Any) -> None:
+        if not isinstance(state, dict) or state.get("format") != FORMAT:
+            raise CheckpointError(f"{self.path}: not a cgan checkpoint (for an official pytorch-CycleGAN file, "
+                                  "use `cgan-export --checkpoint FILE --generator NAME`)")
+        version = state.get("version")
+        if _is_int(version) and version > FORMAT_VERSION:
+            raise CheckpointError(f"{self.path}: checkpoint format version {version} is newer than this cgan "
+                                  f"reads ({FORMAT_VERSION}); upgrade cgan to use it")
+        if version != FORMAT_VERSION or not _is_int(version):
+            self.fail("version", f"is {version!r}, format version {FORMAT_VERSION} expected")
+        config = state.get("config")
+        if not isinstance(config, dict):
+            self.fail("config", "is missing")
+        model = {"generator": lambda v: isinstance(v, str) and _known_generator(v),
+                 "ngf": lambda v: _is_int(v) and v >= 1,
+                 "norm": lambda v: isinstance(v, str) and v in NORMS,
+                 "dropout": lambda v: isinstance(v, bool),
+                 "input_nc": lambda v: _is_int(v) and v in (1, 3),
+                 "output_nc": lambda v: _is_int(v) and v in (1, 3)}
+        optional = {"padding": lambda v: isinstance(v, str) and v in PADDINGS,
+                    "crop_size": lambda v: _is_int(v) and v >= 1,
+                    "domain_x": lambda v: isinstance(v, str), "domain_y": lambda v: isinstance(v, str)}
+        for key in model:
+            if key not in config:
+                self.fail(f"config.{key}", "is missing")
+        for key, ok in {**model, **optional}.items():
+            if key in config and not ok(config[key]):
+                self.fail(f"config.{key}", f"= {config[key]!r} is not a valid value")
+
+    def generators(self, state: dict[str, Any]) -> None:
+        nets = state.get("nets")
+        if not isinstance(nets, dict):
+            self.fail("nets", "is missing")
+        for which in ("G", "F"):
+            with torch.device("meta"):
+                expected = _generator(state["config"], which).state_dict()
+            problem = _mismatch(nets.get(which), expected)
+            if problem:
+                raise CheckpointError(f"{self.path}: generator {which} cannot be rebuilt from it ({problem}); the "
+                                      "file does not fit its own config: use another checkpoint")
+
+    def training(self, state: dict[str, Any]) -> None:
+        """Every section resume reads, against a trainer built on the meta device from the saved config."""
+        try:
+            config = make_config(state["config"])
+        except ConfigError as e:
+            self.fail("config", f"is not valid: {e}")
+        with torch.device("meta"):
+            nets = build_nets(config)
+            optimizers = build_optimizers(nets, config)
+            schedulers = {name: create_scheduler(opt, config) for name, opt in optimizers.items()}
+        for name, net in nets.items():
+            problem = _mismatch(self.section(state, "nets").get(name), net.state_dict())
+            if problem:
+                self.fail(f"nets.{name}:", problem)
+        for name, opt in optimizers.items():
+            self.optimizer(f"optimizers.{name}", self.section(state, "optimizers").get(name), opt)
+        for name, scheduler in schedulers.items():
+            self.like(f"schedulers.{name}", self.section(state, "schedulers").get(name), scheduler.state_dict())
+        channels = {"X": config.input_nc, "Y": config.output_nc}
+        for domain in channels:
+            self.pool(f"pools.{domain}", self.section(state, "pools").get(domain), channels[domain])
+        for key in POSITION:
+            if not (_is_int(state.get(key)) and state[key] >= 0):
+                self.fail(key, f"= {state.get(key)!r} is not a count")
+        if not _is_number(state.get("epoch_loss_sum")):
+            self.fail("epoch_loss_sum", "is not a number")
+        if "precision" in state and not (isinstance(state["precision"], str) and state["precision"] in PRECISIONS):
+            self.fail("precision", f"= {state['precision']!r} is not a precision")
+        scaler = state.get("scaler", {})
+        if not (isinstance(scaler, dict) and all(isinstance(k, str) and _is_number(v) for k, v in scaler.items())):
+            self.fail("scaler", "is not a grad scaler's state")
+        ranks = state.get("ranks")
+        if ranks is None:
+            return
+        if not isinstance(ranks, list) or not ranks or state.get("world_size") != len(ranks):
+            self.fail("ranks", "does not match world_size")
+        for i, mine in enumerate(ranks):
+            if not isinstance(mine, dict):
+                self.fail(f"ranks[{i}]", "is not a dict")
+            self.rng(f"ranks[{i}].rng", mine.get("rng"))
+            if "pools" in mine:
+                for domain in channels:
+                    self.pool(f"ranks[{i}].pools.{domain}", self.section(mine, "pools").get(domain),
+                              channels[domain])
+
+    def rng(self, where: str, found: Any) -> None:
+        """What `capture_rng` saved, with values that `restore_rng` accepts."""
+        if not isinstance(found, dict) or not {"python", "numpy", "torch"} <= set(found) <= {"python", "numpy",
+                                                                                             "torch", "cuda"}:
+            self.fail(where, "is not a set of RNG states")
+        expected = capture_rng()
+        expected["python"][2] = None  # Python's cached gauss: None or a float (`like` takes either)
+        self.like(f"{where}.python", found["python"], expected["python"])
+        self.like(f"{where}.numpy", found["numpy"], expected["numpy"])
+        self.like(f"{where}.torch", found["torch"], expected["torch"])
+        words = [*found["python"][1], *found["numpy"][1]]
+        if not all(_is_int(w) and 0 <= w < 2**32 for w in words) or not 0 <= found["python"][1][-1] <= 624 \
+                or not (_is_int(found["numpy"][2]) and 0 <= found["numpy"][2] <= 624):
+            self.fail(where, "holds values out of range")
+        cuda = found.get("cuda", [])
+        if not (isinstance(cuda, list) and all(isinstance(t, torch.Tensor) and t.dtype == torch.uint8 for t in cuda)):
+            self.fail(f"{where}.cuda", "is not a list of CUDA RNG states")
+
+    def section(self, state: dict[str, Any], name: str) -> dict[str, Any]:
+        value = state.get(name)
+        if not isinstance(value, dict):
+            self.fail(name, "is missing")
+        return value
+
+    def optimizer(self, where: str, found: Any, optimizer: torch.optim.Optimizer) -> None:
+        expected = optimizer.state_dict()
+        if not isinstance(found, dict) or set(found) != {"state", "param_groups"}:
+            self.fail(where, "is not an optimizer's state")
+        self.like(f"{where}.param_groups", found["param_groups"], expected["param_groups"])
+        shapes = {i: p.shape for i, p in enumerate(p for g in optimizer.param_groups for p in g["params"])}
+        if not isinstance(found["state"], dict):
+            self.fail(f"{where}.state", "is not a dict")
+        for index, entry in found["state"].items():
+            if index not in shapes or not isinstance(entry, dict):
+                self.fail(f"{where}.state", f"has an entry {index!r} for no parameter")
+            for key, value in entry.items():
+                if not isinstance(value, torch.Tensor) or not value.is_floating_point():
+                    self.fail(f"{where}.state[{index}].{key}", "is not a float tensor")
+                if value.dim() and value.shape != shapes[index]:
+                    self.fail(f"{where}.state[{index}].{key}", f"has shape {list(value.shape)}, "
+                              f"{list(shapes[index])} expected")
+
+    def pool(self, where: str, found: Any, channels: int) -> None:
+        if not isinstance(found, dict) or set(found) != {"size", "images", "rng"}:
+            self.fail(where, "is not an image pool's state")
+        size, images, rng = found["size"], found["images"], found["rng"]
+        if not (_is_int(size) and size >= 0):
+            self.fail(f"{where}.size", "is not a count")
+        if not (isinstance(images, torch.Tensor) and images.dtype == torch.float32 and (
+                images.numel() == 0 or images.dim() == 4 and images.shape[0] <= size and images.shape[1] == channels)):
+            self.fail(f"{where}.images", f"are not up to {size} float32 images of {channels} channels")
+        self.like(f"{where}.rng", rng, torch.Generator().get_state())
+
+    def like(self, where: str, found: Any, expected: Any) -> None:
+        """`found` has the structure of `expected`: the same dict keys and list lengths, tensors of the
+        same shape and dtype, numbers where numbers are, strings where strings are."""
+        if isinstance(expected, torch.Tensor):
+            if not (isinstance(found, torch.Tensor) and found.shape == expected.shape and found.dtype == expected.dtype):
+                self.fail(where, f"is not a {expected.dtype} tensor of shape {list(expected.shape)}")
+        elif isinstance(expected, dict):
+            if not isinstance(found, dict) or set(found) != set(expected):
+                self.fail(where, f"does not hold the entries {sorted(map(str, expected))}")
+            for key in expected:
+                self.like(f"{where}.{key}", found[key], expected[key])
+        elif isinstance(expected, (list, tuple)):
+            if not isinstance(found, (list, tuple)) or len(found) != len(expected):
+                self.fail(where, f"is not a list of {len(expected)}")
+            for i, (a, b) in enumerate(zip(found, expected)):
+                self.like(f"{where}[{i}]", a, b)
+        elif isinstance(expected, (bool, str)):
+            if type(found) is not type(expected):
+                self.fail(where, f"is not a {type(expected).__name__}")
+        elif _is_number(expected):
+            if not _is_number(found):
+                self.fail(where, "is not a number")
+        elif expected is None and not (found is None or _is_number(found)):
+            self.fail(where, "is neither empty nor a number")
+
+
+def _mismatch(found: Any, expected: dict[str, torch.Tensor]) -> str | None:
+    """The first way `found` is not a state_dict fitting `expected` (keys, shapes, dtypes), or None."""
+    if not isinstance(found, dict):
+        return "its weights are missing"
+    for key, value in expected.items():
+        if key not in found:
+            return f"weight {key!r} is missing"
+        tensor = found[key]
+        if not isinstance(tensor, torch.Tensor):
+            return f"weight {key!r} is not a tensor"
+        if tensor.shape != value.shape or tensor.dtype != value.dtype:
+            return f"weight {key!r} is {tensor.dtype} {list(tensor.shape)}, {value.dtype} {list(value.shape)} expected"
+    extra = next((k for k in found if k not in expected), None)
+    return f"unexpected weight {extra!r}" if extra is not None else None
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _known_generator(name: str) -> bool:
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as e:
-        first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(
-            f"{path}: refused to load: it holds Python objects beyond tensors and plain values "
-            f"({first_line}); only weights-only checkpoints are loaded") from None
-    except (RuntimeError, EOFError, OSError) as e:
-        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({e})") from None
-
-
-def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Load a cgan checkpoint and check that it is one."""
-    state = load_state(path)
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path}: not a cgan checkpoint (for an official pytorch-CycleGAN file, "
-                              "use `cgan-export --checkpoint FILE --generator NAME`)")
-    return state
-
-
-def generator_from_checkpoint(state: dict[str, Any], which: str) -> nn.Module:
-    """Rebuild generator `which` ("G": X->Y or "F": Y->X) from a loaded cgan checkpoint, in eval mode."""
-    if which not in ("G", "F"):
-        raise ValueError(f"unknown generator {which!r}; choose G or F")
-    cfg = state["config"]
-    in_nc, out_nc = (cfg["input_nc"], cfg["output_nc"]) if which == "G" else (cfg["output_nc"], cfg["input_nc"])
-    net = create_generator(cfg["generator"], input_nc=in_nc, output_nc=out_nc, ngf=cfg["ngf"],
-                           norm=cfg["norm"], dropout=cfg["dropout"], padding=cfg.get("padding", "reflect"))
-    net.load_state_dict(state["nets"][which])
-    return net.eval()
+        generator_name(name)
+    except ValueError:
+        return False
+    return True

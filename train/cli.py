@@ -8,8 +8,8 @@ from .config import BUILTIN_DEFAULTS, FIELDS, TrainConfig, load_config_file, mak
 from .distributed import dist_env, exit_after_peer_failure, peer_failure_message
 from .errors import TrainError
 from .known_answer import KnownAnswerDataset, format_report
-from .loop import run_training
-from .resume import find_run, load_resume
+from .loop import StoppedAtStart, run_training
+from .resume import find_run, resuming
 from .signals import resume_command
 
 DEFAULTS = TrainConfig()
@@ -75,10 +75,12 @@ def main(ctx: click.Context, config_file: str | None, resume: str | None, **para
             result = run_training(config, name_given="name" in overrides, echo=click.echo)
         else:
             path = find_run(resume, overrides.get("name"), overrides.get("runs_dir") or DEFAULTS.runs_dir)
-            config, resumed = load_resume(path, file_values, overrides)
-            result = run_training(config, echo=click.echo, resume=resumed)
+            with resuming(path, file_values, overrides, lock=dist_env().is_main) as resumed:
+                result = run_training(resumed.config, echo=click.echo, resume=resumed)
     except TrainError as e:
         raise click.ClickException(str(e)) from None
+    except StoppedAtStart as e:
+        raise click.ClickException(f"stopped by {e} before the first step; nothing was trained (a new run folder is not kept)") from None
     except RuntimeError as e:
         message = peer_failure_message(e, dist_env())
         if message is None:

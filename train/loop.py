@@ -14,14 +14,15 @@ from tqdm import tqdm
 
 from .config import ConfigError, TrainConfig
 from .data import UnalignedDataset, build_loader, check_batchable, start_epoch
-from .distributed import DistEnv, shutdown_distributed
+from .distributed import DistEnv, any_rank, shutdown_distributed
 from .known_answer import KnownAnswerDataset, known_answer_report
 from .networks import create_discriminator, side_multiple
 from .preprocess import CROPPING, Preprocess
 from .resume import Resume, truncate_log
-from .run_dir import RunDir, claim_run_dir
+from .run_dir import RunDir, claim_run_dir, remove_unused_run
 from .run_lock import RunLock
 from .session import Session, start_session
+from .signals import StopRequest
 from .trainer import Trainer, unwrap
 
 PROGRESS_TERMS = ("G_total", "cycle_X", "cycle_Y", "D_X", "D_Y")
@@ -87,9 +88,13 @@ def fit(trainer: Trainer, loader: DataLoader, run: RunDir | None, session: Sessi
 
 def save(trainer: Trainer, run: RunDir | None, session: Session, epoch_end: bool) -> None:
     """Write a checkpoint on the main process; every process takes part (each rank's RNG state goes in)."""
-    extra = session.checkpoint_extra(trainer)
+    state = session.checkpoint(trainer)
     if run is not None:
-        run.write_checkpoint(trainer, epoch_end, extra)
+        run.write_checkpoint(state, epoch_end)
+
+
+class StoppedAtStart(Exception):
+    """SIGINT/SIGTERM came before the first step: the run ends at once (a new run folder is removed)."""
 
 
 @dataclass
@@ -137,33 +142,49 @@ def check_discriminator_fits(c: TrainConfig) -> None:
 
 def run_training(config: TrainConfig, name_given: bool = False, echo: Callable[[str], None] = print,
                  progress: bool = True, resume: Resume | None = None) -> RunResult:
-    """A whole run: data, run directory, training, report; or the rest of a run with `resume`.
-    Raises ConfigError/DataError/RunDirError for bad input before anything is written. Under
-    torchrun every process calls it; only the main one writes (and gets a RunResult with a path)."""
+    """A whole run: data, run directory, training, report; or the rest of a run with `resume` (from
+    `resuming`, which holds the run's lock). Raises ConfigError/DataError/RunDirError for bad input
+    before anything is written. Under torchrun every process calls it; only the main one writes
+    (and gets a RunResult with a path).
+
+    SIGINT/SIGTERM are caught from the start: before the first step they raise StoppedAtStart (a new
+    run folder is removed again, as after any error before the first step); later they stop the run
+    at the next step boundary, with a checkpoint.
+    """
     if config.threads:
         torch.set_num_threads(config.threads)
-    session = start_session(config)
-    env, path, run = session.env, None, None
+    path, run, started = None, None, False
+
+    def remove_if_unused(exc_type, *_) -> None:  # a new run that ends before its first step leaves nothing
+        if exc_type is not None and not started:
+            remove_unused_run(path)
+
     with contextlib.ExitStack() as cleanup:
+        stop = cleanup.enter_context(StopRequest())
+        session = start_session(config, stop)
+        env = session.env
         cleanup.callback(shutdown_distributed)
         dataset, loader = build_data(config, pin_memory=session.device.type == "cuda", env=env)
         check_discriminator_fits(config)
         if env.is_main:
             if resume is None:
                 config, path = claim_run_dir(config, name_given)
+                cleanup.push(remove_if_unused)
+                cleanup.enter_context(RunLock(path))
             else:
                 path = resume.path
-            cleanup.enter_context(RunLock(path))
+        trainer = session.build_trainer(config)
+        if resume is not None and resume.state is not None:
+            session.restore(trainer, resume.state)
+        if env.is_main:
             if resume is not None:
-                truncate_log(path / "log.jsonl", resume.state["step"] if resume.state else 0)
+                truncate_log(path / "log.jsonl", trainer.step)
             run = RunDir(path, config)
             cleanup.callback(run.close)
             run.write_config()
-        trainer = Trainer(config, session.device)
-        session.prepare(trainer)
-        if resume is not None and resume.state is not None:
-            session.restore(trainer, resume.state)
         steps = total_steps(config, loader)
+        if any_rank(stop.requested, device=session.device)[0]:
+            raise StoppedAtStart(stop.signal_name or "a signal to another process")
         if run is not None:
             if resume is not None:
                 changed = f"; changed: {', '.join(resume.changes)}" if resume.changes else ""
@@ -172,9 +193,8 @@ def run_training(config: TrainConfig, name_given: bool = False, echo: Callable[[
             echo(f"cgan-train: device {session.device}, {session.describe(config.batch_size)}, "
                  f"X '{config.domain_x}' {dataset.sizes[0]} images, Y '{config.domain_y}' {dataset.sizes[1]} images, "
                  f"{batches_per_epoch(loader)} steps/epoch, {steps} steps, run dir {path}")
-        start = time.perf_counter()
-        with session.stop:
-            stopped = fit(trainer, loader, run, session, progress)
+        start, started = time.perf_counter(), True
+        stopped = fit(trainer, loader, run, session, progress)
         known = None
         if run is not None and not config.data and not stopped:
             known = known_answer_report(unwrap(trainer.nets["G"]), unwrap(trainer.nets["F"]),
@@ -182,4 +202,4 @@ def run_training(config: TrainConfig, name_given: bool = False, echo: Callable[[
             run.write_known_answer(known)
             run.write_report()
     seconds = time.perf_counter() - start
-    return RunResult(path, config, trainer.step, seconds, known, session.stop.signal_name if stopped else None)
+    return RunResult(path, config, trainer.step, seconds, known, stop.signal_name if stopped else None)

@@ -1,20 +1,25 @@
-"""`cgan-train --resume`: find the run, check the options against it, load its latest checkpoint.
+"""`cgan-train --resume`: find the run, lock it, check the options against it, load its latest checkpoint.
 
 A resumed run continues exactly where the checkpoint stands (see Session.restore). Options that fix
 the architecture or the meaning of the saved training state cannot change; all others (--epochs,
---max-steps, --lr, --precision, ...) may, and each change is reported.
+--max-steps, --lr, --precision, ...) may, and each change is reported. The run's lock is taken
+before its checkpoint is read, so a second resume of a run in training is refused instead of
+continuing from a checkpoint that the first one is about to overtake.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 from .checkpoint import latest_run, load_checkpoint
 from .config import TrainConfig, make_config
 from .errors import TrainError
 from .report import write_bytes_atomic
+from .run_dir import refuse_links
+from .run_lock import RunLock
 
 # Keys whose change would not fit the saved nets, optimizer states, scheduler, pools or data position.
 FIXED_ON_RESUME = (
@@ -34,6 +39,7 @@ class ResumeError(TrainError, ValueError):
 @dataclass
 class Resume:
     path: Path                    # the run directory
+    config: TrainConfig           # the saved config with this command's options applied
     state: dict[str, Any] | None  # its latest checkpoint; None when it has none yet (starts at step 0)
     changes: list[str]            # "epochs 6 -> 10", for the start line
 
@@ -71,10 +77,20 @@ def resume_config(saved: Mapping[str, Any], file_values: Mapping[str, Any],
     return config, changes
 
 
-def load_resume(path: Path, file_values: Mapping[str, Any], overrides: Mapping[str, Any]) -> tuple[TrainConfig, Resume]:
+@contextlib.contextmanager
+def resuming(path: Path, file_values: Mapping[str, Any], overrides: Mapping[str, Any],
+             lock: bool = True) -> Iterator[Resume]:
+    """`with resuming(path, ...) as resume: run_training(resume.config, resume=resume)`: holds the run's
+    lock (`lock`: on the main process) from before its checkpoint is read until the block ends."""
+    with RunLock(path) if lock else contextlib.nullcontext():
+        refuse_links(path)
+        yield load_resume(path, file_values, overrides)
+
+
+def load_resume(path: Path, file_values: Mapping[str, Any], overrides: Mapping[str, Any]) -> Resume:
     """The config to continue with and the run's latest checkpoint (or None before the first one)."""
     latest = path / "checkpoints" / "latest.pt"
-    state = load_checkpoint(latest) if latest.exists() else None
+    state = load_checkpoint(latest, resume=True) if latest.exists() else None
     if state is not None:
         saved = state["config"]
     else:
@@ -83,7 +99,7 @@ def load_resume(path: Path, file_values: Mapping[str, Any], overrides: Mapping[s
         except (OSError, ValueError) as e:
             raise ResumeError(f"{path / 'config.json'}: cannot be read ({e})") from None
     config, changes = resume_config(saved, file_values, overrides)
-    return config, Resume(path, state, changes)
+    return Resume(path, config, state, changes)
 
 
 def truncate_log(log_path: Path, step: int) -> None:

@@ -8,21 +8,26 @@
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import shutil
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
-from cgan.infer.metadata import cgan_version
-
-from .checkpoint import CHECKPOINT_FORMAT, save_checkpoint
+from .checkpoint import save_checkpoint
 from .config import TrainConfig
 from .errors import TrainError
 from .known_answer import format_report
 from .report import index_html, loss_curve, read_log, sample_grid, write_bytes_atomic, write_png
+from .run_lock import LOCK_NAME
 from .trainer import Trainer
 
-CHECKPOINT_VERSION = 1
+# Names a training writes in its run folder. None may be a symbolic link: files opened in place
+# (the lock, the log) would write through one into whatever it points at, and folders would take
+# every file written into them elsewhere. Files replaced whole (temp file + rename) replace a link.
+OPENED_IN_PLACE = (LOCK_NAME, "log.jsonl", "checkpoints", "samples", "tensorboard")
 
 
 class RunDirError(TrainError, ValueError):
@@ -51,11 +56,28 @@ def claim_run_dir(config: TrainConfig, name_given: bool) -> tuple[TrainConfig, P
     raise RunDirError(f"{runs}: too many runs named {base}_N; choose a --name")
 
 
-def checkpoint_state(trainer: Trainer, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The self-describing checkpoint dict: format, versions, config and the whole training state
-    (`extra`: what the session adds, i.e. grad scaler, RNG states and other ranks' pools)."""
-    return {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "cgan_version": cgan_version(),
-            "config": trainer.config.to_dict(), **trainer.state_dict(), **(extra or {})}
+def refuse_links(path: Path) -> None:
+    """Raise RunDirError when a name the training opens in place inside `path` is a symbolic link."""
+    for name in OPENED_IN_PLACE:
+        if (path / name).is_symlink():
+            raise RunDirError(f"{path / name} is a symbolic link; cgan-train does not write through links in a "
+                              "run folder: remove it (or move the real file there)")
+
+
+def remove_unused_run(path: Path) -> None:
+    """Remove a run folder this process created when the run stopped before its first step."""
+    if not (path / "checkpoints").exists():
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def writing(path: Path) -> Iterator[None]:
+    """Turn a failed write (a full disk, a folder gone) into RunDirError naming the file."""
+    try:
+        yield
+    except OSError as e:
+        raise RunDirError(f"{path}: cannot be written ({e.strerror or e}); free disk space or fix the folder, "
+                          "then resume the run") from None
 
 
 class RunDir:
@@ -74,47 +96,53 @@ class RunDir:
 
     def write_config(self) -> None:
         text = json.dumps(self.config.to_dict(), indent=2) + "\n"
-        write_bytes_atomic(self.path / "config.json", text.encode())
+        with writing(self.path / "config.json"):
+            write_bytes_atomic(self.path / "config.json", text.encode())
 
     def log(self, step: int, epoch: int, lr: float, losses: dict[str, float]) -> None:
         """Append one record to log.jsonl (and TensorBoard when it is installed)."""
-        if self._log is None:
-            self._log = open(self.log_path, "a", encoding="utf-8")
-        self._log.write(json.dumps({"step": step, "epoch": epoch, "lr": lr, **losses}) + "\n")
-        self._log.flush()
+        with writing(self.log_path):
+            if self._log is None:
+                fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+                self._log = os.fdopen(fd, "a", encoding="utf-8")
+            self._log.write(json.dumps({"step": step, "epoch": epoch, "lr": lr, **losses}) + "\n")
+            self._log.flush()
         if self._tensorboard is not None:
             for key, value in losses.items():
                 self._tensorboard.add_scalar(f"loss/{key}", value, step)
             self._tensorboard.add_scalar("lr", lr, step)
 
-    def write_checkpoint(self, trainer: Trainer, epoch_end: bool, extra: dict[str, Any] | None = None) -> Path:
+    def write_checkpoint(self, state: dict[str, Any], epoch_end: bool) -> Path:
         """latest.pt always; epoch_NNN.pt too at the end of every save_epoch_freq-th epoch."""
-        state = checkpoint_state(trainer, extra)
         latest = save_checkpoint(self.checkpoints / "latest.pt", state)
-        if epoch_end and trainer.epoch % self.config.save_epoch_freq == 0:
-            save_checkpoint(self.checkpoints / f"epoch_{trainer.epoch:03d}.pt", state)
+        if epoch_end and state["epoch"] % self.config.save_epoch_freq == 0:
+            save_checkpoint(self.checkpoints / f"epoch_{state['epoch']:03d}.pt", state)
         return latest
 
     def write_sample(self, trainer: Trainer) -> Path:
         path = self.samples / f"step_{trainer.step:06d}.png"
-        write_png(path, sample_grid(trainer.last_images))
+        with writing(path):
+            write_png(path, sample_grid(trainer.last_images))
         return path
 
     def write_known_answer(self, report: dict[str, Any]) -> None:
         self.known_answer = report
-        write_bytes_atomic(self.path / "known_answer.json", (json.dumps(report, indent=2) + "\n").encode())
+        with writing(self.path / "known_answer.json"):
+            write_bytes_atomic(self.path / "known_answer.json", (json.dumps(report, indent=2) + "\n").encode())
 
     def write_report(self) -> None:
         """Redraw the loss curve and index.html from what is on disk."""
         records = read_log(self.log_path)
         if records:
-            write_png(self.curve_path, loss_curve(records))
+            with writing(self.curve_path):
+                write_png(self.curve_path, loss_curve(records))
         samples = sorted((p.relative_to(self.path).as_posix() for p in self.samples.glob("step_*.png")),
                          reverse=True)
         known = format_report(self.known_answer) if self.known_answer else None
         page = index_html(self.config.name, self.config.to_dict(), samples,
                           self.curve_path.name if records else None, known)
-        write_bytes_atomic(self.path / "index.html", page.encode())
+        with writing(self.path / "index.html"):
+            write_bytes_atomic(self.path / "index.html", page.encode())
 
     def close(self) -> None:
         if self._log is not None:

@@ -7,6 +7,7 @@ holder's pid, host and start time so the refusal can say who holds it.
 """
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
@@ -23,7 +24,7 @@ EXIT_GRACE_S = 15.0
 
 
 class RunLockedError(TrainError, RuntimeError):
-    """The run directory is in use by another training."""
+    """The run directory is in use by another training, or its lock file cannot be opened."""
 
 
 class RunLock:
@@ -35,7 +36,11 @@ class RunLock:
 
     def acquire(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:  # never through a symbolic link: the pid written below would land in the file it points at
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        except OSError as e:
+            reason = "it is a symbolic link: remove it" if e.errno == errno.ELOOP else e.strerror
+            raise RunLockedError(f"{self.path}: cannot take the run's lock ({reason})") from None
         try:
             if not _lock_within(fd, EXIT_GRACE_S if _holder_is_dead(fd) else 0.0):
                 raise RunLockedError(

@@ -21,7 +21,8 @@ class StopRequest:
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-    def __init__(self) -> None:
+    def __init__(self, announce: str | None = "stopping after this step and saving a checkpoint") -> None:
+        self.announce = announce  # printed when the first signal comes (None: nothing)
         self.signal_name: str | None = None
         self._previous: dict[int, object] = {}
         self._pid = os.getpid()
@@ -36,8 +37,9 @@ class StopRequest:
         if self.requested and signum == signal.SIGINT:
             raise KeyboardInterrupt
         self.signal_name = signal.Signals(signum).name
-        print(f"\n{self.signal_name}: stopping after this step and saving a checkpoint"
-              " (Ctrl-C again quits without saving)", file=sys.stderr, flush=True)
+        if self.announce:
+            print(f"\n{self.signal_name}: {self.announce} (Ctrl-C again quits without saving)", file=sys.stderr,
+                  flush=True)
 
     def __enter__(self) -> "StopRequest":
         self._pid = os.getpid()

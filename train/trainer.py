@@ -1,16 +1,17 @@
 """The CycleGAN training state and its step.
 
-`Trainer` holds everything a run needs to continue: the four nets, both optimizers, both
-schedulers, both image pools, and where it stands (step, epoch, batch within the epoch); its
-`state_dict()` / `load_state_dict()` cover all of it. Seams for precision and distributed
-training: `autocast` wraps every forward pass of a step, `optimize` does backward + update, and
-`nets` entries may be replaced by wrappers (DDP); state dicts always come from the bare modules.
+`Trainer` holds everything a run needs to continue: the four nets, their optimizers and
+schedulers, both image pools, and where it stands (step, epoch, batch within the epoch). What a
+checkpoint keeps of it is listed in one place, train/checkpoint.py.
+
+How this process runs the nets is given when the Trainer is built: `amp` (precision: autocast
+around every forward, backward + update with the fp16 grad scaler) and `prepare_net` (memory
+format, compile, the DDP wrapper). `nets` may thus hold wrappers; `unwrap` gives the bare module.
 """
 from __future__ import annotations
 
-import contextlib
 import itertools
-from typing import Any, Callable, ContextManager, Iterable
+from typing import Any, Callable, Iterable
 
 import torch
 import torch.nn as nn
@@ -19,9 +20,8 @@ from .config import TrainConfig
 from .losses import CycleImages, discriminator_loss, generator_loss
 from .networks import create_discriminator, create_generator
 from .pool import ImagePool
+from .precision import Amp, Precision
 from .schedulers import create_scheduler, step_scheduler
-
-NET_NAMES = ("G", "F", "D_X", "D_Y")
 
 
 def unwrap(net: nn.Module) -> nn.Module:
@@ -43,6 +43,22 @@ def build_nets(config: TrainConfig) -> dict[str, nn.Module]:
     }
 
 
+def build_optimizers(nets: dict[str, nn.Module], config: TrainConfig) -> dict[str, torch.optim.Optimizer]:
+    """"G" updates both generators, "D" both discriminators."""
+    betas = (config.beta1, 0.999)
+    return {
+        "G": torch.optim.Adam(itertools.chain(nets["G"].parameters(), nets["F"].parameters()), lr=config.lr,
+                              betas=betas),
+        "D": torch.optim.Adam(itertools.chain(nets["D_X"].parameters(), nets["D_Y"].parameters()), lr=config.lr,
+                              betas=betas),
+    }
+
+
+def pool_seed(seed: int, rank: int, k: int) -> int:
+    """Seed of image pool k (1: X, 2: Y) on `rank`; rank 0 keeps the single-process seeds."""
+    return seed + k if rank == 0 else (seed + rank) * 1_000_003 + k
+
+
 def set_requires_grad(nets: Iterable[nn.Module], flag: bool) -> None:
     for net in nets:
         for p in net.parameters():
@@ -50,27 +66,29 @@ def set_requires_grad(nets: Iterable[nn.Module], flag: bool) -> None:
 
 
 class Trainer:
-    """A CycleGAN in training. Builds its nets from `config.seed`, so equal configs start equal."""
+    """A CycleGAN in training. Builds its nets from `config.seed`, so equal configs start equal.
 
-    def __init__(self, config: TrainConfig, device: torch.device | str = "cpu"):
+    amp: the precision (default fp32). prepare_net: turns each built net into the one that trains
+    (default: the net itself). rank: this process under torchrun (gives the pools their own draws).
+    """
+
+    def __init__(self, config: TrainConfig, device: torch.device | str = "cpu", amp: Amp | None = None,
+                 prepare_net: Callable[[nn.Module], nn.Module] | None = None, rank: int = 0):
         self.config = config
         self.device = torch.device(device)
+        self.amp = amp or Amp(Precision("fp32", self.device.type, "default"))
         torch.manual_seed(config.seed)
-        self.nets = {name: net.to(self.device) for name, net in build_nets(config).items()}
-        betas = (config.beta1, 0.999)
-        self.opt_g = torch.optim.Adam(itertools.chain(self.nets["G"].parameters(), self.nets["F"].parameters()),
-                                      lr=config.lr, betas=betas)
-        self.opt_d = torch.optim.Adam(itertools.chain(self.nets["D_X"].parameters(),
-                                                      self.nets["D_Y"].parameters()), lr=config.lr, betas=betas)
-        self.sched_g = create_scheduler(self.opt_g, config)
-        self.sched_d = create_scheduler(self.opt_d, config)
-        self.pool_x = ImagePool(config.pool_size, seed=config.seed + 1)  # past F(y) shown to D_X
-        self.pool_y = ImagePool(config.pool_size, seed=config.seed + 2)  # past G(x) shown to D_Y
+        nets = {name: net.to(self.device) for name, net in build_nets(config).items()}
+        self.optimizers = build_optimizers(nets, config)
+        self.schedulers = {name: create_scheduler(opt, config) for name, opt in self.optimizers.items()}
+        self.pools = {  # "X": past F(y) shown to D_X, "Y": past G(x) shown to D_Y
+            domain: ImagePool(config.pool_size, seed=pool_seed(config.seed, rank, k))
+            for k, domain in enumerate(("X", "Y"), start=1)}
+        self.nets = {name: prepare_net(net) for name, net in nets.items()} if prepare_net else nets
         self.step = 0  # optimizer steps taken in all
         self.epoch = 0  # epochs completed
         self.batch_in_epoch = 0  # batches taken in the current epoch
         self.epoch_loss_sum = 0.0  # sum of total generator losses this epoch (for lr policy plateau)
-        self.autocast: Callable[[], ContextManager] = contextlib.nullcontext
         self.last_images: CycleImages | None = None
 
     # --- one step ---------------------------------------------------------------------------
@@ -83,10 +101,11 @@ class Trainer:
                            idt_y=G(y) if identity else None, idt_x=F(x) if identity else None)
 
     def optimize(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer) -> None:
-        """Backward and update (the place for a gradient scaler)."""
+        """Backward and update, through the precision's grad scaler (a plain call unless fp16)."""
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        self.amp.backward(loss)
+        self.amp.step(optimizer)
+        self.amp.update()
 
     def train_step(self, batch: dict[str, Any]) -> dict[str, float]:
         """Update G and F with the discriminators frozen, then D_X and D_Y. Returns every loss term."""
@@ -96,18 +115,18 @@ class Trainer:
         D_X, D_Y = self.nets["D_X"], self.nets["D_Y"]
 
         set_requires_grad((D_X, D_Y), False)
-        with self.autocast():
+        with self.amp.autocast():
             images = self.cycle(x, y)
             g = generator_loss(images, D_Y(images.fake_y), D_X(images.fake_x), c.gan_loss,
                                c.lambda_x, c.lambda_y, c.lambda_identity)
-        self.optimize(g["total"], self.opt_g)
+        self.optimize(g["total"], self.optimizers["G"])
 
         set_requires_grad((D_X, D_Y), True)
-        fake_y, fake_x = self.pool_y.query(images.fake_y), self.pool_x.query(images.fake_x)
-        with self.autocast():
+        fake_y, fake_x = self.pools["Y"].query(images.fake_y), self.pools["X"].query(images.fake_x)
+        with self.amp.autocast():
             d_y = discriminator_loss(D_Y, y, fake_y, c.gan_loss)
             d_x = discriminator_loss(D_X, x, fake_x, c.gan_loss)
-        self.optimize(d_x["total"] + d_y["total"], self.opt_d)
+        self.optimize(d_x["total"] + d_y["total"], self.optimizers["D"])
 
         self.step += 1
         self.batch_in_epoch += 1
@@ -120,45 +139,18 @@ class Trainer:
         return values
 
     def end_epoch(self) -> None:
-        """Advance both schedulers one epoch."""
+        """Advance the schedulers one epoch."""
         mean_loss = self.epoch_loss_sum / max(1, self.batch_in_epoch)
-        step_scheduler(self.sched_g, mean_loss)
-        step_scheduler(self.sched_d, mean_loss)
+        for scheduler in self.schedulers.values():
+            step_scheduler(scheduler, mean_loss)
         self.epoch += 1
         self.batch_in_epoch = 0
         self.epoch_loss_sum = 0.0
 
     @property
     def lr(self) -> float:
-        return self.opt_g.param_groups[0]["lr"]
+        return self.optimizers["G"].param_groups[0]["lr"]
 
     def train(self, mode: bool = True) -> None:
         for net in self.nets.values():
             net.train(mode)
-
-    # --- state ------------------------------------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
-        """Everything to continue this run: tensors and plain values only (loads with weights_only)."""
-        return {
-            "nets": {name: unwrap(net).state_dict() for name, net in self.nets.items()},
-            "optimizers": {"G": self.opt_g.state_dict(), "D": self.opt_d.state_dict()},
-            "schedulers": {"G": self.sched_g.state_dict(), "D": self.sched_d.state_dict()},
-            "pools": {"X": self.pool_x.state_dict(), "Y": self.pool_y.state_dict()},
-            "step": self.step,
-            "epoch": self.epoch,
-            "batch_in_epoch": self.batch_in_epoch,
-            "epoch_loss_sum": self.epoch_loss_sum,
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        for name, net in self.nets.items():
-            unwrap(net).load_state_dict(state["nets"][name])
-        self.opt_g.load_state_dict(state["optimizers"]["G"])
-        self.opt_d.load_state_dict(state["optimizers"]["D"])
-        self.sched_g.load_state_dict(state["schedulers"]["G"])
-        self.sched_d.load_state_dict(state["schedulers"]["D"])
-        self.pool_x.load_state_dict(state["pools"]["X"])
-        self.pool_y.load_state_dict(state["pools"]["Y"])
-        self.step, self.epoch = int(state["step"]), int(state["epoch"])
-        self.batch_in_epoch = int(state["batch_in_epoch"])
-        self.epoch_loss_sum = float(state["epoch_loss_sum"])
