@@ -164,3 +164,20 @@ def test_temporal_is_refused_for_images(rgb_model, tmp_path):
     assert not (tmp_path / "o.png").exists()
     with open_source("image", [str(tmp_path / "a.png")]) as source, pytest.raises(InferError, match="--temporal"):
         run_pipeline(Translator(rgb_model, "cpu"), source, MemorySink(), temporal=TemporalSettings())
+
+
+def test_benchmark_quick_run_writes_its_json(rgb_model, tmp_path):
+    pytest.importorskip("skimage")  # the benchmark's photographs
+    import json
+
+    from benchmarks.temporal import main as benchmark
+
+    out = tmp_path / "temporal.json"
+    result = CliRunner().invoke(benchmark, ["--quick", "--model", str(rgb_model), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert {r["clip"] for r in data["clips"]} == {"pan", "zoom", "moving object", "hard cut"}
+    assert {r["noise"] for r in data["clips"]} == {"none", "camera"}
+    assert all(r["warp_frame"] > 0 and r["fps_temporal"] > 0 for r in data["clips"])
+    assert data["targets"]["cut_frames_exact"]["met"] is True
+    assert "| hard cut | camera |" in result.output
