@@ -133,10 +133,9 @@ def table(rows: list[dict], pipeline: dict, targets: dict) -> str:
     p = pipeline
     lines.append(f"\npipeline {p['size']}, {p['frames']} frames, model included: {p['fps_frame']:.2f} frames/s "
                  f"frame by frame, {p['fps_temporal']:.2f} temporal ({p['ratio']:.2f}x)")
-    lines += [f"target {name}: {t['value']:.3g} (goal {t['goal']}): {'met' if t['met'] else 'NOT met'}"
-              if not isinstance(t["value"], bool) else
-              f"target {name}: {t['value']} (goal {t['goal']}): {'met' if t['met'] else 'NOT met'}"
-              for name, t in targets.items()]
+    for name, t in targets.items():
+        value = t["value"] if isinstance(t["value"], bool) else f"{t['value']:.3g}"
+        lines.append(f"target {name}: {value} (goal {t['goal']}): {'met' if t['met'] else 'NOT met'}")
     return "\n".join(lines)
 
 

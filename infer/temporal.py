@@ -108,8 +108,8 @@ class MotionTracker:
         trusted = valid.astype(np.float32)
         confidence = trusted * cv2.blur(trusted, (3, 3))  # 0 where untrusted, lower next to untrusted pixels
         if backward.shape[:2] != (h, w):
-            sy, sx = h / backward.shape[0], w / backward.shape[1]
-            backward = cv2.resize(backward, (w, h), interpolation=cv2.INTER_LINEAR) * np.float32((sx + sy) / 2)
+            scale = np.float32([w / backward.shape[1], h / backward.shape[0]])  # vectors in full-size pixels
+            backward = cv2.resize(backward, (w, h), interpolation=cv2.INTER_LINEAR) * scale
             confidence = cv2.resize(confidence, (w, h), interpolation=cv2.INTER_LINEAR)
         grid_x, grid_y = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
         return Motion(grid_x + backward[..., 0], grid_y + backward[..., 1], confidence)
