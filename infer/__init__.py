@@ -4,7 +4,9 @@ from .metadata import ModelInfo
 from .pipeline import RunReport, run_pipeline
 from .sinks import open_sink, output_path
 from .sources import Frame, open_source
+from .temporal import TemporalSettings, TemporalStream
 from .translator import Translator, translate_video
 
 __all__ = ["ModelInfo", "Translator", "translate_video", "InferError", "RunReport", "run_pipeline",
-           "open_source", "open_sink", "output_path", "Frame"]
+           "open_source", "open_sink", "output_path", "Frame",
+           "TemporalStream", "TemporalSettings"]

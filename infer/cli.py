@@ -12,6 +12,7 @@ from .pipeline import run_pipeline
 from .preview import Preview, display_problem
 from .sinks import open_sink, output_path
 from .sources import SOURCES, open_source
+from .temporal import TEMPORAL_BY_DEFAULT, TemporalSettings
 from .translator import Translator
 
 EXIT_FAILED = 1  # some images or frames failed
@@ -49,9 +50,11 @@ def _say(line: str) -> None:
 @click.option("--fp16", is_flag=True, help="Let TensorRT build fp16 engines (automatic for fp16 models).")
 @click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True, help="Frames per model call when sizes agree (not for cameras and streams).")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), help="TensorRT engine cache. Default: ~/.cache/cgan/tensorrt.")
+@click.option("--temporal/--no-temporal", default=None,
+              help="Videos, cameras, streams: blend each frame with the previous output warped along the input's motion (no flicker; docs/temporal.md). Default: on for them.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def main(image, folder, video, camera, stream, model, gen, out, overwrite, side_by_side, show, size, device,
-         strict_device, fp16, batch, cache_dir, no_progress) -> None:
+         strict_device, fp16, batch, cache_dir, temporal, no_progress) -> None:
     """Translate images, folders, videos, cameras and streams with an exported ONNX generator.
 
     \b
@@ -75,9 +78,11 @@ def main(image, folder, video, camera, stream, model, gen, out, overwrite, side_
                 _say(note)
             _say(translator.describe())
             target = output_path(source, translator.spec.tag, out)
+            steady = temporal if temporal is not None else source.is_video and TEMPORAL_BY_DEFAULT
             with open_sink(source, target, overwrite) as sink:
                 report = run_pipeline(translator, source, sink, batch=batch, compare=side_by_side,
-                                      preview=preview, progress=not no_progress)
+                                      preview=preview, progress=not no_progress,
+                                      temporal=TemporalSettings() if steady else None)
     except InferError as e:
         raise click.ClickException(str(e)) from None
     except OSError as e:  # a folder we cannot create or a disk that is full

@@ -21,6 +21,7 @@ from .processing import Prepared, side_by_side
 from .runtime import ModelRunError
 from .sinks import Sink
 from .sources import Frame, Source
+from .temporal import Motion, MotionTracker, TemporalBlender, TemporalSettings
 
 QUEUE_BATCHES = 4  # batches waiting between two stages
 _DONE = object()
@@ -56,6 +57,7 @@ class _Item:
     frame: Frame
     prepared: Prepared | None = None
     error: str = ""
+    motion: Motion | None = None  # with --temporal: how this frame moved from the previous one
 
 
 def _put(q: queue.Queue, item, stop: threading.Event) -> bool:
@@ -73,9 +75,12 @@ class _Stages:
     """The threads of one run and what they share."""
 
     def __init__(self, translator, source: Source, sink: Sink, report: RunReport, *, batch: int,
-                 compare: bool, preview, bar: tqdm):
+                 compare: bool, preview, bar: tqdm, temporal: TemporalSettings | None = None):
         self.translator, self.source, self.sink, self.report = translator, source, sink, report
         self.batch, self.compare, self.preview, self.bar = batch, compare, preview, bar
+        # --temporal: optical flow on the decode thread, blending on the encode thread (each owns its state)
+        self.tracker = MotionTracker(temporal) if temporal else None
+        self.blender = TemporalBlender(temporal) if temporal else None
         self.to_model: queue.Queue = queue.Queue(QUEUE_BATCHES)
         self.to_encoder: queue.Queue = queue.Queue(QUEUE_BATCHES)
         self.stop = threading.Event()  # no more frames: Ctrl-C, preview closed, or a stage failed
@@ -99,6 +104,8 @@ class _Stages:
                         item.prepared = self.translator.prepare(frame.image)
                     except InferError as e:
                         item.error = str(e)
+                if self.tracker is not None:
+                    item.motion = self.tracker(None if item.error else frame.image)
                 if item.error or (pending and pending[0].prepared.tensor.shape != item.prepared.tensor.shape):
                     flush()
                 pending.append(item)
@@ -130,6 +137,8 @@ class _Stages:
                     if item.error:
                         self.report.failed.append((item.frame.name, item.error))
                         tqdm.write(f"failed: {item.frame.name}: {item.error}", file=sys.stderr)
+                        if self.blender is not None:
+                            self.blender.reset()
                     else:
                         self.write(item, next(good))
                     self.bar.update(1)
@@ -142,6 +151,8 @@ class _Stages:
 
     def write(self, item: _Item, y: np.ndarray) -> None:
         result = self.translator.finish(y, item.prepared)
+        if self.blender is not None:
+            result = self.blender(result, item.motion)
         if self.compare:
             result = side_by_side(item.frame.image, result)
         self.sink.write(item.frame.name, result)
@@ -152,19 +163,22 @@ class _Stages:
 
 
 def run_pipeline(translator, source: Source, sink: Sink, *, batch: int = 1, compare: bool = False,
-                 preview=None, progress: bool = True) -> RunReport:
+                 preview=None, progress: bool = True, temporal: TemporalSettings | None = None) -> RunReport:
     """Translate every frame of `source` into `sink`; Ctrl-C stops cleanly and returns a partial report.
 
     `compare` writes input and output side by side; `preview` (optional) shows each result and
-    returns False to stop. Live sources run unbatched, to keep latency low.
+    returns False to stop. Live sources run unbatched, to keep latency low. `temporal` (videos,
+    cameras and streams only) blends each result with the previous one along the input's motion.
     """
     if batch < 1:
         raise InferError(f"--batch {batch}: use 1 or more")
+    if temporal is not None and not source.is_video:
+        raise InferError("--temporal: only for --video, --camera and --stream (images are not a sequence)")
     report = RunReport("frames" if source.is_video else "images")
     bar = tqdm(total=source.total, unit=report.unit[:-1], disable=not progress, file=sys.stderr,
                dynamic_ncols=True, smoothing=0.1 if source.live else 0.3)
     stages = _Stages(translator, source, sink, report, batch=1 if source.live else batch, compare=compare,
-                     preview=preview, bar=bar)
+                     preview=preview, bar=bar, temporal=temporal)
     decoder = threading.Thread(target=stages.decode, name="cgan-decode", daemon=True)
     encoder = threading.Thread(target=stages.encode, name="cgan-encode", daemon=True)
     model_before, start = translator.model_seconds, time.perf_counter()

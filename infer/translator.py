@@ -17,6 +17,7 @@ from .processing import Prepared
 from .runtime import PROVIDER_NAMES, create_session, parse_device
 from .sinks import open_sink
 from .sources import open_source
+from .temporal import TEMPORAL_BY_DEFAULT, TemporalSettings
 
 TENSORRT = PROVIDER_NAMES["tensorrt"]
 
@@ -97,15 +98,16 @@ class Translator:
 
 def translate_video(translator: Translator | str | Path, video: str | Path, out: str | Path, *,
                     overwrite: bool = False, side_by_side: bool = False, batch: int = 1,
-                    progress: bool = False) -> RunReport:
+                    progress: bool = False, temporal: bool = TEMPORAL_BY_DEFAULT) -> RunReport:
     """Translate a whole video file into `out` (same fps, size and frame count); returns the report.
 
-    `translator` is a Translator or a model path (run with device="auto").
+    `translator` is a Translator or a model path (run with device="auto"); `temporal` as cgan-infer's.
     """
     if not isinstance(translator, Translator):
         translator = Translator(translator)
     with open_source("video", video) as source, open_sink(source, Path(out), overwrite) as sink:
-        return run_pipeline(translator, source, sink, batch=batch, compare=side_by_side, progress=progress)
+        return run_pipeline(translator, source, sink, batch=batch, compare=side_by_side, progress=progress,
+                            temporal=TemporalSettings() if temporal else None)
 
 
 def _to_opencv(image: np.ndarray, rgb: bool) -> np.ndarray:

@@ -1,0 +1,172 @@
+"""Temporal consistency of translated video: frame-by-frame against `--temporal`, on real-photo clips.
+
+    python -m benchmarks.temporal [--quick] [--model G.onnx] [--out bench_out/temporal.json]
+
+For each clip (pan, zoom, moving object, hard cut; 320x192, 60 frames), without and with
+camera-like noise, it translates every frame with a generator trained on real photographs
+(benchmarks/temporal_model.py builds it once), then runs the temporal filter of cgan.infer over
+the same translations, and reports:
+- warping error (Lai et al. 2018; lower is steadier) of the input, frame-by-frame and temporal output;
+- fidelity: PSNR against the frame-by-frame translation of the noise-free clip (the stable
+  translation we want; frame-by-frame on the noise-free clip is that reference itself);
+- frames/s of both, model included, one frame after the other (as the TemporalStream API runs).
+A 720p video through cgan-infer's pipeline, with and without --temporal, gives the frame-rate ratio.
+"""
+from __future__ import annotations
+
+import math
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import click
+import cv2
+import numpy as np
+
+from cgan.infer import Translator, open_sink, open_source, run_pipeline
+from cgan.infer.temporal import MotionTracker, TemporalBlender, TemporalSettings
+
+from .report import _cpu_model, write_json
+from .temporal_clips import WarpingError, add_noise, clips, pan, psnr
+from .temporal_model import MODEL_PATH, ensure_model
+
+DEFAULT_OUT = Path("bench_out/temporal.json")
+WARP_TARGET = 0.25  # temporal warping error at most this fraction of frame-by-frame's
+FIDELITY_TARGET_DB = -1.0  # temporal PSNR at most this far below frame-by-frame's (noisy clips)
+SPEED_TARGET = 0.7  # temporal frame rate at least this fraction of frame-by-frame's (720p pipeline)
+FULL = {"frames": 60, "size": (320, 192), "hd_frames": 12, "hd_size": (1280, 720), "hd_rounds": 2}
+QUICK = {"frames": 8, "size": (96, 64), "hd_frames": 3, "hd_size": (128, 72), "hd_rounds": 1}
+
+
+def translate_all(translator: Translator, frames: list[np.ndarray]) -> tuple[list[np.ndarray], float]:
+    start = time.perf_counter()
+    outputs = [translator(f) for f in frames]
+    return outputs, time.perf_counter() - start
+
+
+def temporal_filter(frames: list[np.ndarray], translations: list[np.ndarray],
+                    settings: TemporalSettings) -> tuple[list[np.ndarray], float]:
+    """What TemporalStream gives for `frames`, from their frame-by-frame translations; and its own seconds."""
+    tracker, blender = MotionTracker(settings), TemporalBlender(settings)
+    start = time.perf_counter()
+    outputs = [blender(y, tracker(x)) for x, y in zip(frames, translations)]
+    return outputs, time.perf_counter() - start
+
+
+def measure_clips(translator: Translator, frames: int, size: tuple[int, int], settings: TemporalSettings,
+                  echo) -> list[dict]:
+    rows = []
+    for clip in clips(frames, *size):
+        warping_error = WarpingError(clip)
+        reference, reference_s = translate_all(translator, clip.frames)
+        for noise in ("none", "camera"):
+            inputs = clip.frames if noise == "none" else add_noise(clip.frames)
+            plain, model_s = (reference, reference_s) if noise == "none" else translate_all(translator, inputs)
+            steady, filter_s = temporal_filter(inputs, plain, settings)
+            cut_exact = all(np.array_equal(steady[t], plain[t]) for t in clip.cuts)
+            row = {"clip": clip.name, "noise": noise, "frames": len(inputs),
+                   "warp_input": warping_error(inputs), "warp_frame": warping_error(plain),
+                   "warp_temporal": warping_error(steady),
+                   "psnr_frame": psnr(plain, reference), "psnr_temporal": psnr(steady, reference),
+                   "fps_frame": len(inputs) / model_s, "fps_temporal": len(inputs) / (model_s + filter_s),
+                   "cut_frames_exact": cut_exact if clip.cuts else None}
+            rows.append(row)
+            echo(f"{clip.name}, noise {noise}: warping error {row['warp_frame']:.2e} -> {row['warp_temporal']:.2e}, "
+                 f"PSNR {row['psnr_frame']:.2f} -> {row['psnr_temporal']:.2f} dB")
+    return rows
+
+
+def measure_pipeline(translator: Translator, frames: int, size: tuple[int, int], rounds: int,
+                     settings: TemporalSettings) -> dict:
+    """cgan-infer's pipeline on a w x h pan video, frame by frame and temporal, runs interleaved; median fps."""
+    w, h = size
+    fps = {"frame": [], "temporal": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        video = Path(tmp) / "pan.mp4"
+        writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (w, h))
+        try:
+            for frame in pan("motorcycle_right", frames, w, h, speed=(3.0, 0.8)):
+                writer.write(frame)
+        finally:
+            writer.release()
+        for r in range(rounds):
+            for mode in fps:
+                with open_source("video", str(video)) as source, \
+                        open_sink(source, Path(tmp) / f"{mode}{r}.mp4", overwrite=False) as sink:
+                    report = run_pipeline(translator, source, sink, progress=False,
+                                          temporal=settings if mode == "temporal" else None)
+                fps[mode].append(report.fps)
+    frame_fps, temporal_fps = statistics.median(fps["frame"]), statistics.median(fps["temporal"])
+    return {"size": f"{w}x{h}", "frames": frames, "rounds": rounds, "fps_frame": frame_fps,
+            "fps_temporal": temporal_fps, "ratio": temporal_fps / frame_fps}
+
+
+def verdicts(rows: list[dict], pipeline: dict) -> dict:
+    warp = max(r["warp_temporal"] / r["warp_frame"] for r in rows)
+    noisy = [r["psnr_temporal"] - r["psnr_frame"] for r in rows if r["noise"] != "none"]
+    cuts = [r["cut_frames_exact"] for r in rows if r["cut_frames_exact"] is not None]
+    return {
+        "warping_error_ratio_worst": {"value": warp, "goal": f"<= {WARP_TARGET}", "met": warp <= WARP_TARGET},
+        "fidelity_db_noisy_worst": {"value": min(noisy), "goal": f">= {FIDELITY_TARGET_DB}",
+                                    "met": min(noisy) >= FIDELITY_TARGET_DB},
+        "cut_frames_exact": {"value": all(cuts), "goal": "true", "met": all(cuts)},
+        "fps_ratio_pipeline": {"value": pipeline["ratio"], "goal": f">= {SPEED_TARGET}",
+                               "met": pipeline["ratio"] >= SPEED_TARGET},
+    }
+
+
+def _db(value: float) -> str:
+    return "ref" if math.isinf(value) else f"{value:.2f}"
+
+
+def table(rows: list[dict], pipeline: dict, targets: dict) -> str:
+    lines = ["| clip | noise | warp err input | frame-by-frame | temporal | ratio | PSNR frame | PSNR temporal "
+             "| fps frame | fps temporal |", "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for r in rows:
+        lines.append(f"| {r['clip']} | {r['noise']} | {r['warp_input']:.2e} | {r['warp_frame']:.2e} | "
+                     f"{r['warp_temporal']:.2e} | {r['warp_temporal'] / r['warp_frame']:.2f} | "
+                     f"{_db(r['psnr_frame'])} | {_db(r['psnr_temporal'])} | {r['fps_frame']:.1f} | "
+                     f"{r['fps_temporal']:.1f} |")
+    p = pipeline
+    lines.append(f"\npipeline {p['size']}, {p['frames']} frames, model included: {p['fps_frame']:.2f} frames/s "
+                 f"frame by frame, {p['fps_temporal']:.2f} temporal ({p['ratio']:.2f}x)")
+    for name, t in targets.items():
+        value = t["value"] if isinstance(t["value"], bool) else f"{t['value']:.3g}"
+        lines.append(f"target {name}: {value} (goal {t['goal']}): {'met' if t['met'] else 'NOT met'}")
+    return "\n".join(lines)
+
+
+def _json_safe(value):
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--quick", "is_quick", is_flag=True, help="Tiny clips and frames: a smoke run in seconds, figures meaningless.")
+@click.option("--model", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help=f"An exported generator (default: {MODEL_PATH}, trained on photographs first when missing).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_OUT, show_default=True,
+              help="JSON results (replaced by each run).")
+def main(is_quick: bool, model: Path | None, out: Path) -> None:
+    """Warping error, fidelity and frame rate of frame-by-frame and temporal translation; one table and a JSON."""
+    config = QUICK if is_quick else FULL
+    echo = lambda line: click.echo(line, err=True)  # noqa: E731
+    translator = Translator(model or ensure_model(echo=echo), "cpu")
+    settings = TemporalSettings()
+    echo(f"{translator.describe()}; {config['frames']} frames of {config['size'][0]}x{config['size'][1]} per clip")
+    rows = measure_clips(translator, config["frames"], config["size"], settings, echo)
+    pipeline = measure_pipeline(translator, config["hd_frames"], config["hd_size"], config["hd_rounds"], settings)
+    targets = verdicts(rows, pipeline)
+    write_json(out, {"command": " ".join(["python", "-m", "benchmarks.temporal", *sys.argv[1:]]), "quick": is_quick,
+                     "model": str(translator.path), "settings": {k: _json_safe(v) for k, v in vars(settings).items()},
+                     "machine": {"cpu": _cpu_model(), "cpus": os.cpu_count(), "load_average_1min": os.getloadavg()[0]},
+                     "clips": [{k: _json_safe(v) for k, v in r.items()} for r in rows],
+                     "pipeline": pipeline, "targets": targets})
+    click.echo(table(rows, pipeline, targets))
+    echo(f"results: {out}")
+
+
+if __name__ == "__main__":
+    main()
