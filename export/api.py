@@ -11,7 +11,7 @@ from .errors import ExportError
 from .onnx_export import (DEFAULT_EXPORTER, ExportReport, Log, example_side, export_generator,
                           prepare_destination)
 from .quantize import VARIANTS
-from .sources import DIRECTIONS, Generator, find_checkpoint, official_generator, run_generators
+from .loading import DIRECTIONS, Generator, find_checkpoint, official_generator, run_generators
 
 RUNS_DIR = "runs"
 MODELS_DIR = "models"

@@ -35,8 +35,8 @@ from cgan.infer.metadata import INPUT_NAME, OUTPUT_NAME, ModelInfo
 
 from .errors import ExportError
 from .quantize import VARIANTS, variant_parity
-from .verify import (FP32_TOLERANCE, Comparison, compare_runs, parity_shapes, random_inputs, run_session,
-                     session, worst)
+from .verify import (FP32_TOLERANCE, Comparison, compare_runs, cpu_session, parity_shapes, random_inputs,
+                     run_session, worst)
 
 PARITY_KEY = "cgan.parity"  # metadata: what the file was checked against and how close it came
 DYNAMIC_AXES = {0: "batch", 2: "height", 3: "width"}
@@ -181,7 +181,7 @@ def check_onnx(model: onnx.ModelProto) -> tuple[tuple, tuple]:
 
 def torch_parity(model: onnx.ModelProto, net: nn.Module, shapes: Sequence[tuple[int, ...]]) -> list[Comparison]:
     """ONNX Runtime (CPU) against PyTorch on the same random inputs."""
-    sess = session(model.SerializeToString())
+    sess = cpu_session(model.SerializeToString())
 
     def reference(x: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
