@@ -4,7 +4,7 @@ import pytest
 
 DATA = Path(__file__).parent / "data"
 
-pytest_plugins = ["infer_models"]  # session fixtures of exported test models, shared by the test_infer* files
+pytest_plugins = ["fixtures"]  # fixtures shared by several test modules; plain helpers are in helpers.py
 
 
 @pytest.fixture(autouse=True)

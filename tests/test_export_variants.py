@@ -11,7 +11,7 @@ from cgan.export.calibration import builtin_images, folder_images
 from cgan.export.onnx_export import PARITY_KEY
 from cgan.export.verify import parity_shapes, psnr, random_inputs
 from cgan.infer.metadata import ModelInfo
-from test_export_cli import invoke, make_run
+from helpers import invoke_export, make_run
 
 
 def run_model(path, x):
@@ -26,7 +26,7 @@ def exported(tmp_path_factory):
     make_run(root / "runs", "shapes", crop_size=32)
     out = root / "models"
     for precision in ("fp32", "fp16", "int8"):
-        result = invoke(root / "runs" / "shapes", "--gen", "G", "--precision", precision, "--out", out)
+        result = invoke_export(root / "runs" / "shapes", "--gen", "G", "--precision", precision, "--out", out)
         assert result.exit_code == 0, result.output
     return out
 
@@ -64,7 +64,7 @@ def test_int8_with_a_calibration_folder(tmp_path):
     for i, x in enumerate(builtin_images("G", 40, count=3)):
         cv2.imwrite(str(folder / f"{i}.png"), ((x[0].transpose(1, 2, 0)[:, :, ::-1] + 1) * 127.5).astype(np.uint8))
     assert [x.shape for x in folder_images(folder, 3, 16)] == [(1, 3, 16, 16)] * 3
-    result = invoke(tmp_path / "runs" / "a2b", "--gen", "F", "--precision", "int8", "--calibration", folder,
+    result = invoke_export(tmp_path / "runs" / "a2b", "--gen", "F", "--precision", "int8", "--calibration", folder,
                     "--out", tmp_path / "out")
     assert result.exit_code == 0, result.output
     assert "int8 vs fp32: worst PSNR" in result.output
@@ -76,7 +76,7 @@ def test_int8_of_an_official_file_needs_a_calibration_folder(tmp_path):
     from cgan.train import create_generator
 
     path = official_file(tmp_path / "latest_net_G.pth", create_generator("resnet_6blocks", ngf=4))
-    result = invoke("--checkpoint", path, "--generator", "resnet_6blocks", "--ngf", 4, "--precision", "int8",
+    result = invoke_export("--checkpoint", path, "--generator", "resnet_6blocks", "--ngf", 4, "--precision", "int8",
                     "--out", tmp_path / "out")
     assert result.exit_code == 1 and "pass --calibration DIR" in result.output
     assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
@@ -84,7 +84,7 @@ def test_int8_of_an_official_file_needs_a_calibration_folder(tmp_path):
 
 def test_int8_needs_opset_13(tmp_path):
     make_run(tmp_path / "runs", "a2b", crop_size=16)
-    result = invoke(tmp_path / "runs" / "a2b", "--gen", "G", "--precision", "int8", "--opset", 11, "--no-verify",
+    result = invoke_export(tmp_path / "runs" / "a2b", "--gen", "G", "--precision", "int8", "--opset", 11, "--no-verify",
                     "--out", tmp_path / "out")
     assert result.exit_code == 1 and "int8 needs --opset 13 or later" in result.output
     assert list((tmp_path / "out").iterdir()) == []
