@@ -20,6 +20,9 @@ SECTION_NOTES = {
                  "matmul limit (2 · MACs · images/s ÷ matmul FLOP/s) and with its PSNR against ONNX Runtime fp32 on "
                  "`fidelity_images` held-out built-in pictures. MACs are counted with forward hooks on every "
                  "Conv2d/ConvTranspose2d (`benchmarks/cost.py`), transposed convs on their real input.",
+    "export": "each exporter behind `cgan-export --exporter` (docs/export.md) on the inference section's "
+              "generator: the seconds of one whole checked export (dry run, export, ONNX checker and shape "
+              "inference, parity against PyTorch at three shapes), its opset and node count.",
     "pipeline": "the loop `cgan-infer` runs (`run_pipeline`: decode, prepare, model, finish, encode, in threads) "
                 "against the model alone, same model, same run, medians of `repeats_pipeline` runs: a folder of PNGs "
                 "against ONNX Runtime's own `session.run` in a loop, and each of `clips` (width, height, frames) end "
