@@ -4,7 +4,7 @@ import pytest
 
 DATA = Path(__file__).parent / "data"
 
-pytest_plugins = ["fixtures"]  # fixtures shared by several test modules; plain helpers are in helpers.py
+pytest_plugins = ["shared_fixtures"]  # fixtures shared by several test modules; plain helpers: helpers.py
 
 
 @pytest.fixture(autouse=True)

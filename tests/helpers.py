@@ -1,4 +1,4 @@
-"""Helpers shared by several test modules (plain functions; fixtures live in fixtures.py): tiny exported
+"""Helpers shared by several test modules (plain functions; fixtures live in shared_fixtures.py): tiny exported
 generators and media for the cgan.infer tests (made with torch; infer never sees it), and tiny runs for
 the cgan-export tests."""
 from __future__ import annotations
