@@ -14,12 +14,13 @@ SECTION_NOTES = {
               "`matmul_max_side` until one multiply takes 50 ms: the machine's limit the inference figures are a "
               "share of.",
     "inference": "`generator` (width `ngf`, standard init, seed 0) at `size`², batch 1, in PyTorch eager fp32, "
-                 "ONNX Runtime fp32 and ONNX Runtime INT8 (files written by `cgan.export.onnx_export.export_generator`, "
-                 "INT8 calibrated on `calibration_images` built-in training pictures as `cgan-export --precision int8` "
-                 "does), and PyTorch bf16 autocast at `bf16_size`² beside eager fp32 there. Each as a share of the "
-                 "matmul limit (2 · MACs · images/s ÷ matmul FLOP/s) and with its PSNR against ONNX Runtime fp32 on "
-                 "`fidelity_images` held-out built-in pictures. MACs are counted with forward hooks on every "
-                 "Conv2d/ConvTranspose2d (`benchmarks/cost.py`), transposed convs on their real input.",
+                 "ONNX Runtime fp32 and ONNX Runtime INT8 (files written by "
+                 "`cgan.export.onnx_export.export_generator`, INT8 calibrated on `calibration_images` built-in "
+                 "training pictures as `cgan-export --precision int8` does), and PyTorch bf16 autocast at "
+                 "`bf16_size`² beside eager fp32 there. Each as a share of the matmul limit (2 · MACs · images/s "
+                 "÷ matmul FLOP/s) and with its PSNR against ONNX Runtime fp32 on `fidelity_images` held-out "
+                 "built-in pictures. MACs are counted with forward hooks on every Conv2d/ConvTranspose2d "
+                 "(`benchmarks/cost.py`), transposed convs on their real input.",
     "export": "each exporter behind `cgan-export --exporter` (docs/export.md) on the inference section's "
               "generator: the seconds of one whole checked export (dry run, export, ONNX checker and shape "
               "inference, parity against PyTorch at three shapes), its opset and node count.",
@@ -32,7 +33,8 @@ SECTION_NOTES = {
                 "images), median of `repeats_training` after a warm-up step, each case in its own process so that "
                 "its peak memory is its own (`benchmarks/train_precision.py`); `training` lists the cases. bf16 runs "
                 "at `bf16_training_model` on a CPU without native bf16, at the full sizes on one with it. "
-                "`--compile` is not in the suite (`python -m benchmarks.train_precision --variants fp32,fp32+compile`).",
+                "`--compile` is not in the suite "
+                "(`python -m benchmarks.train_precision --variants fp32,fp32+compile`).",
     "known_answer": "the built-in run of `cgan-train` for `known_answer_steps` steps in fp32 and in bf16 with "
                     "`known_answer_seeds` seeds: mean PSNR of G and F against the known answer beside the do-nothing "
                     "baseline, and the mean per-seed gap. A few seeds show that bf16 trains; a 0.5 dB comparison "

@@ -33,7 +33,7 @@ def test_cost_counts_conv_and_transposed_conv_by_hand():
 def test_cost_of_resnet_9blocks_at_256_and_hooks_removed():
     net = create_generator("resnet_9blocks", ngf=64)
     cost = generator_cost(net, 256)
-    # c7s1-64, d128, d256, 18 block convs, u128, u64, c7s1-3 (see README "Benchmarks")
+    # c7s1-64, d128, d256, 18 block convs, u128, u64, c7s1-3 (see docs/design.md, "Measuring")
     per_layer = [256**2 * 64 * 3 * 49, 128**2 * 128 * 64 * 9, 64**2 * 256 * 128 * 9,
                  *[64**2 * 256 * 256 * 9] * 18, 64**2 * 256 * 128 * 9, 128**2 * 128 * 64 * 9, 256**2 * 3 * 64 * 49]
     assert cost.macs == sum(per_layer)
