@@ -21,7 +21,7 @@ SECTION_NOTES = {
                  "÷ matmul FLOP/s) and with its PSNR against ONNX Runtime fp32 on `fidelity_images` held-out "
                  "built-in pictures. MACs are counted with forward hooks on every Conv2d/ConvTranspose2d "
                  "(`benchmarks/cost.py`), transposed convs on their real input.",
-    "export": "each exporter behind `cgan-export --exporter` (docs/export.md) on the inference section's "
+    "export": "each exporter behind `cgan-export --exporter` ([export.md](export.md)) on the inference section's "
               "generator: the seconds of one whole checked export (dry run, export, ONNX checker and shape "
               "inference, parity against PyTorch at three shapes), its opset and node count.",
     "pipeline": "the loop `cgan-infer` runs (`run_pipeline`: decode, prepare, model, finish, encode, in threads) "
