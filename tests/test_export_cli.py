@@ -147,3 +147,10 @@ def test_error_checkpoint_that_does_not_fit_its_config(workdir):
     state["config"]["ngf"] = 8
     save_checkpoint(run / "checkpoints" / "latest.pt", state)
     assert_one_line_error(invoke_export(), "latest.pt: generator G cannot be rebuilt from it")
+
+
+def test_error_dynamo_exporter_below_its_opset(workdir):
+    make_run(workdir / "runs", "a2b")
+    assert_one_line_error(invoke_export("--exporter", "dynamo", "--opset", "17"),
+                          "--opset 17: the dynamo exporter needs opset 18 or later")
+    assert not (workdir / "models").exists() or not any((workdir / "models").rglob("*.onnx"))
