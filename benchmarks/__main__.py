@@ -10,6 +10,9 @@ from pathlib import Path
 import click
 import torch
 
+from cgan.infer.files import atomic_write
+
+from .markdown import page
 from .report import machine, read_rows, table, write_json
 from .suite import SECTIONS, SuiteConfig, quick, run_suite
 
@@ -22,7 +25,8 @@ DEFAULT_OUT = Path("bench_out/benchmarks.json")
 @click.option("--threads", type=click.IntRange(min=1), default=os.cpu_count(), show_default=True, help="Threads for PyTorch and ONNX Runtime.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_OUT, show_default=True, help="JSON results, saved after each section (\"complete\": false until the end); replaced by each run.")
 @click.option("--show", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Print the table of a saved run (even an unfinished one) and exit.")
-def main(is_quick: bool, only: tuple[str, ...], threads: int, out: Path, show: Path | None) -> None:
+@click.option("--markdown", type=click.Path(dir_okay=False, path_type=Path), help="Also write the run (--show FILE, else this run) as a markdown page to this file, replacing it; e.g. docs/benchmarks.md.")
+def main(is_quick: bool, only: tuple[str, ...], threads: int, out: Path, show: Path | None, markdown: Path | None) -> None:
     """Measure cgan's speed against the machine's limit and its baselines; print one table.
 
     Every figure is the median of several runs and every comparison a ratio measured in the same
@@ -33,6 +37,7 @@ def main(is_quick: bool, only: tuple[str, ...], threads: int, out: Path, show: P
             click.echo(table(read_rows(show)))
         except ValueError as e:
             raise click.ClickException(str(e)) from None
+        write_page(show, markdown)
         return
     torch.set_num_threads(threads)
     config = SuiteConfig(threads=threads)
@@ -56,9 +61,25 @@ def main(is_quick: bool, only: tuple[str, ...], threads: int, out: Path, show: P
                f"ONNX Runtime {before['onnxruntime']}, {threads} threads; {(time.perf_counter() - start) / 60:.1f} min; "
                f"load average {before['load_average_1min']:.1f} before, {load_after:.1f} after")
     click.echo(f"results: {out}", err=True)
+    write_page(out, markdown)
     failed = [name for name, section in sections.items() if "error" in section]
     if failed:
         raise click.ClickException(f"section(s) failed: {', '.join(failed)} (see the table)")
+
+
+def write_page(source: Path, markdown: Path | None) -> None:
+    """The markdown page of the run saved at `source`, written through a temp file."""
+    if markdown is None:
+        return
+    try:
+        text = page(source)
+        with atomic_write(markdown, "w", fsync=False) as f:
+            f.write(text)
+    except ValueError as e:
+        raise click.ClickException(str(e)) from None
+    except OSError as e:
+        raise click.ClickException(f"--markdown {markdown}: cannot write it ({e.strerror})") from None
+    click.echo(f"page: {markdown}", err=True)
 
 
 if __name__ == "__main__":

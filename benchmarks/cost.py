@@ -17,11 +17,6 @@ class Cost:
     params: int
     macs: int  # of one image's forward pass
 
-    @property
-    def gflop(self) -> float:
-        """Floating-point operations of one forward pass, counting a MAC as two, in GFLOP."""
-        return 2 * self.macs / 1e9
-
 
 def conv_macs(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> int:
     """MACs of one call: each output of a conv sums in_channels/groups x kh x kw products; each input

@@ -21,7 +21,7 @@ import torch.nn as nn
 from cgan.export.api import model_filename
 from cgan.export.calibration import builtin_images
 from cgan.export.onnx_export import export_generator
-from cgan.export.verify import run_session, session
+from cgan.export.verify import cpu_session, run_session
 from cgan.infer.metadata import ModelInfo
 from cgan.infer.quality import psnr
 from cgan.train import create_generator
@@ -68,7 +68,7 @@ def _torch_runner(net: nn.Module, autocast: Callable[[], contextlib.AbstractCont
 
 
 def _ort_runner(path: Path, threads: int) -> Runner:
-    sess = session(str(path), threads)
+    sess = cpu_session(str(path), threads)
     return lambda x: run_session(sess, x)
 
 

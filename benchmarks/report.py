@@ -1,4 +1,4 @@
-"""The suite's one table (markdown, so it pastes into the README) and its JSON, with targets marked."""
+"""The suite's one table (markdown) and its JSON, with targets marked."""
 from __future__ import annotations
 
 import json
@@ -41,7 +41,8 @@ class Row:
         return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in data.items()}
 
 
-def _number(value: float) -> str:
+def figure(value: float) -> str:
+    """A value to about three significant digits, as the tables print it."""
     if not math.isfinite(value):
         return "inf" if value > 0 else "n/a"
     if abs(value) >= 1000:
@@ -60,7 +61,7 @@ def table(rows: list[Row]) -> str:
     for row in rows:
         section = row.section if row.section != previous else ""
         previous = row.section
-        value = f"{_number(row.value)} {row.unit}".rstrip()
+        value = f"{figure(row.value)} {row.unit}".rstrip()
         lines.append(f"| {section} | {row.what} | {value} | {row.detail} | {row.verdict()} |")
     return "\n".join(lines)
 

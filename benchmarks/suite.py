@@ -16,9 +16,14 @@ from typing import Callable
 
 import cv2
 import numpy as np
+import onnx
 import torch
 
+from cgan.export.onnx_export import DEFAULT_EXPORTER, EXPORTERS, export_generator
+from cgan.export.verify import worst
 from cgan.infer import Translator, translate_video
+from cgan.infer.metadata import ModelInfo
+from cgan.train import create_generator
 from cgan.train.precision import cpu_bf16_flag, resolve_precision
 
 from .cost import Cost, generator_cost
@@ -128,6 +133,30 @@ def inference_section(config: SuiteConfig, shared: dict) -> tuple[list[Row], dic
     data = {"cost": {"size": config.size, "params": cost.params, "macs": cost.macs, "bf16_size": config.bf16_size,
                      "bf16_size_macs": bf16_cost.macs},
             "engines": {**data, **small_data}, "int8_speedup": speedup, "bf16_vs_fp32_eager": bf16_ratio}
+    return rows, data
+
+
+def export_section(config: SuiteConfig, shared: dict) -> tuple[list[Row], dict]:
+    """Each exporter behind `cgan-export --exporter` on the inference generator: the seconds of one whole
+    checked export (dry run, export, checker, parity at three shapes), and what its file holds."""
+    name = f"export {config.generator}"
+    torch.manual_seed(0)
+    net = create_generator(config.generator, ngf=config.ngf).eval()
+    info = ModelInfo(direction="G", source_domain="x", target_domain="y", generator=config.generator, ngf=config.ngf,
+                     norm="instance", input_channels=3, output_channels=3, side_multiple=net.side_multiple,
+                     train_size=config.size)
+    rows, data = [], {}
+    for exporter in EXPORTERS:
+        report = export_generator(net, Path(shared["workdir"]) / f"{exporter}.onnx", info, exporter=exporter)
+        data[exporter] = {"seconds": report.seconds, "opset": report.opset, "bytes": report.size_bytes,
+                          "max_abs": worst(report.parity).max_abs,
+                          "nodes": len(onnx.load(str(report.path), load_external_data=False).graph.node)}
+        rows.append(Row(name, f"{exporter}: one checked export", report.seconds, "s",
+                        f"opset {report.opset}, {data[exporter]['nodes']} nodes, parity max abs "
+                        f"{data[exporter]['max_abs']:.1e} at {config.size}² and two non-square shapes"))
+    default, other = DEFAULT_EXPORTER, next(e for e in EXPORTERS if e != DEFAULT_EXPORTER)
+    rows.append(Row(name, f"{other} / {default} export seconds", data[other]["seconds"] / data[default]["seconds"],
+                    "x", f"the default is {default}"))
     return rows, data
 
 
@@ -251,6 +280,7 @@ def known_answer_section(config: SuiteConfig, shared: dict) -> tuple[list[Row], 
 SECTIONS: dict[str, Section] = {
     "limits": limits_section,
     "inference": inference_section,
+    "export": export_section,
     "pipeline": pipeline_section,
     "training": training_section,
     "known_answer": known_answer_section,

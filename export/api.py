@@ -10,9 +10,10 @@ from cgan.infer.model import GENERATOR_LETTERS
 
 from .calibration import calibration_images
 from .errors import ExportError
-from .onnx_export import DEFAULT_OPSET, ExportReport, Log, example_side, export_generator, prepare_destination
+from .onnx_export import (DEFAULT_EXPORTER, ExportReport, Log, example_side, export_generator,
+                          prepare_destination)
 from .quantize import VARIANTS
-from .sources import Generator, find_checkpoint, official_generator, run_generators
+from .loading import Generator, find_checkpoint, official_generator, run_generators
 
 RUNS_DIR = "runs"
 MODELS_DIR = "models"
@@ -32,9 +33,9 @@ def directions(gen: str) -> list[str]:
     return [gen]
 
 
-def _export_all(generators: Sequence[Generator], out: Path, config: Mapping[str, Any] | None, *, opset: int,
+def _export_all(generators: Sequence[Generator], out: Path, config: Mapping[str, Any] | None, *, opset: int | None,
                 static_hw: tuple[int, int] | None, verify: bool, overwrite: bool, precision: str,
-                calibration: str | os.PathLike | None, log: Log) -> list[ExportReport]:
+                calibration: str | os.PathLike | None, exporter: str, log: Log) -> list[ExportReport]:
     paths = [out / model_filename(g.direction, precision) for g in generators]
     for path in paths:  # refuse before writing anything, so a run never ends half-exported
         prepare_destination(path, overwrite)
@@ -47,15 +48,16 @@ def _export_all(generators: Sequence[Generator], out: Path, config: Mapping[str,
             size = example_side(g.info.train_size, g.info.side_multiple)
             images = calibration_images(calibration, config, g.direction, g.info.input_channels, size)
         reports.append(export_generator(g.net, path, g.info, opset=opset, static_hw=static_hw, verify=verify,
-                                        overwrite=overwrite, precision=precision, calibration=images, log=log))
+                                        overwrite=overwrite, precision=precision, calibration=images, exporter=exporter,
+                                        log=log))
     return reports
 
 
 def export_run(run: str | os.PathLike | None = None, *, gen: str = "both", out: str | os.PathLike | None = None,
                runs_dir: str | os.PathLike = RUNS_DIR, models_dir: str | os.PathLike = MODELS_DIR,
-               opset: int = DEFAULT_OPSET, static_hw: tuple[int, int] | None = None, verify: bool = True,
+               opset: int | None = None, static_hw: tuple[int, int] | None = None, verify: bool = True,
                overwrite: bool = False, precision: str = "fp32", calibration: str | os.PathLike | None = None,
-               log: Log | None = None) -> list[ExportReport]:
+               exporter: str = DEFAULT_EXPORTER, log: Log | None = None) -> list[ExportReport]:
     """Export generator(s) of a run to `out` (default models_dir/<run name>/).
 
     `run`: None for the most recent run under runs_dir, a run directory or name, or a cgan checkpoint file.
@@ -67,14 +69,15 @@ def export_run(run: str | os.PathLike | None = None, *, gen: str = "both", out: 
     generators, config = run_generators(checkpoint, directions(gen))
     folder = Path(out) if out is not None else Path(models_dir) / name
     return _export_all(generators, folder, config, opset=opset, static_hw=static_hw, verify=verify,
-                       overwrite=overwrite, precision=precision, calibration=calibration, log=log)
+                       overwrite=overwrite, precision=precision, calibration=calibration, exporter=exporter, log=log)
 
 
 def export_official(checkpoint: str | os.PathLike, generator: str, *, ngf: int = 64, norm: str = "instance",
                     gen: str = "G", out: str | os.PathLike | None = None, models_dir: str | os.PathLike = MODELS_DIR,
-                    opset: int = DEFAULT_OPSET, static_hw: tuple[int, int] | None = None, verify: bool = True,
+                    opset: int | None = None, static_hw: tuple[int, int] | None = None, verify: bool = True,
                     overwrite: bool = False, precision: str = "fp32",
-                    calibration: str | os.PathLike | None = None, log: Log | None = None) -> list[ExportReport]:
+                    calibration: str | os.PathLike | None = None, exporter: str = DEFAULT_EXPORTER,
+                    log: Log | None = None) -> list[ExportReport]:
     """Export an official pytorch-CycleGAN-and-pix2pix generator file (one direction) as `gen`.
 
     `out` defaults to models_dir/<the file's folder name>/ (their checkpoints/<name>/latest_net_G.pth).
@@ -87,4 +90,4 @@ def export_official(checkpoint: str | os.PathLike, generator: str, *, ngf: int =
     g = official_generator(path, generator, ngf, norm, gen)
     folder = Path(out) if out is not None else Path(models_dir) / (path.resolve().parent.name or path.stem)
     return _export_all([g], folder, None, opset=opset, static_hw=static_hw, verify=verify, overwrite=overwrite,
-                       precision=precision, calibration=calibration, log=log)
+                       precision=precision, calibration=calibration, exporter=exporter, log=log)

@@ -12,7 +12,7 @@ from cgan.train.networks import GENERATOR_CHOICES
 
 from .api import MODELS_DIR, PRECISIONS, RUNS_DIR, export_official, export_run
 from .errors import ExportError
-from .onnx_export import DEFAULT_OPSET
+from .onnx_export import DEFAULT_EXPORTER, EXPORTERS
 
 def _static_size(ctx, param, value):
     if value is None:
@@ -38,8 +38,9 @@ def _static_size(ctx, param, value):
               help="Filters in the first conv of the --checkpoint file's generator.")
 @click.option("--norm", type=click.Choice(NORMS), default="instance", show_default=True,
               help="Normalization of the --checkpoint file's generator.")
-@click.option("--opset", type=click.IntRange(11, 22), default=DEFAULT_OPSET, show_default=True,
-              help="ONNX opset version.")
+@click.option("--opset", type=click.IntRange(11, 22), default=None,
+              help="ONNX opset version. Default: " + ", ".join(f"{e.default_opset} with {name}"
+                                                               for name, e in EXPORTERS.items()) + ".")
 @click.option("--static", "static_hw", metavar="HxW", callback=_static_size, default=None,
               help="Fix height and width (e.g. 256x256); default: dynamic batch, height and width.")
 @click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
@@ -47,19 +48,22 @@ def _static_size(ctx, param, value):
                    "Variants are named G.fp16.onnx, G.int8.onnx.")
 @click.option("--calibration", type=click.Path(exists=True, file_okay=False), default=None,
               help="Folder of input-domain images to calibrate int8 with. Default: the run's training data.")
+@click.option("--exporter", type=click.Choice(list(EXPORTERS)), default=DEFAULT_EXPORTER, show_default=True,
+              help="PyTorch's ONNX exporter: torchscript (deprecated by PyTorch, quick) or dynamo (torch.export; "
+                   "opset 18 or later). Both pass the same checks; see docs/export.md.")
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 @click.option("--no-verify", is_flag=True, help="Skip the numeric parity checks (checker and shape checks still run).")
 @click.option("--runs-dir", type=click.Path(file_okay=False), default=RUNS_DIR, show_default=True,
               help="Where runs are looked up.")
-def main(run, gen, out, checkpoint, generator, ngf, norm, opset, static_hw, precision, calibration, overwrite,
-         no_verify, runs_dir) -> None:
+def main(run, gen, out, checkpoint, generator, ngf, norm, opset, static_hw, precision, calibration, exporter,
+         overwrite, no_verify, runs_dir) -> None:
     """Export trained generators G and/or F to self-contained, verified ONNX files.
 
     RUN is a run directory, a run name under --runs-dir, or a cgan checkpoint file; by default the
     most recent run. Writes models/<run name>/G.onnx and F.onnx.
     """
     options = dict(out=out, opset=opset, static_hw=static_hw, verify=not no_verify, overwrite=overwrite,
-                   precision=precision, calibration=calibration, log=click.echo)
+                   precision=precision, calibration=calibration, exporter=exporter, log=click.echo)
     try:
         if checkpoint is not None:
             if run is not None:

@@ -4,13 +4,17 @@ The pipeline: dry run (output shape must equal input shape) -> trace to ONNX -> 
 shape inference -> parity in ONNX Runtime against PyTorch -> optional fp16/int8 variant with its
 own parity against fp32 -> metadata -> temp file moved into place.
 
-Exporter: the TorchScript-based `torch.onnx.export(dynamo=False)` followed by onnxscript's
-optimizer (constant folding). The README's "Export" section says why.
+Two exporters sit behind `to_onnx` (registry EXPORTERS): PyTorch's TorchScript-based one
+(`dynamo=False`, the default: deprecated by PyTorch, but quick and its output dims keep the input's
+symbols) and its torch.export-based one (`dynamo=True`). Both are followed by onnxscript's optimizer
+and pass the same checks; docs/export.md says why the default is what it is.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import json
+import logging
 import math
 import os
 import time
@@ -31,10 +35,9 @@ from cgan.infer.metadata import INPUT_NAME, OUTPUT_NAME, ModelInfo
 
 from .errors import ExportError
 from .quantize import VARIANTS, variant_parity
-from .verify import (FP32_TOLERANCE, Comparison, compare_runs, parity_shapes, random_inputs, run_session,
-                     session, worst)
+from .verify import (FP32_TOLERANCE, Comparison, compare_runs, cpu_session, parity_shapes, random_inputs,
+                     run_session, worst)
 
-DEFAULT_OPSET = 17
 PARITY_KEY = "cgan.parity"  # metadata: what the file was checked against and how close it came
 DYNAMIC_AXES = {0: "batch", 2: "height", 3: "width"}
 
@@ -96,22 +99,59 @@ def dry_run(net: nn.Module, shape: tuple[int, ...], log: Log) -> None:
                           f"{list(shape)}; only shape-preserving generators can be exported")
 
 
-def to_onnx(net: nn.Module, example_shape: tuple[int, ...], opset: int, dynamic_hw: bool) -> onnx.ModelProto:
-    """Trace `net` (eval mode) into an ONNX model with input `image` and output `translated`."""
-    axes = DYNAMIC_AXES if dynamic_hw else {0: "batch"}
+def _torchscript(net: nn.Module, example: torch.Tensor, opset: int, axes: dict[int, str]) -> onnx.ModelProto:
+    """PyTorch's TorchScript-based exporter (deprecated by PyTorch, still shipped)."""
     buffer = io.BytesIO()
-    with warnings.catch_warnings():  # the legacy exporter's deprecation and tracer notes
+    torch.onnx.export(net, (example,), buffer, dynamo=False, opset_version=opset, input_names=[INPUT_NAME],
+                      output_names=[OUTPUT_NAME], dynamic_axes={INPUT_NAME: axes, OUTPUT_NAME: axes},
+                      do_constant_folding=True)
+    return onnx.load_from_string(buffer.getvalue())
+
+
+def _dynamo(net: nn.Module, example: torch.Tensor, opset: int, axes: dict[int, str]) -> onnx.ModelProto:
+    """PyTorch's torch.export-based exporter; it prints its progress, which our log replaces."""
+    exporter_log = logging.getLogger("torch.onnx")  # notes such as "torchvision is not installed"
+    level = exporter_log.level
+    exporter_log.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            program = torch.onnx.export(net, (example,), dynamo=True, opset_version=opset, input_names=[INPUT_NAME],
+                                        output_names=[OUTPUT_NAME], dynamic_shapes=(axes,), optimize=True,
+                                        verify=False, report=False, external_data=False)
+    finally:
+        exporter_log.setLevel(level)
+    return program.model_proto
+
+
+@dataclass(frozen=True)
+class Exporter:
+    export: Callable[[nn.Module, torch.Tensor, int, dict[int, str]], onnx.ModelProto]
+    default_opset: int
+    min_opset: int  # dynamo writes opset 18 when asked for less, so it is refused below that
+
+
+EXPORTERS = {
+    "torchscript": Exporter(_torchscript, default_opset=17, min_opset=11),
+    "dynamo": Exporter(_dynamo, default_opset=18, min_opset=18),
+}
+DEFAULT_EXPORTER = "torchscript"  # docs/export.md: measured against dynamo
+
+
+def to_onnx(net: nn.Module, example_shape: tuple[int, ...], opset: int, dynamic_hw: bool,
+            exporter: str = DEFAULT_EXPORTER) -> onnx.ModelProto:
+    """Export `net` (eval mode) into an ONNX model with input `image` and output `translated`."""
+    axes = DYNAMIC_AXES if dynamic_hw else {0: "batch"}
+    with warnings.catch_warnings():  # deprecation and tracer notes
         warnings.simplefilter("ignore")
         try:
-            torch.onnx.export(net, (torch.zeros(example_shape),), buffer, dynamo=False, opset_version=opset,
-                              input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                              dynamic_axes={INPUT_NAME: axes, OUTPUT_NAME: axes}, do_constant_folding=True)
-        except (RuntimeError, ValueError) as e:  # torch.onnx.errors.* derive from these
-            raise ExportError(f"PyTorch could not export the generator at opset {opset}: "
-                              f"{str(e).splitlines()[0]}") from None
-    # Folds the shape arithmetic the tracer emits around every Pad into constants.
-    model = onnxscript.optimizer.optimize(onnx.load_from_string(buffer.getvalue()))
-    # The tracer names the output's static dims wrongly; the dry run showed they are the input's.
+            model = EXPORTERS[exporter].export(net, torch.zeros(example_shape), opset, axes)
+        except (RuntimeError, ValueError) as e:  # torch.onnx.errors.* and torch.export errors derive from these
+            raise ExportError(f"PyTorch's {exporter} exporter could not export the generator at opset {opset}: "
+                              f"{(str(e).strip().splitlines() or [type(e).__name__])[0]}") from None
+    # Folds the shape arithmetic emitted around every Pad into constants.
+    model = onnxscript.optimizer.optimize(model)
+    # The exporters label the output's H and W wrongly (TorchScript) or as expressions of the input's
+    # (dynamo, e.g. 4*(((height - 1)//4)) + 4); the dry run showed they are the input's.
     output_dims = model.graph.output[0].type.tensor_type.shape.dim
     for out_dim, in_dim in zip(output_dims, model.graph.input[0].type.tensor_type.shape.dim):
         out_dim.CopyFrom(in_dim)
@@ -141,7 +181,7 @@ def check_onnx(model: onnx.ModelProto) -> tuple[tuple, tuple]:
 
 def torch_parity(model: onnx.ModelProto, net: nn.Module, shapes: Sequence[tuple[int, ...]]) -> list[Comparison]:
     """ONNX Runtime (CPU) against PyTorch on the same random inputs."""
-    sess = session(model.SerializeToString())
+    sess = cpu_session(model.SerializeToString())
 
     def reference(x: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
@@ -177,20 +217,27 @@ def set_metadata(model: onnx.ModelProto, props: dict[str, str]) -> None:
     onnx.helper.set_model_props(model, props)
 
 
-def export_generator(net: nn.Module, path: str | os.PathLike, info: ModelInfo, *, opset: int = DEFAULT_OPSET,
+def export_generator(net: nn.Module, path: str | os.PathLike, info: ModelInfo, *, opset: int | None = None,
                      static_hw: tuple[int, int] | None = None, verify: bool = True, overwrite: bool = False,
                      precision: str = "fp32", calibration: Sequence[np.ndarray] | None = None,
-                     log: Log | None = None) -> ExportReport:
+                     exporter: str = DEFAULT_EXPORTER, log: Log | None = None) -> ExportReport:
     """Export one generator to `path` and return what was written and checked.
 
     `info` describes the net (see ModelInfo); its precision and export date are filled in here.
-    `calibration`: NCHW float32 arrays in [-1, 1], needed for precision "int8". Raises ExportError,
+    `calibration`: NCHW float32 arrays in [-1, 1], needed for precision "int8". `exporter`: a key of
+    EXPORTERS; `opset` None means that exporter's default. Raises ExportError,
     leaving no file behind, when any check fails.
     """
     start, log = time.perf_counter(), log or (lambda message: None)
     path = Path(path)
     if precision != "fp32" and precision not in VARIANTS:
         raise ExportError(f"unknown precision {precision!r}; choose fp32, {', '.join(VARIANTS)}")
+    if exporter not in EXPORTERS:
+        raise ExportError(f"unknown exporter {exporter!r}; choose {', '.join(EXPORTERS)}")
+    opset = opset or EXPORTERS[exporter].default_opset
+    if opset < EXPORTERS[exporter].min_opset:
+        raise ExportError(f"--opset {opset}: the {exporter} exporter needs opset {EXPORTERS[exporter].min_opset} "
+                          "or later")
     multiple = getattr(net, "side_multiple", info.side_multiple)
     if multiple != info.side_multiple:
         raise ExportError(f"the net's side multiple {multiple} differs from the metadata's {info.side_multiple}")
@@ -203,7 +250,7 @@ def export_generator(net: nn.Module, path: str | os.PathLike, info: ModelInfo, *
     side = example_side(info.train_size, multiple)
     shape = (1, info.input_channels, *(static_hw or (side, side)))
     dry_run(net, shape, log)
-    model = to_onnx(net, shape, opset, dynamic_hw=static_hw is None)
+    model = to_onnx(net, shape, opset, dynamic_hw=static_hw is None, exporter=exporter)
     check_onnx(model)
     shapes = parity_shapes(info.input_channels, side, multiple, static_hw)
     parity: list[Comparison] = []

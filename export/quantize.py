@@ -20,7 +20,7 @@ from onnxruntime.transformers.float16 import convert_float_to_float16
 from onnxscript import ir
 
 from .errors import ExportError
-from .verify import Comparison, compare_runs, random_inputs, run_session, session
+from .verify import Comparison, compare_runs, cpu_session, random_inputs, run_session
 
 Log = Callable[[str], None]
 
@@ -137,7 +137,7 @@ def variant_parity(variant: onnx.ModelProto, fp32: onnx.ModelProto, precision: s
 
     Raises ExportError when the PSNR falls below MIN_PSNR_DB for the precision.
     """
-    fast, reference = session(variant.SerializeToString()), session(fp32.SerializeToString())
+    fast, reference = cpu_session(variant.SerializeToString()), cpu_session(fp32.SerializeToString())
     inputs = list(images or [])[:4] + random_inputs(shapes)
     results = compare_runs(lambda x: run_session(fast, x), lambda x: run_session(reference, x), inputs)
     for c in results:

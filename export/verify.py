@@ -55,7 +55,7 @@ def random_inputs(shapes: Sequence[tuple[int, ...]], seed: int = 0) -> list[np.n
     return [rng.uniform(-1, 1, size=shape).astype(np.float32) for shape in shapes]
 
 
-def session(model: bytes | str, threads: int = 0) -> ort.InferenceSession:
+def cpu_session(model: bytes | str, threads: int = 0) -> ort.InferenceSession:
     """A CPU ONNX Runtime session for a serialized model or a file path."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads

@@ -10,7 +10,7 @@ from .errors import InferError
 from .files import newest
 from .metadata import ModelInfo
 from .processing import Layout
-from .runtime import Session
+from .runtime import DeviceSession
 
 GENERATOR_LETTERS = ("G", "F")
 MODELS_DIR = Path("models")
@@ -85,7 +85,7 @@ def _dims(shape) -> list:
     return [d if isinstance(d, int) else None for d in shape]
 
 
-def read_spec(path: Path, session: Session) -> tuple[ModelSpec, str]:
+def read_spec(path: Path, session: DeviceSession) -> tuple[ModelSpec, str]:
     """The model's spec, and a one-line note when part of it was assumed (no cgan metadata) or forced (fixed size)."""
     sess = session.session
     inputs, outputs = sess.get_inputs(), sess.get_outputs()

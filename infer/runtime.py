@@ -66,7 +66,7 @@ def _provider_options(kind: str, index: int, fp16: bool, cache_dir: Path) -> dic
 
 
 @dataclass
-class Session:
+class DeviceSession:
     """An ONNX Runtime session and what really runs it."""
 
     session: ort.InferenceSession
@@ -115,7 +115,7 @@ def _failure_reason(captured: str) -> str:
 
 
 def create_session(path: Path, device: Device, *, fp16: bool = False, strict: bool = False,
-                   cache_dir: Path | None = None) -> Session:
+                   cache_dir: Path | None = None) -> DeviceSession:
     """Open `path` on `device`, falling back towards the CPU (or raising InferError when `strict`)."""
     available = set(ort.get_available_providers())
     chain = [k for k in FALLBACK_CHAIN[device.kind] if PROVIDER_NAMES[k] in available or k == "cpu"]
@@ -146,4 +146,4 @@ def create_session(path: Path, device: Device, *, fp16: bool = False, strict: bo
                              "(--strict-device is set, so not falling back)")
         name = PROVIDER_NAMES[requested] if device.kind == "auto" else f"--device {device}"
         note = f"{name} cannot be used: {why}; running on {provider} instead"
-    return Session(session, provider, device.index, note)
+    return DeviceSession(session, provider, device.index, note)

@@ -4,8 +4,8 @@ import pytest
 
 DATA = Path(__file__).parent / "data"
 
-# session fixtures: exported test models (test_infer* files), tiny training runs (checkpoint tests)
-pytest_plugins = ["infer_models", "train_runs"]
+# fixtures shared by several test modules (exported test models, tiny training runs); plain helpers: helpers.py
+pytest_plugins = ["shared_fixtures", "train_runs"]
 
 
 @pytest.fixture(autouse=True)

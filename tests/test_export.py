@@ -10,7 +10,7 @@ import torch
 import torch.nn as nn
 
 from cgan.export.errors import ExportError
-from cgan.export.onnx_export import PARITY_KEY, export_generator
+from cgan.export.onnx_export import DEFAULT_EXPORTER, EXPORTERS, PARITY_KEY, export_generator
 from cgan.infer.metadata import INPUT_NAME, OUTPUT_NAME, ModelInfo
 from cgan.train import create_generator
 from cgan.train.networks import GENERATORS
@@ -41,14 +41,20 @@ def sizes(m):
     return [(b, h, w) for b in (1, 2) for h, w in ((side, side), (side, side + m), (side + m, side))]
 
 
-@pytest.fixture(scope="module", params=list(GENERATORS))
+# Every generator through the default exporter; one through the other exporter (about 10 s each).
+EXPORTS = [(name, DEFAULT_EXPORTER) for name in GENERATORS] + [
+    ("resnet_6blocks", other) for other in EXPORTERS if other != DEFAULT_EXPORTER]
+
+
+@pytest.fixture(scope="module", params=EXPORTS, ids=lambda p: f"{p[0]}-{p[1]}")
 def exported(request, tmp_path_factory):
     """Each registered generator exported once (dynamic batch, height and width)."""
-    name = request.param
+    name, exporter = request.param
     torch.manual_seed(0)
     net = create_generator(name, ngf=NGF).eval()
     path = tmp_path_factory.mktemp(name) / "G.onnx"
-    report = export_generator(net, path, info_for(name, net))
+    report = export_generator(net, path, info_for(name, net), exporter=exporter)
+    assert report.opset == EXPORTERS[exporter].default_opset
     return name, net, path, report
 
 
@@ -202,3 +208,12 @@ def test_sizes_off_the_side_multiple_are_why_the_metadata_records_it(tmp_path):
     assert session.run(None, {INPUT_NAME: x})[0].shape == (1, 3, 20, 24)
     info = ModelInfo.from_metadata_props(session.get_modelmeta().custom_metadata_map)
     assert info.side_multiple == 4 and "multiple of side_multiple" in info.preprocess
+
+
+def test_exporter_and_opset_refusals_write_nothing(tmp_path):
+    net = create_generator("resnet_6blocks", ngf=NGF).eval()
+    with pytest.raises(ExportError, match="the dynamo exporter needs opset 18 or later"):
+        export_generator(net, tmp_path / "G.onnx", _resnet_info(net), exporter="dynamo", opset=17)
+    with pytest.raises(ExportError, match="unknown exporter 'jit'; choose torchscript, dynamo"):
+        export_generator(net, tmp_path / "G.onnx", _resnet_info(net), exporter="jit")
+    assert list(tmp_path.iterdir()) == []

@@ -1,42 +1,15 @@
 """`cgan-export` through click's CliRunner: runs, official checkpoints, and one-line errors."""
 import os
-from collections import OrderedDict
 
 import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
-from click.testing import CliRunner
 
-from cgan.export.cli import main
 from cgan.infer.metadata import ModelInfo
 from cgan.train import create_generator
 from cgan.train.checkpoint import save_checkpoint
-
-NGF = 4
-CONFIG = {"name": "horse2zebra", "generator": "resnet_6blocks", "ngf": NGF, "norm": "instance", "dropout": False,
-          "padding": "reflect", "input_nc": 3, "output_nc": 3, "crop_size": 16, "domain_x": "horse",
-          "domain_y": "zebra", "data": None, "seed": 0}
-
-
-def make_run(runs, name="horse2zebra", mtime=None, **config):
-    """A run directory as cgan-train leaves it, with tiny nets."""
-    cfg = {**CONFIG, "name": name, **config}
-    torch.manual_seed(len(name))
-    nets = {d: create_generator(cfg["generator"], ngf=NGF).state_dict() for d in ("G", "F")}
-    nets.update({d: {} for d in ("D_X", "D_Y")})
-    run = runs / name
-    run.mkdir(parents=True)
-    (run / "config.json").write_text("{}")
-    path = save_checkpoint(run / "checkpoints" / "latest.pt", {"format": "cgan-checkpoint", "version": 1,
-                                                               "config": cfg, "nets": nets, "step": 0, "epoch": 0})
-    if mtime is not None:
-        os.utime(path, (mtime, mtime))
-    return run
-
-
-def invoke(*args):
-    return CliRunner().invoke(main, [str(a) for a in args])
+from helpers import EXPORT_NGF, invoke_export, make_run, official_file
 
 
 def metadata(path):
@@ -53,7 +26,7 @@ def workdir(tmp_path, monkeypatch):
 def test_exports_both_generators_of_the_latest_run(workdir):
     make_run(workdir / "runs", "older", mtime=1_000_000)
     make_run(workdir / "runs", "horse2zebra")
-    result = invoke()
+    result = invoke_export()
     assert result.exit_code == 0, result.output
     out = workdir / "models" / "horse2zebra"
     assert sorted(p.name for p in out.iterdir()) == ["F.onnx", "G.onnx"]
@@ -69,31 +42,22 @@ def test_exports_both_generators_of_the_latest_run(workdir):
 
 def test_exports_one_generator_of_a_named_run_or_checkpoint(workdir):
     run = make_run(workdir / "runs", "a2b")
-    assert invoke(run, "--gen", "F", "--out", workdir / "out").exit_code == 0
+    assert invoke_export(run, "--gen", "F", "--out", workdir / "out").exit_code == 0
     assert [p.name for p in (workdir / "out").iterdir()] == ["F.onnx"]
-    result = invoke(run / "checkpoints" / "latest.pt", "--gen", "G", "--no-verify")
+    result = invoke_export(run / "checkpoints" / "latest.pt", "--gen", "G", "--no-verify")
     assert result.exit_code == 0, result.output
     assert (workdir / "models" / "a2b" / "G.onnx").is_file()
     assert "NOT checked (--no-verify)" in result.output
 
 
-def official_file(path, net, prefix="", stale_norm=False):
-    state = OrderedDict((prefix + k, v.clone()) for k, v in net.state_dict().items())
-    if stale_norm:  # what PyTorch < 0.4 saved for InstanceNorm layers
-        state[prefix + "model.2.running_mean"] = torch.zeros(NGF)
-        state[prefix + "model.2.running_var"] = torch.ones(NGF)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(state, path)
-    return path
-
-
 @pytest.mark.parametrize("prefix,stale_norm", [("", False), ("module.", True)])
 def test_exports_an_official_checkpoint(workdir, prefix, stale_norm):
     torch.manual_seed(3)
-    net = create_generator("resnet_6blocks", ngf=NGF).eval()
+    net = create_generator("resnet_6blocks", ngf=EXPORT_NGF).eval()
     path = official_file(workdir / "checkpoints" / "horse2zebra_pretrained" / "latest_net_G.pth", net,
                          prefix, stale_norm)
-    result = invoke("--checkpoint", path, "--generator", "resnet_6blocks", "--ngf", NGF, "--static", "64x64")
+    result = invoke_export("--checkpoint", path, "--generator", "resnet_6blocks", "--ngf", EXPORT_NGF,
+                           "--static", "64x64")
     assert result.exit_code == 0, result.output
     onnx_path = workdir / "models" / "horse2zebra_pretrained" / "G.onnx"
     x = np.random.default_rng(0).uniform(-1, 1, (1, 3, 64, 64)).astype(np.float32)
@@ -104,8 +68,8 @@ def test_exports_an_official_checkpoint(workdir, prefix, stale_norm):
 
 
 def test_official_checkpoint_as_f(workdir):
-    path = official_file(workdir / "latest_net_G_B.pth", create_generator("resnet_6blocks", ngf=NGF))
-    result = invoke("--checkpoint", path, "--generator", "resnet_6blocks", "--ngf", NGF, "--gen", "F",
+    path = official_file(workdir / "latest_net_G_B.pth", create_generator("resnet_6blocks", ngf=EXPORT_NGF))
+    result = invoke_export("--checkpoint", path, "--generator", "resnet_6blocks", "--ngf", EXPORT_NGF, "--gen", "F",
                     "--static", "32x32", "--out", workdir / "out")
     assert result.exit_code == 0, result.output
     info = metadata(workdir / "out" / "F.onnx")
@@ -122,32 +86,32 @@ def assert_one_line_error(result, *phrases):
 
 
 def test_error_no_runs_at_all(workdir):
-    assert_one_line_error(invoke(), "no trained runs under runs/", "cgan-train")
+    assert_one_line_error(invoke_export(), "no trained runs under runs/", "cgan-train")
 
 
 def test_error_missing_run(workdir):
     make_run(workdir / "runs", "a2b")
-    assert_one_line_error(invoke("b2c"), "run 'b2c' not found")
+    assert_one_line_error(invoke_export("b2c"), "run 'b2c' not found")
 
 
 def test_error_run_without_checkpoints(workdir):
     (workdir / "runs" / "fresh").mkdir(parents=True)
-    assert_one_line_error(invoke("fresh"), "has no checkpoints/latest.pt")
+    assert_one_line_error(invoke_export("fresh"), "has no checkpoints/latest.pt")
 
 
 @pytest.mark.parametrize("options,phrase", [
-    (["--generator", "unet_128", "--ngf", NGF], "does not fit generator 'unet_128'"),
+    (["--generator", "unet_128", "--ngf", EXPORT_NGF], "does not fit generator 'unet_128'"),
     (["--generator", "resnet_6blocks", "--ngf", 8], "does not fit generator 'resnet_6blocks' with ngf=8"),
 ])
 def test_error_official_file_with_wrong_options(workdir, options, phrase):
-    path = official_file(workdir / "latest_net_G_A.pth", create_generator("resnet_6blocks", ngf=NGF))
-    assert_one_line_error(invoke("--checkpoint", path, *options), phrase, "--generator, --ngf and --norm")
+    path = official_file(workdir / "latest_net_G_A.pth", create_generator("resnet_6blocks", ngf=EXPORT_NGF))
+    assert_one_line_error(invoke_export("--checkpoint", path, *options), phrase, "--generator, --ngf and --norm")
 
 
 def test_error_unwritable_output_folder(workdir):
     make_run(workdir / "runs", "a2b")
     (workdir / "a_file").write_text("not a folder")
-    assert_one_line_error(invoke("--out", workdir / "a_file" / "models"), "cannot create the output folder")
+    assert_one_line_error(invoke_export("--out", workdir / "a_file" / "models"), "cannot create the output folder")
 
 
 def test_error_existing_output_without_overwrite(workdir):
@@ -155,14 +119,14 @@ def test_error_existing_output_without_overwrite(workdir):
     out = workdir / "models" / "a2b"
     out.mkdir(parents=True)
     (out / "F.onnx").write_bytes(b"older")
-    assert_one_line_error(invoke(), "F.onnx already exists; pass --overwrite")
+    assert_one_line_error(invoke_export(), "F.onnx already exists; pass --overwrite")
     assert sorted(p.name for p in out.iterdir()) == ["F.onnx"]  # G was not written either
-    assert invoke("--overwrite").exit_code == 0
+    assert invoke_export("--overwrite").exit_code == 0
     assert (out / "F.onnx").read_bytes() != b"older"
 
 
 def test_error_bad_static_size(workdir):
-    result = invoke("--static", "256")
+    result = invoke_export("--static", "256")
     assert result.exit_code == 2 and "give height x width" in result.output
 
 
@@ -171,4 +135,11 @@ def test_error_checkpoint_that_does_not_fit_its_config(workdir):
     state = torch.load(run / "checkpoints" / "latest.pt", weights_only=True)  # weights have ngf 4
     state["config"]["ngf"] = 8
     save_checkpoint(run / "checkpoints" / "latest.pt", state)
-    assert_one_line_error(invoke(), "latest.pt: generator G cannot be rebuilt from it")
+    assert_one_line_error(invoke_export(), "latest.pt: generator G cannot be rebuilt from it")
+
+
+def test_error_dynamo_exporter_below_its_opset(workdir):
+    make_run(workdir / "runs", "a2b")
+    assert_one_line_error(invoke_export("--exporter", "dynamo", "--opset", "17"),
+                          "--opset 17: the dynamo exporter needs opset 18 or later")
+    assert not (workdir / "models").exists() or not any((workdir / "models").rglob("*.onnx"))

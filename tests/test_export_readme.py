@@ -1,5 +1,7 @@
-"""The README's "Use the ONNX file in your own app" recipe, executed verbatim so it cannot rot."""
+"""The README's "The ONNX contract": its recipe executed verbatim and its key table checked against
+ModelInfo, so neither can rot."""
 import re
+from dataclasses import fields
 from pathlib import Path
 
 import cv2
@@ -13,9 +15,13 @@ from cgan.train import create_generator
 README = Path(__file__).resolve().parent.parent / "README.md"
 
 
+def contract() -> str:
+    section = README.read_text(encoding="utf-8").split("## The ONNX contract", 1)[1]
+    return section.split("\n## ", 1)[0]
+
+
 def recipe() -> str:
-    section = README.read_text(encoding="utf-8").split("## Use the ONNX file in your own app", 1)[1]
-    section = section.split("\n## ", 1)[0]
+    section = contract()
     blocks = re.findall(r"```python\n(.*?)```", section, re.S)
     assert len(blocks) == 1, "the section should hold exactly one python block"
     return blocks[0]
@@ -45,3 +51,9 @@ def test_readme_recipe_runs_and_matches_pytorch(tmp_path, monkeypatch):
     expected = ((y + 1) * 127.5).clamp(0, 255).round().byte().permute(1, 2, 0).numpy()[:, :, ::-1]
     assert np.abs(out.astype(int) - expected.astype(int)).max() <= 1
     assert out.std() > 0  # a real picture, not a constant
+
+
+def test_readme_contract_table_names_every_metadata_key():
+    table = [line for line in contract().splitlines() if line.startswith("| `")]
+    documented = set(re.findall(r"`(\w+)`", " ".join(line.split(" | ")[0] for line in table)))
+    assert documented == {f.name for f in fields(ModelInfo)}

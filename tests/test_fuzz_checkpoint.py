@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cgan.export.errors import ExportError
-from cgan.export.sources import run_generators
+from cgan.export.loading import run_generators
 from cgan.train.checkpoint import CheckpointError, checkpoint_state, load_checkpoint, restore_checkpoint
 from cgan.train.config import TrainConfig, make_config
 from cgan.train.rng_state import capture_rng, restore_rng

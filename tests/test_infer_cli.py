@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from cgan.infer.cli import main
-from infer_models import fail_on_call, image, read_video, write_video
+from helpers import cuda_works, fail_on_call, image, read_video, write_video
 
 
 @pytest.fixture
@@ -107,10 +107,17 @@ def test_ctrl_c_reports_a_partial_video(work, monkeypatch):
     assert len(read_video(work / "results" / "in_G.partial.mp4")[0]) == 2
 
 
+@pytest.mark.skipif(not cuda_works(), reason="ONNX Runtime cannot use a CUDA GPU here")
+def test_cuda_device_really_runs_on_the_gpu(work):
+    result = run("--video", "in.mp4", "--device", "cuda", "--strict-device")
+    assert result.exit_code == 0, result.output
+    assert "on CUDAExecutionProvider" in line_with(result, "running ") and "cannot be used" not in result.output
+    assert len(read_video(work / "results" / "in_G.mp4")[0]) == 5
+
+
+@pytest.mark.skipif(cuda_works(), reason="CUDA works here: test_cuda_device_really_runs_on_the_gpu applies")
 def test_cuda_fallback_line_and_strict_device(work):
     result = run("--video", "in.mp4", "--device", "cuda")
-    if "CUDAExecutionProvider" in result.output.split("running", 1)[-1]:
-        pytest.skip("CUDA works on this machine")
     assert result.exit_code == 0
     assert "running on CPUExecutionProvider instead" in line_with(result, "--device cuda:0 cannot be used")
     assert sum("cuda" in line.lower() for line in result.output.splitlines()) == 1  # no wall of native logs
@@ -124,11 +131,12 @@ def test_no_native_log_lines_reach_the_terminal(work):
     args = ["--video", "in.mp4", "--device", "cuda", "--no-progress", "--out", "sub.mp4"]
     out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    if "on CUDAExecutionProvider" in out.stderr:
-        pytest.skip("CUDA works on this machine")
     assert out.stdout.startswith("done: 5 frames") and len(out.stdout.splitlines()) == 1
     lines = out.stderr.splitlines()
-    assert len(lines) == 2 and lines[1].startswith("running "), lines  # the fallback note and the start line
+    if cuda_works():  # the start line alone, on the GPU
+        assert len(lines) == 1 and "on CUDAExecutionProvider" in lines[0], lines
+    else:  # the fallback note and the start line
+        assert len(lines) == 2 and lines[1].startswith("running "), lines
     assert not any("onnxruntime:" in line or "WARN" in line or "Failed to load" in line for line in lines)
 
 

@@ -4,7 +4,7 @@ import pytest
 
 from cgan.infer.errors import InferError
 from cgan.infer.processing import Layout, Resize, finish, padding, parse_size, prepare, side_by_side
-from infer_models import image
+from helpers import image
 
 RGB = Layout(3, 3, "RGB", (-1.0, 1.0), 4, np.dtype(np.float32))
 GRAY = Layout(1, 1, "RGB", (-1.0, 1.0), 4, np.dtype(np.float32))

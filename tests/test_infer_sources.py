@@ -7,7 +7,7 @@ import pytest
 
 from cgan.infer import InferError, Translator, open_sink, open_source, output_path, run_pipeline, translate_video
 from cgan.infer.sinks import VideoSink
-from infer_models import fail_on_call, image, read_video, write_video
+from helpers import fail_on_call, image, read_video, write_video
 
 
 class FakeCamera:

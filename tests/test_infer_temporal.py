@@ -11,7 +11,7 @@ from cgan.infer import InferError, TemporalStream, Translator, open_source, run_
 from cgan.infer.cli import main
 from cgan.infer.sinks import Sink
 from cgan.infer.temporal import MotionTracker, TemporalBlender, TemporalSettings
-from infer_models import image, read_video
+from helpers import image, read_video
 
 W, H = 64, 48
 

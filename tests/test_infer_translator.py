@@ -10,7 +10,7 @@ import pytest
 
 from cgan.infer import InferError, Translator
 from cgan.infer.model import find_model
-from infer_models import export_tiny, image
+from helpers import cuda_works, export_tiny, image
 
 
 def reference(path, bgr):
@@ -121,10 +121,18 @@ def test_bad_model_files(tmp_path):
         Translator(vector, device="cpu")
 
 
+@pytest.mark.skipif(not cuda_works(), reason="ONNX Runtime cannot use a CUDA GPU here")
+def test_cuda_really_runs_on_the_gpu(rgb_model):
+    t = Translator(rgb_model, device="cuda")
+    assert t.provider == "CUDAExecutionProvider" and t.session.on_gpu and t.notes == []
+    out = t(image(24, 36))
+    assert out.shape == (24, 36, 3) and out.dtype == np.uint8
+    assert np.abs(out.astype(int) - Translator(rgb_model, device="cpu")(image(24, 36))).max() <= 2
+
+
+@pytest.mark.skipif(cuda_works(), reason="CUDA works here: test_cuda_really_runs_on_the_gpu applies")
 def test_cuda_unavailable_falls_back_to_cpu_in_one_note(rgb_model):
     t = Translator(rgb_model, device="cuda")
-    if t.provider == "CUDAExecutionProvider":
-        pytest.skip("CUDA works on this machine")
     assert t.provider == "CPUExecutionProvider"
     assert len(t.notes) == 1 and "--device cuda:0 cannot be used" in t.notes[0] and "\n" not in t.notes[0]
     with pytest.raises(InferError, match="--strict-device"):

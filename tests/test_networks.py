@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 
@@ -57,13 +59,25 @@ def test_dropout_is_active_only_in_train_mode():
     assert torch.equal(net(x), net(x))
 
 
+def _init_std(init, weight, gain=0.02):
+    """The standard deviation each init gives a conv weight (out, in, kh, kw)."""
+    fan_in, fan_out = weight[0].numel(), weight.shape[0] * weight[0, 0].numel()
+    return {"normal": gain, "xavier": gain * math.sqrt(2 / (fan_in + fan_out)), "kaiming": math.sqrt(2 / fan_in),
+            "orthogonal": gain / math.sqrt(fan_in)}[init]  # orthogonal: rows of norm `gain`
+
+
 @pytest.mark.parametrize("init", ["normal", "xavier", "kaiming", "orthogonal"])
-def test_inits_differ_and_zero_biases(init):
+def test_each_init_gives_its_own_weight_scale_and_zero_biases(init):
     torch.manual_seed(0)
     net = create_discriminator("basic", ndf=8, init=init)
-    first = net.model[0]
-    assert torch.count_nonzero(first.bias) == 0
-    assert first.weight.std() > 0
+    convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert all(torch.count_nonzero(c.bias) == 0 for c in convs if c.bias is not None)
+    weight = max(convs, key=lambda c: c.weight.numel()).weight.detach()  # 32768 weights: a tight estimate
+    assert float(weight.std()) == pytest.approx(_init_std(init, weight), rel=0.05)
+    assert abs(float(weight.mean())) < 0.05 * _init_std(init, weight)
+    if init == "orthogonal":
+        rows = weight.flatten(1)
+        assert torch.allclose(rows @ rows.T, 0.02**2 * torch.eye(len(rows)), atol=1e-6)
 
 
 @pytest.mark.parametrize("name", list(DISCRIMINATORS))

@@ -1,6 +1,7 @@
 import subprocess
 import sys
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -16,4 +17,7 @@ def test_every_command_has_help(module):
     main = __import__(module, fromlist=["main"]).main
     result = CliRunner().invoke(main, ["--help"])
     assert result.exit_code == 0
-    assert "Usage:" in result.output and len(result.output.splitlines()) > 3
+    assert result.output.startswith("Usage: ") and " ".join(main.help.split()[:3]) in result.output
+    for option in (p for p in main.params if isinstance(p, click.Option)):
+        assert option.help, f"{option.opts[0]} has no help text"
+        assert option.opts[-1] in result.output and option.help.split()[0] in result.output

@@ -1,4 +1,4 @@
-"""Where generators come from: a run directory, a cgan checkpoint file, or an official `.pth` file.
+"""Loading the generators to export: from a run directory, a cgan checkpoint file, or an official `.pth` file.
 
 Each source yields `Generator`s: the net in eval mode with the metadata that describes it.
 """
