@@ -95,7 +95,11 @@ OPTIONS = [
     option("--save-epoch-freq", "save_epoch_freq", "Keep a checkpoint every this many epochs.", type=int),
     option("--save-every", "save_every", "Also save checkpoints/latest.pt every this many steps (0: at epoch "
            "ends only).", type=int),
-    option("--sample-every", "sample_every", "Write a sample grid every this many steps.", type=int),
+    option("--sample-every", "sample_every", "Write a sample grid of the held-out pictures every this many steps.",
+           type=int),
+    option("--eval-every", "eval_every", "Measure the held-out pictures every this many steps (default: "
+           "--sample-every; 0: never); see docs/evaluation.md.", type=int),
+    option("--eval-images", "eval_images", "Held-out pictures per domain for samples and measures.", type=int),
     option("--precision", "precision", "Autocast precision of the forward passes: auto picks bf16 on GPUs and CPUs "
            "that have it, fp16 with a grad scaler on older GPUs, else fp32; losses stay fp32.",
            type=click.Choice(PRECISIONS)),

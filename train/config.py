@@ -68,7 +68,9 @@ class TrainConfig:
     # outputs
     save_epoch_freq: int = 5  # keep checkpoints/epoch_NNN.pt every this many epochs
     save_every: int = 1000  # also rewrite checkpoints/latest.pt every this many steps (0: at epoch ends only)
-    sample_every: int = 400  # write a sample grid every this many steps
+    sample_every: int = 400  # write a sample grid of the held-out pictures every this many steps
+    eval_every: int | None = None  # measure the held-out pictures every this many steps; None: sample_every; 0: never
+    eval_images: int = 16  # held-out pictures per domain for samples and measures
     # speed and scale
     precision: str = "auto"  # auto | fp32 | bf16 | fp16: autocast dtype of the forwards (fp16 adds a grad scaler)
     channels_last: bool = False  # keep the nets in channels-last memory format
@@ -177,11 +179,12 @@ def validate(config: TrainConfig) -> TrainConfig:
     need(config.precision in PRECISIONS, "precision", f"choose one of {', '.join(PRECISIONS)}")
     need(config.direction in ("AtoB", "BtoA"), "direction", "choose AtoB or BtoA")
     for key in ("ngf", "ndf", "n_layers", "batch_size", "load_size", "crop_size", "epochs", "save_epoch_freq",
-                "sample_every", "lr_decay_epochs", "dist_timeout"):
+                "sample_every", "lr_decay_epochs", "dist_timeout", "eval_images"):
         need(getattr(config, key) >= 1, key, "must be at least 1")
     for key in ("epochs_decay", "workers", "threads", "pool_size", "lambda_x", "lambda_y", "lambda_identity",
                 "save_every"):
         need(getattr(config, key) >= 0, key, "must not be negative")
+    need(config.eval_every is None or config.eval_every >= 0, "eval_every", "must not be negative")
     for key in ("max_steps", "max_dataset_size"):
         need(getattr(config, key) is None or getattr(config, key) >= 1, key, "must be at least 1")
     for key in ("input_nc", "output_nc"):
