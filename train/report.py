@@ -74,12 +74,16 @@ def sample_grid(images: CycleImages, index: int = 0, min_side: int = 128) -> np.
     return np.concatenate(rows, axis=0)
 
 
-def sample_sheet(cycles: Sequence[CycleImages]) -> np.ndarray:
-    """`sample_grid`s of one-picture CycleImages stacked top to bottom (pictures may differ in size)."""
+def sample_sheet(cycles: Sequence[CycleImages], per_row: int = 2, gap: int = 10) -> np.ndarray:
+    """The `sample_grid`s of one-picture CycleImages, `per_row` side by side, `gap` pixels apart
+    (pictures may differ in size)."""
     grids = [sample_grid(images) for images in cycles]
-    width = max(g.shape[1] for g in grids)
-    return np.concatenate([np.pad(g, ((0, 0), (0, width - g.shape[1]), (0, 0)), constant_values=255)
-                           for g in grids], axis=0)
+    height, width = max(g.shape[0] for g in grids) + gap, max(g.shape[1] for g in grids) + gap
+    cells = [np.pad(g, ((0, height - g.shape[0]), (0, width - g.shape[1]), (0, 0)), constant_values=255)
+             for g in grids]
+    cells += [np.full((height, width, 3), 255, np.uint8)] * (-len(cells) % per_row)
+    rows = [np.concatenate(cells[i:i + per_row], axis=1) for i in range(0, len(cells), per_row)]
+    return np.concatenate(rows, axis=0)
 
 
 def read_log(path: Path) -> list[dict[str, Any]]:
