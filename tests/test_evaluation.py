@@ -140,3 +140,16 @@ def test_eval_options_are_checked_and_zero_turns_evaluation_off(tmp_path):
         make_config({}, {"eval_images": 0})
     result = CliRunner().invoke(main, ["--runs-dir", str(tmp_path), "--eval-images", "0", "--max-steps", "1"])
     assert result.exit_code != 0 and "eval_images=0" in result.output and "Traceback" not in result.output
+
+
+def test_domains_with_other_channels_skip_identity_and_the_baseline_distance(tmp_path):
+    data = tmp_path / "data"
+    write_images(data / "trainA", 2, 10)
+    write_images(data / "trainB", 2, 100)
+    config = TrainConfig(data=str(data), crop_size=16, load_size=16, input_nc=1, lambda_identity=0,
+                         generator="resnet_6blocks", ngf=4)
+    heldout = heldout_set(config)
+    assert heldout.x[0].shape == (1, 16, 16) and heldout.y[0].shape == (3, 16, 16)
+    nets = build_nets(config)
+    numbers = evaluate(nets["G"], nets["F"], heldout)
+    assert set(numbers) == {"psnr_cycle_X", "psnr_cycle_Y", "swd_G", "swd_F"}

@@ -63,6 +63,11 @@ def spread(total: int, count: int) -> list[int]:
     return sorted({int(i) for i in np.linspace(0, total - 1, min(total, count)).round()})
 
 
+def _fixed_crop(folder: ImageFolder, index: int, preprocess: Preprocess, seed: int) -> torch.Tensor:
+    """Picture `index` of `folder`, resized and cropped as in training, at a place fixed by (seed, index)."""
+    return to_tensor(preprocess(folder.load(index)[0], np.random.default_rng((HELDOUT_STREAM, seed, index))))
+
+
 def heldout_set(config: TrainConfig) -> HeldOut:
     """Up to `config.eval_images` pictures per domain, chosen and cropped the same way every time.
     Raises DataError when a folder cannot be read."""
@@ -82,7 +87,7 @@ def heldout_set(config: TrainConfig) -> HeldOut:
         else:
             folder = ImageFolder(train, root, "train", channels, config.max_dataset_size)
             sources.append(f"{train} (also seen in training: add {test.name}/ for unseen pictures)")
-        domains.append([to_tensor(preprocess(folder.load(i)[0], np.random.default_rng((HELDOUT_STREAM, config.seed, i))))
+        domains.append([_fixed_crop(folder, i, preprocess, config.seed)
                         for i in spread(len(folder), config.eval_images)])
     return HeldOut(domains[0], domains[1], (sources[0], sources[1]), known_answer=False)
 
