@@ -141,8 +141,8 @@ class RunDir:
         write_bytes_atomic(self.path / "index.html", page.encode())
 
     def _heldout_caption(self) -> str:
-        (source_x, source_y), h = self.heldout.sources, self.heldout
-        return (f"{len(h.x)} x pictures from {source_x}; {len(h.y)} y pictures from {source_y}. "
+        h = self.heldout
+        return (f"{len(h.x)} x pictures from {h.sources[0]}; {len(h.y)} y pictures from {h.sources[1]}. "
                 f"See docs/evaluation.md for what each measure can and cannot tell.")
 
     def close(self) -> None:
