@@ -133,7 +133,10 @@ class TrainConfig:
     save_epoch_freq: int = setting(5, "Keep a checkpoint every this many epochs.", low=1)
     save_every: int = setting(1000, "Also save checkpoints/latest.pt every this many steps (0: at epoch ends "
                               "only).", low=0)
-    sample_every: int = setting(400, "Write a sample grid every this many steps.", low=1)
+    sample_every: int = setting(400, "Write a sample grid of the held-out pictures every this many steps.", low=1)
+    eval_every: int | None = setting(None, "Measure the held-out pictures every this many steps (default: "
+                                     "--sample-every; 0: never); see docs/evaluation.md.", low=0)
+    eval_images: int = setting(16, "Held-out pictures per domain for samples and measures.", low=1, high=1024)
     # speed and scale
     precision: str = setting("auto", "Autocast precision of the forward passes: auto picks bf16 on GPUs and CPUs "
                              "that have it, fp16 with a grad scaler on older GPUs, else fp32; losses stay fp32.",

@@ -129,15 +129,16 @@ def known_answer_report(G: ImageMap, F: ImageMap, size: int = 64, count: int = 6
     PSNR(x, T(x)) and PSNR(y, T^-1(y)), in dB on [0, 1]-scaled images.
     """
     x, y = heldout_pairs(size, count, seed)
+    scores = known_answer_scores(x, y, _translate(G, x, batch_size), _translate(F, y, batch_size))
+    return {**scores, "count": count, "size": size}
+
+
+def known_answer_scores(x: torch.Tensor, y: torch.Tensor, fake_y: torch.Tensor, fake_x: torch.Tensor) -> dict:
+    """PSNR of G(x) = `fake_y` against T(x) and of F(y) = `fake_x` against T^-1(y), with the
+    do-nothing baselines PSNR(x, T(x)) and PSNR(y, T^-1(y)); NCHW batches in [-1, 1]."""
     tx, ty = transform(x), inverse_transform(y)
-    return {
-        "psnr_G": mean_psnr(_translate(G, x, batch_size), tx),
-        "psnr_F": mean_psnr(_translate(F, y, batch_size), ty),
-        "baseline_G": mean_psnr(x, tx),
-        "baseline_F": mean_psnr(y, ty),
-        "count": count,
-        "size": size,
-    }
+    return {"psnr_G": mean_psnr(fake_y, tx), "psnr_F": mean_psnr(fake_x, ty), "baseline_G": mean_psnr(x, tx),
+            "baseline_F": mean_psnr(y, ty)}
 
 
 def format_report(report: dict) -> str:

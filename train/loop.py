@@ -15,6 +15,7 @@ from tqdm import tqdm
 from .config import ConfigError, TrainConfig
 from .data import UnalignedDataset, build_loader, check_batchable, start_epoch
 from .distributed import DistEnv, any_rank, shutdown_distributed
+from .evaluation import heldout_set
 from .known_answer import KnownAnswerDataset, known_answer_report
 from .networks import create_discriminator, side_multiple
 from .preprocess import CROPPING, Preprocess
@@ -50,7 +51,7 @@ def fit(trainer: Trainer, loader: DataLoader, run: RunDir | None, session: Sessi
     steps_per_epoch, total = batches_per_epoch(loader), total_steps(c, loader)
     bar = tqdm(total=total, initial=trainer.step, unit="step", dynamic_ncols=True, disable=run is None or not progress)
     trainer.train()
-    saved_at = trainer.step
+    first_step = saved_at = trainer.step
     stopped = False
     try:
         while trainer.step < total and not stopped:
@@ -62,8 +63,7 @@ def fit(trainer: Trainer, loader: DataLoader, run: RunDir | None, session: Sessi
                 bar.set_postfix({k: f"{losses[k]:.3g}" for k in PROGRESS_TERMS}, refresh=False)
                 if run is not None:
                     run.log(trainer.step, trainer.epoch, trainer.lr, losses)
-                    if trainer.step % c.sample_every == 0:
-                        run.write_sample(trainer)
+                    if run.evaluate(trainer):
                         run.write_report()
                 if trainer.step >= total or stopped:
                     break
@@ -78,8 +78,8 @@ def fit(trainer: Trainer, loader: DataLoader, run: RunDir | None, session: Sessi
         if saved_at != trainer.step:
             save(trainer, run, session, epoch_end=False)
         if run is not None:
-            if trainer.last_images is not None and trainer.step % c.sample_every:
-                run.write_sample(trainer)
+            if trainer.step > first_step:
+                run.evaluate(trainer, final=True)
             run.write_report()
     finally:
         bar.close()
@@ -166,6 +166,7 @@ def run_training(config: TrainConfig, name_given: bool = False, echo: Callable[[
         cleanup.callback(shutdown_distributed)
         dataset, loader = build_data(config, pin_memory=session.device.type == "cuda", env=env)
         check_discriminator_fits(config)
+        heldout = heldout_set(config) if env.is_main else None
         if env.is_main:
             if resume is None:
                 config, path = claim_run_dir(config, name_given)
@@ -178,8 +179,9 @@ def run_training(config: TrainConfig, name_given: bool = False, echo: Callable[[
             session.restore(trainer, resume.state)
         if env.is_main:
             if resume is not None:
-                truncate_log(path / "log.jsonl", trainer.step)
-            run = RunDir(path, config)
+                for log in ("log.jsonl", "eval.jsonl"):
+                    truncate_log(path / log, trainer.step)
+            run = RunDir(path, config, heldout)
             cleanup.callback(run.close)
             run.write_config()
         steps = total_steps(config, loader)

@@ -20,6 +20,12 @@ CURVE_PANELS = (
     ("generators", ("G_total", "cycle_X", "cycle_Y", "gan_G", "gan_F", "idt_X", "idt_Y")),
     ("discriminators", ("D_X", "D_Y", "D_X_gp", "D_Y_gp")),
 )
+# Held-out evaluation panels (evaluation.measures); a panel with none of its terms is left out.
+EVAL_PANELS = (
+    ("known-answer PSNR, dB (higher is better)", ("psnr_G", "psnr_F", "baseline_G", "baseline_F")),
+    ("held-out cycle and identity PSNR, dB", ("psnr_cycle_X", "psnr_cycle_Y", "psnr_idt_X", "psnr_idt_Y")),
+    ("held-out patch distance SWD (lower is closer)", ("swd_G", "swd_F", "swd_baseline")),
+)
 COLORS = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
           (227, 119, 194))  # RGB
 
@@ -65,6 +71,18 @@ def sample_grid(images: CycleImages, index: int = 0, min_side: int = 128) -> np.
         rows.append(np.concatenate(tiles, axis=1))
     width = max(r.shape[1] for r in rows)
     rows = [np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows]
+    return np.concatenate(rows, axis=0)
+
+
+def sample_sheet(cycles: Sequence[CycleImages], per_row: int = 2, gap: int = 10) -> np.ndarray:
+    """The `sample_grid`s of one-picture CycleImages, `per_row` side by side, `gap` pixels apart
+    (pictures may differ in size)."""
+    grids = [sample_grid(images) for images in cycles]
+    height, width = max(g.shape[0] for g in grids) + gap, max(g.shape[1] for g in grids) + gap
+    cells = [np.pad(g, ((0, height - g.shape[0]), (0, width - g.shape[1]), (0, 0)), constant_values=255)
+             for g in grids]
+    cells += [np.full((height, width, 3), 255, np.uint8)] * (-len(cells) % per_row)
+    rows = [np.concatenate(cells[i:i + per_row], axis=1) for i in range(0, len(cells), per_row)]
     return np.concatenate(rows, axis=0)
 
 
@@ -131,19 +149,29 @@ def loss_curve(records: Sequence[dict[str, Any]]) -> np.ndarray:
     return np.concatenate([_panel(records, title, keys) for title, keys in CURVE_PANELS], axis=0)
 
 
+def eval_curve(records: Sequence[dict[str, Any]]) -> np.ndarray:
+    """Held-out measures against steps, one panel per kind that the records hold; RGB."""
+    panels = [(title, keys) for title, keys in EVAL_PANELS if any(k in r for r in records for k in keys)]
+    return np.concatenate([_panel(records, title, keys) for title, keys in panels], axis=0)
+
+
 def index_html(run_name: str, config: dict[str, Any], samples: Sequence[str], curve: str | None,
-               known_answer: str | None) -> str:
-    """A self-contained page: the loss curve, the known-answer report, samples newest first, the config."""
+               known_answer: str | None, evaluation: tuple[str, str] | None = None) -> str:
+    """A self-contained page: the loss curve, the held-out evaluation (image, caption), the known-answer
+    report, samples newest first, the config."""
     esc = html.escape
     parts = [f"<!doctype html><meta charset='utf-8'><title>cgan run {esc(run_name)}</title>",
              "<style>body{font-family:sans-serif;margin:2em}td{padding:0 1em 0 0}img{image-rendering:pixelated}"
              "</style>", f"<h1>cgan run {esc(run_name)}</h1>"]
     if curve:
         parts.append(f"<h2>Losses</h2><img src='{esc(curve)}' alt='loss curve'>")
+    if evaluation:
+        image, caption = evaluation
+        parts.append(f"<h2>Held-out evaluation</h2><p>{esc(caption)}</p><img src='{esc(image)}' alt='eval curve'>")
     if known_answer:
         parts.append(f"<h2>Known-answer report</h2><pre>{esc(known_answer)}</pre>")
     if samples:
-        parts.append("<h2>Samples (newest first): x, G(x), F(G(x)) / y, F(y), G(F(y))</h2>")
+        parts.append("<h2>Samples of the held-out pictures (newest first): x, G(x), F(G(x)) / y, F(y), G(F(y))</h2>")
         parts += [f"<p>{esc(Path(s).stem)}<br><img src='{esc(s)}' alt='{esc(s)}'></p>" for s in samples]
     rows = "".join(f"<tr><td>{esc(k)}</td><td>{esc(json.dumps(v))}</td></tr>" for k, v in config.items())
     parts.append(f"<h2>Config</h2><table>{rows}</table>")

@@ -3,8 +3,10 @@
     runs/NAME/config.json            the frozen config
     runs/NAME/log.jsonl              one JSON record of losses per step
     runs/NAME/checkpoints/latest.pt  and epoch_NNN.pt every save_epoch_freq epochs
-    runs/NAME/samples/step_NNNNNN.png
-    runs/NAME/loss_curve.png, index.html, known_answer.json (built-in data), tensorboard/ (if installed)
+    runs/NAME/samples/step_NNNNNN.png  the held-out pictures through G and F
+    runs/NAME/eval.jsonl             one JSON record of held-out measures per evaluation
+    runs/NAME/loss_curve.png, eval_curve.png, index.html, known_answer.json (built-in data),
+    tensorboard/ (if installed)
 """
 from __future__ import annotations
 
@@ -19,15 +21,16 @@ from typing import Any, Iterator
 from .checkpoint import save_checkpoint
 from .config import TrainConfig
 from .errors import TrainError
+from .evaluation import HeldOut, eval_interval, measures, translate
 from .known_answer import format_report
-from .report import index_html, loss_curve, read_log, sample_grid, write_bytes_atomic, write_png
+from .report import eval_curve, index_html, loss_curve, read_log, sample_sheet, write_bytes_atomic, write_png
 from .run_lock import LOCK_NAME
-from .trainer import Trainer
+from .trainer import Trainer, unwrap
 
 # Names a training writes in its run folder. None may be a symbolic link: files opened in place
 # (the lock, the log) would write through one into whatever it points at, and folders would take
 # every file written into them elsewhere. Files replaced whole (temp file + rename) replace a link.
-OPENED_IN_PLACE = (LOCK_NAME, "log.jsonl", "checkpoints", "samples", "tensorboard")
+OPENED_IN_PLACE = (LOCK_NAME, "log.jsonl", "eval.jsonl", "checkpoints", "samples", "tensorboard")
 
 
 class RunDirError(TrainError, ValueError):
@@ -83,13 +86,16 @@ def writing(path: Path) -> Iterator[None]:
 class RunDir:
     """Writes a run's files. Create it on the main process only; other ranks write nothing."""
 
-    def __init__(self, path: Path, config: TrainConfig):
+    def __init__(self, path: Path, config: TrainConfig, heldout: HeldOut):
         self.path = Path(path)
         self.config = config
+        self.heldout = heldout  # the pictures of every sample grid and evaluation
         self.checkpoints = self.path / "checkpoints"
         self.samples = self.path / "samples"
         self.log_path = self.path / "log.jsonl"
         self.curve_path = self.path / "loss_curve.png"
+        self.eval_path = self.path / "eval.jsonl"
+        self.eval_curve_path = self.path / "eval_curve.png"
         self.known_answer: dict[str, Any] | None = None
         self._log = None
         self._tensorboard = _tensorboard_writer(self.path / "tensorboard")
@@ -119,11 +125,29 @@ class RunDir:
             save_checkpoint(self.checkpoints / f"epoch_{state['epoch']:03d}.pt", state)
         return latest
 
-    def write_sample(self, trainer: Trainer) -> Path:
-        path = self.samples / f"step_{trainer.step:06d}.png"
-        with writing(path):
-            write_png(path, sample_grid(trainer.last_images))
-        return path
+    def evaluate(self, trainer: Trainer, final: bool = False) -> bool:
+        """A sample grid of the held-out pictures every sample_every steps, their measures (eval.jsonl)
+        every eval_every steps; with `final` (a run's last step), whichever this step has not had.
+        Returns True when it wrote anything."""
+        sample, measure = (_due(trainer.step, every, final)
+                           for every in (self.config.sample_every, eval_interval(self.config)))
+        if not (sample or measure):
+            return False
+        outputs = translate(unwrap(trainer.nets["G"]), unwrap(trainer.nets["F"]), self.heldout)
+        if sample:
+            path = self.samples / f"step_{trainer.step:06d}.png"
+            with writing(path):
+                write_png(path, sample_sheet(outputs.cycles()))
+        if measure:
+            numbers = measures(outputs)
+            with writing(self.eval_path):
+                fd = os.open(self.eval_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+                with os.fdopen(fd, "a", encoding="utf-8") as f:
+                    f.write(json.dumps({"step": trainer.step, **numbers}) + "\n")
+            if self._tensorboard is not None:
+                for key, value in numbers.items():
+                    self._tensorboard.add_scalar(f"eval/{key}", value, trainer.step)
+        return True
 
     def write_known_answer(self, report: dict[str, Any]) -> None:
         self.known_answer = report
@@ -138,11 +162,21 @@ class RunDir:
                 write_png(self.curve_path, loss_curve(records))
         samples = sorted((p.relative_to(self.path).as_posix() for p in self.samples.glob("step_*.png")),
                          reverse=True)
+        evaluations = read_log(self.eval_path)
+        if evaluations:
+            with writing(self.eval_curve_path):
+                write_png(self.eval_curve_path, eval_curve(evaluations))
         known = format_report(self.known_answer) if self.known_answer else None
         page = index_html(self.config.name, self.config.to_dict(), samples,
-                          self.curve_path.name if records else None, known)
+                          self.curve_path.name if records else None, known,
+                          (self.eval_curve_path.name, self._heldout_caption()) if evaluations else None)
         with writing(self.path / "index.html"):
             write_bytes_atomic(self.path / "index.html", page.encode())
+
+    def _heldout_caption(self) -> str:
+        h = self.heldout
+        return (f"{len(h.x)} x pictures from {h.sources[0]}; {len(h.y)} y pictures from {h.sources[1]}. "
+                f"See docs/evaluation.md for what each measure can and cannot tell.")
 
     def close(self) -> None:
         if self._log is not None:
@@ -150,6 +184,14 @@ class RunDir:
             self._log = None
         if self._tensorboard is not None:
             self._tensorboard.close()
+
+
+def _due(step: int, every: int, final: bool) -> bool:
+    """On schedule (every `every` steps; 0: never), or for a run's last step, when it was not on schedule."""
+    if every <= 0:
+        return False
+    on_schedule = step % every == 0
+    return not on_schedule if final else on_schedule
 
 
 def _tensorboard_writer(folder: Path):
