@@ -1,4 +1,5 @@
 """cgan.infer: run exported generators with ONNX Runtime and OpenCV. Never imports torch."""
+from . import native_logs  # noqa: F401  (first: quiets OpenCV and FFmpeg before cv2 is used)
 from .errors import InferError
 from .metadata import ModelInfo
 from .pipeline import RunReport, run_pipeline

@@ -16,6 +16,8 @@ import cv2
 import numpy as np
 
 from .errors import InferError
+from .image_files import UnreadableImage, read_image
+from .naming import unique_names
 
 DEFAULT_FPS = 30.0  # when a camera or stream does not report its frame rate
 
@@ -85,13 +87,15 @@ class ImageFiles(Source):
     def __init__(self, name: str, paths: list[Path], root: Path | None = None):
         super().__init__(name, "folder" if root else "images")
         self.paths = paths
-        self.names = [p.relative_to(root).as_posix() if root else p.name for p in paths]
+        self.names = unique_names([p.relative_to(root).as_posix() if root else p.name for p in paths])
         self.total = len(paths)
 
     def __iter__(self) -> Iterator[Frame]:
         for i, (path, name) in enumerate(zip(self.paths, self.names)):
-            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            yield Frame(name, i, image, "" if image is not None else "not an image OpenCV can read")
+            try:
+                yield Frame(name, i, read_image(path))
+            except UnreadableImage as e:
+                yield Frame(name, i, None, str(e))
 
 
 class CaptureSource(Source):
@@ -112,6 +116,9 @@ class CaptureSource(Source):
         while True:
             ok, image = self.capture.read()
             if not ok or image is None:
+                if self.total is not None and index < self.total:  # never a silent loss
+                    yield Frame(f"{self.name}#{index}", index, None,
+                                f"the video ends after {index} of its {self.total} frames (truncated or damaged)")
                 return
             if image.ndim == 2:
                 image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
@@ -136,9 +143,6 @@ def _images(values: list[str], factory) -> Source:
     for p in paths:
         if not p.is_file():
             raise InferError(f"--image {p}: no such file")
-    names = [p.name for p in paths]
-    if len(set(names)) < len(names):
-        raise InferError("--image: two images share a file name; their outputs would collide (use --folder)")
     return ImageFiles(paths[0].stem if len(paths) == 1 else "images", paths)
 
 
@@ -161,8 +165,13 @@ def _video(value: str, factory) -> Source:
     return CaptureSource(path.stem, capture, "video", live=False)
 
 
+MAX_CAMERA_INDEX = 1023
+
+
 def _camera(value: str, factory) -> Source:
     index = int(value)
+    if not 0 <= index <= MAX_CAMERA_INDEX:
+        raise InferError(f"--camera {index}: use an index from 0 to {MAX_CAMERA_INDEX} (0 is the first camera)")
     capture = _open_capture(index, f"--camera {index}: no camera with that index (or it is in use)", factory)
     return CaptureSource(f"camera{index}", capture, "camera", live=True)
 
