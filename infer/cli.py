@@ -1,12 +1,15 @@
 """The `cgan-infer` command: a thin layer over Translator, open_source, open_sink and run_pipeline."""
 from __future__ import annotations
 
+import signal
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
 
 from .errors import InferError
+from .files import os_reason
 from .pipeline import run_pipeline
 from .preview import Preview, display_problem
 from .sinks import open_sink, output_path
@@ -27,6 +30,20 @@ def _chosen_source(**given) -> tuple[str, object]:
 
 def _say(line: str) -> None:
     click.echo(line, err=True)
+
+
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+
+
+@contextmanager
+def _stop_signals_as_ctrl_c():
+    """SIGTERM and SIGHUP stop a run the way Ctrl-C does: cleanly, keeping a playable .partial video."""
+    previous = {sig: signal.signal(sig, signal.default_int_handler) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -59,6 +76,13 @@ def main(image, folder, video, camera, stream, model, gen, out, overwrite, side_
     cgan-infer --camera 0 --show
     """
     kind, value = _chosen_source(image=image, folder=folder, video=video, camera=camera, stream=stream)
+    with _stop_signals_as_ctrl_c():
+        _run(kind, value, model, gen, out, overwrite, side_by_side, show, size, device, strict_device, fp16, batch,
+             cache_dir, no_progress)
+
+
+def _run(kind, value, model, gen, out, overwrite, side_by_side, show, size, device, strict_device, fp16, batch,
+         cache_dir, no_progress) -> None:
     preview = None
     if show:
         problem = display_problem()
@@ -80,9 +104,10 @@ def main(image, folder, video, camera, stream, model, gen, out, overwrite, side_
     except InferError as e:
         raise click.ClickException(str(e)) from None
     except OSError as e:  # a folder we cannot create or a disk that is full
-        raise click.ClickException(f"{e.filename or ''}: {e.strerror or e}") from None
+        raise click.ClickException(os_reason(e)) from None
     except KeyboardInterrupt:  # before the loop started (the loop itself stops cleanly)
-        raise click.Abort() from None
+        _say("stopped; no half-written file left behind")
+        sys.exit(EXIT_INTERRUPTED)
     if report.failed:
         _say(f"{len(report.failed)} failed: " + ", ".join(name for name, _ in report.failed[:10])
              + (" ..." if len(report.failed) > 10 else ""))

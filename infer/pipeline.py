@@ -168,9 +168,9 @@ def run_pipeline(translator, source: Source, sink: Sink, *, batch: int = 1, comp
     decoder = threading.Thread(target=stages.decode, name="cgan-decode", daemon=True)
     encoder = threading.Thread(target=stages.encode, name="cgan-encode", daemon=True)
     model_before, start = translator.model_seconds, time.perf_counter()
-    decoder.start()
-    encoder.start()
     try:
+        decoder.start()  # inside the try: a Ctrl-C here still stops both threads
+        encoder.start()
         while not stages.stop.is_set():
             try:
                 items = stages.to_model.get(timeout=0.05)
@@ -184,14 +184,16 @@ def run_pipeline(translator, source: Source, sink: Sink, *, batch: int = 1, comp
         report.interrupted = True
     finally:
         stages.stop.set()
-        decoder.join()
+        if decoder.is_alive():
+            decoder.join()
         while encoder.is_alive():  # let the encoder write what the model has done, then end
             try:
                 stages.to_encoder.put(_DONE, timeout=0.05)
                 break
             except queue.Full:
                 pass
-        encoder.join()
+        if encoder.ident is not None:
+            encoder.join()
         bar.close()
     if stages.errors:
         raise stages.errors[0]
