@@ -1,9 +1,7 @@
 """The `cgan-infer` command: a thin layer over Translator, open_source, open_sink and run_pipeline."""
 from __future__ import annotations
 
-import signal
 import sys
-from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -30,20 +28,6 @@ def _chosen_source(**given) -> tuple[str, object]:
 
 def _say(line: str) -> None:
     click.echo(line, err=True)
-
-
-STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
-
-
-@contextmanager
-def _stop_signals_as_ctrl_c():
-    """SIGTERM and SIGHUP stop a run the way Ctrl-C does: cleanly, keeping a playable .partial video."""
-    previous = {sig: signal.signal(sig, signal.default_int_handler) for sig in STOP_SIGNALS}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -76,13 +60,6 @@ def main(image, folder, video, camera, stream, model, gen, out, overwrite, side_
     cgan-infer --camera 0 --show
     """
     kind, value = _chosen_source(image=image, folder=folder, video=video, camera=camera, stream=stream)
-    with _stop_signals_as_ctrl_c():
-        _run(kind, value, model, gen, out, overwrite, side_by_side, show, size, device, strict_device, fp16, batch,
-             cache_dir, no_progress)
-
-
-def _run(kind, value, model, gen, out, overwrite, side_by_side, show, size, device, strict_device, fp16, batch,
-         cache_dir, no_progress) -> None:
     preview = None
     if show:
         problem = display_problem()
