@@ -25,7 +25,7 @@ for _name, _value in QUIET_ENV.items():
 
 # Lines a decoder prints on fd 2; anything else captured meanwhile (another thread's output) is passed on.
 NATIVE_LINE = re.compile(r"^(libpng (error|warning)|Corrupt JPEG|Premature end of JPEG|Invalid SOS|"
-                         r"Bogus|TIFF|\[.*@ ?0x[0-9a-f]+\]|\[ ?(WARN|ERROR|INFO))")
+                         r"Bogus|TIFF|Unexpected element|\[.*@ ?0x[0-9a-f]+\]|\[ ?(WARN|ERROR|INFO))")
 _fd2_lock = threading.Lock()
 
 

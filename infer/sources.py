@@ -18,6 +18,7 @@ import numpy as np
 from .errors import InferError
 from .image_files import UnreadableImage, read_image
 from .naming import unique_names
+from .native_logs import native_stderr
 
 DEFAULT_FPS = 30.0  # when a camera or stream does not report its frame rate
 
@@ -130,7 +131,7 @@ class CaptureSource(Source):
 
 
 def _open_capture(target, what: str, factory: Callable[..., Capture], *api: int) -> Capture:
-    with quiet_opencv():
+    with quiet_opencv(), native_stderr():  # OpenCV's own AVI parser prints to the C stderr
         capture = factory(target, *api)
         if capture.isOpened():
             return capture
