@@ -99,6 +99,8 @@ class _Stages:
                         item.prepared = self.translator.prepare(frame.image)
                     except InferError as e:
                         item.error = str(e)
+                    except MemoryError:
+                        item.error = "not enough memory to prepare it for the model; --size can shrink it"
                 if item.error or (pending and pending[0].prepared.tensor.shape != item.prepared.tensor.shape):
                     flush()
                 pending.append(item)
