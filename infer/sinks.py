@@ -52,13 +52,21 @@ def _refuse_symlinked_folders(root: Path, target: Path) -> None:
             raise InferError(f"{root / folder} is a symlink; cgan-infer does not write through it")
 
 
-def video_frames(path: Path) -> int:
-    """How many frames of a video file decode, read back from the start."""
+def video_frames(path: Path, expected: int) -> int:
+    """How many frames of a video file read back: the container's count when it says `expected` and
+    the last frame decodes (quick), else every frame decoded from the start."""
     with quiet_opencv():
         capture = cv2.VideoCapture(str(path))
     try:
+        if not capture.isOpened():
+            return 0
+        if int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == expected:
+            capture.set(cv2.CAP_PROP_POS_FRAMES, expected - 1)
+            if capture.grab() and not capture.grab():
+                return expected
+            capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
         count = 0
-        while capture.isOpened() and capture.grab():
+        while capture.grab():
             count += 1
         return count
     finally:
@@ -205,7 +213,7 @@ class VideoSink(Sink):
         if self.frames == 0:
             self.abort()
             return None
-        readable = video_frames(self.temp)
+        readable = video_frames(self.temp, self.frames)
         if readable != self.frames:
             self.abort()
             raise InferError(f"{self.path}: only {readable} of the {self.frames} frames written read back "
