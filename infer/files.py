@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO, Callable, Iterator
 
 TEMP_PREFIX = ".cgan-tmp-"
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)  # not on Windows
 _TEMP_PATTERN = re.compile(re.escape(TEMP_PREFIX) + r"(\d+)-[0-9a-f]{8}-")
 _swept: set[Path] = set()
 
@@ -67,10 +68,11 @@ def create_temp(path: str | os.PathLike) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     sweep_stale_temps(path.parent)
+    tail = path.name if len(path.name) <= 120 else path.stem[:100] + path.suffix[-20:]  # within NAME_MAX
     while True:
-        temp = path.with_name(f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}-{path.name}")
+        temp = path.with_name(f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(4)}-{tail}")
         try:
-            os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o666))
+            os.close(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o666))
             return temp
         except FileExistsError:
             continue
@@ -109,7 +111,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", fsync: bool = True, 
     path = Path(path)
     temp = create_temp(path)
     try:
-        with open(temp, mode) as f:
+        with open(temp, mode, opener=lambda name, flags: os.open(name, flags | _NOFOLLOW, 0o666)) as f:
             yield f
             f.flush()
             if fsync:

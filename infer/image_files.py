@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from .errors import InferError
-from .native_logs import native_stderr
+from .native_logs import native_stderr, quiet_opencv
 
 MAX_FILE_BYTES = 1 << 30  # a larger file is not read into memory
 MAX_DECODE_PIXELS = 1 << 27  # 134 M pixels (400 MB as 8-bit BGR); larger images are refused before decoding
@@ -94,7 +94,7 @@ def read_image(path: Path) -> np.ndarray:
     if claimed is not None:
         check_decode_size(*claimed)
     error = ""
-    with native_stderr() as printed:
+    with quiet_opencv(), native_stderr() as printed:
         try:
             image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
         except (cv2.error, MemoryError) as e:

@@ -12,7 +12,6 @@ as a JSON object, so an app needs one `json.loads` and nothing of our code:
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from importlib import metadata as _pkg_metadata
 from typing import Any, Callable, Mapping
@@ -94,16 +93,22 @@ class ModelInfo:
         return cls(**values)
 
 
+class NotStrictJSON(ValueError):
+    """JSON text holding NaN, Infinity or -Infinity."""
+
+
 def strict_json(text: Any, what: str) -> Any:
     """json.loads without NaN, Infinity or -Infinity (which Python's json accepts by default)."""
     def refuse(token: str):
-        raise ValueError(f"{what} holds {token}, which strict JSON does not allow")
+        raise NotStrictJSON(f"{what} holds {token}, which strict JSON does not allow")
 
     if not isinstance(text, str):
         raise ValueError(f"{what} is not text")
     try:
         return json.loads(text, parse_constant=refuse)
-    except (json.JSONDecodeError, RecursionError) as e:
+    except NotStrictJSON:
+        raise
+    except (ValueError, RecursionError) as e:  # also integers too long to convert
         raise ValueError(f"{what} is not valid JSON ({str(e)[:80]})") from None
 
 
@@ -146,7 +151,7 @@ def _int_in(lo: int, hi: int, *allowed: int) -> Callable[[str, Any], int]:
 def _value_range(key: str, value: Any) -> tuple[float, float]:
     numbers = (isinstance(value, list) and len(value) == 2
                and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value))
-    if not numbers or not all(math.isfinite(v) and abs(v) <= MAX_RANGE for v in value) or value[0] == value[1]:
+    if not numbers or not all(abs(v) <= MAX_RANGE for v in value) or value[0] == value[1]:  # NaN fails <=
         raise _bad(key, value, f"two different finite numbers within +-{MAX_RANGE:g}")
     return float(value[0]), float(value[1])
 

@@ -24,9 +24,24 @@ for _name, _value in QUIET_ENV.items():
     os.environ.setdefault(_name, _value)
 
 # Lines a decoder prints on fd 2; anything else captured meanwhile (another thread's output) is passed on.
+# (OpenCV's exceptions print as "OpenCV(5.0.0) ...: error: ..." followed by lines starting with ">".)
 NATIVE_LINE = re.compile(r"^(libpng (error|warning)|Corrupt JPEG|Premature end of JPEG|Invalid SOS|"
-                         r"Bogus|TIFF|Unexpected element|\[.*@ ?0x[0-9a-f]+\]|\[ ?(WARN|ERROR|INFO))")
+                         r"Bogus|TIFF|Unexpected element|OpenCV\(|>|\[.*@ ?0x[0-9a-f]+\]|\[ ?(WARN|ERROR|INFO))")
 _fd2_lock = threading.Lock()
+
+
+@contextmanager
+def quiet_opencv():
+    """OpenCV's log level at silent inside the block, also when cv2 was imported (and its level
+    read from the environment) before cgan.infer."""
+    import cv2
+
+    previous = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        cv2.utils.logging.setLogLevel(previous)
 
 
 @contextmanager

@@ -17,7 +17,8 @@ from .errors import InferError
 from .files import DestinationExists, atomic_write, create_temp, os_reason, publish
 from .image_files import UnreadableImage, read_image
 from .naming import unique_names
-from .sources import Source, quiet_opencv
+from .native_logs import quiet_opencv
+from .sources import Source
 
 RESULTS_DIR = Path("results")
 # Container -> codec. mp4v (MPEG-4 Part 2) is what the opencv-python wheels can encode and decode

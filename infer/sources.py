@@ -5,7 +5,6 @@ itself (name, fps, frame size, total count) so that sinks and progress bars need
 """
 from __future__ import annotations
 
-import contextlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +17,7 @@ import numpy as np
 from .errors import InferError
 from .image_files import UnreadableImage, read_image
 from .naming import unique_names
-from .native_logs import native_stderr
+from .native_logs import native_stderr, quiet_opencv
 
 DEFAULT_FPS = 30.0  # when a camera or stream does not report its frame rate
 
@@ -40,17 +39,6 @@ class Capture(Protocol):
     def read(self) -> tuple[bool, np.ndarray | None]: ...
     def get(self, prop: int) -> float: ...
     def release(self) -> None: ...
-
-
-@contextlib.contextmanager
-def quiet_opencv():
-    """OpenCV logs a warning for every backend it tries when a capture fails to open; we say it once."""
-    previous = cv2.utils.logging.getLogLevel()
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
-    try:
-        yield
-    finally:
-        cv2.utils.logging.setLogLevel(previous)
 
 
 class Source:

@@ -72,6 +72,7 @@ def test_a_crafted_direction_never_becomes_a_path(work, direction):
 
 BAD_METADATA = [
     ("value_range", [1, 1]), ("value_range", "wide"), ("value_range", [0, 1e300]), ("value_range", [0]),
+    ("value_range", [0, 10**400]),
     ("side_multiple", 0), ("side_multiple", -4), ("side_multiple", 10**9), ("side_multiple", True),
     ("side_multiple", 4.5), ("input_channels", 2), ("input_channels", "3"), ("output_channels", 4),
     ("color_order", "XYZ"), ("layout", "NHWC"), ("dtype", "float64"), ("precision", "fp64"),
@@ -312,6 +313,13 @@ def test_a_temp_file_is_never_created_through_a_planted_symlink(tmp_path, monkey
     assert temp.name.endswith("bbbbbbbb-o.png") and victim.read_bytes() == b"keep"
 
 
+def test_an_output_with_a_name_near_the_length_limit_is_written(tmp_path):
+    target = tmp_path / ("n" * 250 + ".png")
+    with atomic_write(target) as f:
+        f.write(b"x")
+    assert target.read_bytes() == b"x" and temp_files(tmp_path) == []
+
+
 # --- Signals ----------------------------------------------------------------------------------------
 
 def _infer_process(work: Path, model: Path, *args: str) -> subprocess.Popen:
@@ -335,6 +343,22 @@ def test_sigterm_and_sighup_stop_a_video_like_ctrl_c(tmp_path, rgb_model, sig):
     frames, _ = read_video(tmp_path / "out.partial.mp4")
     assert 0 < len(frames) < 150
     assert not (tmp_path / "out.mp4").exists() and temp_files(tmp_path) == []
+
+
+def test_the_temp_file_of_a_killed_run_is_removed_by_the_next_run(tmp_path, rgb_model):
+    write_video(tmp_path / "long.mp4", frames=150, size=(192, 128), fps=10.0)
+    process = _infer_process(tmp_path, rgb_model, "--video", "long.mp4", "--out", "out.mp4")
+    deadline = time.monotonic() + 60
+    while not temp_files(tmp_path) and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    process.kill()
+    process.communicate(timeout=60)
+    left = temp_files(tmp_path)
+    assert len(left) == 1 and not (tmp_path / "out.mp4").exists()
+    write_video(tmp_path / "short.mp4", frames=2, size=(32, 24))
+    rerun = _infer_process(tmp_path, rgb_model, "--video", "short.mp4", "--out", "other.mp4")
+    assert rerun.wait(timeout=120) == 0
+    assert temp_files(tmp_path) == [] and (tmp_path / "other.mp4").exists()
 
 
 @pytest.mark.parametrize("delay", [0.6, 1.2])
