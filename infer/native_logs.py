@@ -26,7 +26,7 @@ for _name, _value in QUIET_ENV.items():
 # Lines a decoder prints on fd 2; anything else captured meanwhile (another thread's output) is passed on.
 # (OpenCV's exceptions print as "OpenCV(5.0.0) ...: error: ..." followed by lines starting with ">".)
 NATIVE_LINE = re.compile(r"^(libpng (error|warning)|Corrupt JPEG|Premature end of JPEG|Invalid SOS|"
-                         r"Bogus|TIFF|Unexpected element|OpenCV\(|>|\[.*@ ?0x[0-9a-f]+\]|\[ ?(WARN|ERROR|INFO))")
+                         r"Bogus|TIFF|Unexpected |OpenCV\(|>|\[.*@ ?0x[0-9a-f]+\]|\[ ?(WARN|ERROR|INFO))")
 _fd2_lock = threading.Lock()
 
 
@@ -45,9 +45,12 @@ def quiet_opencv():
 
 
 @contextmanager
-def native_stderr() -> Iterator[list[str]]:
+def native_stderr(only_thread: bool = False) -> Iterator[list[str]]:
     """Capture what native code writes to fd 2 inside the block; yields a list that receives the
-    decoder's lines once the block ends (the first is a good reason for a failure)."""
+    decoder's lines once the block ends (the first is a good reason for a failure).
+
+    `only_thread`: no other thread writes meanwhile, so every captured line is the library's.
+    """
     lines: list[str] = []
     with _fd2_lock, tempfile.TemporaryFile() as capture:
         sys.stderr.flush()
@@ -61,7 +64,7 @@ def native_stderr() -> Iterator[list[str]]:
             os.close(saved)
             capture.seek(0)
             for line in capture.read().decode("utf-8", "replace").splitlines():
-                if NATIVE_LINE.match(line):
+                if only_thread or NATIVE_LINE.match(line):
                     lines.append(line.strip())
                 elif line.strip():
                     print(line, file=sys.stderr)

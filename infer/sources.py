@@ -119,7 +119,8 @@ class CaptureSource(Source):
 
 
 def _open_capture(target, what: str, factory: Callable[..., Capture], *api: int) -> Capture:
-    with quiet_opencv(), native_stderr():  # OpenCV's own AVI parser prints to the C stderr
+    # Sources open before the pipeline's threads start; OpenCV's own AVI parser prints to the C stderr.
+    with quiet_opencv(), native_stderr(only_thread=True):
         capture = factory(target, *api)
         if capture.isOpened():
             return capture
