@@ -30,7 +30,7 @@ import onnxscript.optimizer
 import torch
 import torch.nn as nn
 
-from cgan.infer.files import atomic_write
+from cgan.infer.files import DestinationExists, atomic_write, os_reason
 from cgan.infer.metadata import INPUT_NAME, OUTPUT_NAME, ModelInfo
 
 from .errors import ExportError
@@ -190,19 +190,42 @@ def torch_parity(model: onnx.ModelProto, net: nn.Module, shapes: Sequence[tuple[
     return compare_runs(lambda x: run_session(sess, x), reference, random_inputs(shapes))
 
 
+def check_written(path: Path) -> Callable[[Path], None]:
+    """A check of the temp file before it becomes `path`: it must load, pass the checker and open in ONNX Runtime."""
+    def check(temp: Path) -> None:
+        try:
+            onnx.checker.check_model(onnx.load(str(temp)), full_check=True)
+            cpu_session(str(temp), threads=1)
+        except Exception as e:  # onnx and onnxruntime raise many classes for a damaged file
+            raise ExportError(f"{path}: the written file does not load back ({str(e).splitlines()[0][:120]}); "
+                              "is the disk full? no file written") from None
+    return check
+
+
 def write_model(model: onnx.ModelProto, path: Path, overwrite: bool) -> int:
-    """Serialize into one self-contained file via a temp file and os.replace; returns its size."""
+    """Serialize into one self-contained file via a checked temp file; returns its size."""
     data = model.SerializeToString()
-    with atomic_write(path) as f:
-        f.write(data)
-        if path.exists() and not overwrite:
-            raise ExportError(f"{path} appeared while exporting; pass --overwrite to replace it")
+    try:
+        with atomic_write(path, check=check_written(path), overwrite=overwrite) as f:
+            f.write(data)
+    except DestinationExists:
+        raise ExportError(f"{path} appeared while exporting; pass --overwrite to replace it") from None
+    except OSError as e:
+        raise ExportError(f"{path}: cannot write it ({os_reason(e)}); no file written") from None
     return len(data)
+
+
+def check_finite_weights(net: nn.Module) -> None:
+    """Refuse a generator whose weights or buffers hold NaN or Inf (its outputs would too)."""
+    bad = [name for name, t in net.state_dict().items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    if bad:
+        raise ExportError(f"the generator's weights hold NaN or Inf ({', '.join(bad[:3])}"
+                          f"{' ...' if len(bad) > 3 else ''}); the checkpoint is damaged or training diverged")
 
 
 def prepare_destination(path: Path, overwrite: bool) -> None:
     """Fail early when the file exists (without overwrite) or its folder cannot be written."""
-    if path.exists() and not overwrite:
+    if os.path.lexists(path) and not overwrite:  # a symlink, even a dangling one, counts
         raise ExportError(f"{path} already exists; pass --overwrite to replace it")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -247,6 +270,7 @@ def export_generator(net: nn.Module, path: str | os.PathLike, info: ModelInfo, *
     prepare_destination(path, overwrite)
 
     net = net.eval()
+    check_finite_weights(net)
     side = example_side(info.train_size, multiple)
     shape = (1, info.input_channels, *(static_hw or (side, side)))
     dry_run(net, shape, log)
@@ -283,7 +307,7 @@ def export_generator(net: nn.Module, path: str | os.PathLike, info: ModelInfo, *
         props[PARITY_KEY] = json.dumps({"reference": "fp32 onnx" if variant else "pytorch",
                                         "max_abs": worst(checked).max_abs,
                                         "min_psnr_db": None if math.isinf(lowest) else lowest,
-                                        "shapes": [list(c.shape) for c in checked]})
+                                        "shapes": [list(c.shape) for c in checked]}, allow_nan=False)
     set_metadata(model, props)
     in_dims, out_dims = check_onnx(model)
     size = write_model(model, path, overwrite)

@@ -76,5 +76,8 @@ def compare_runs(run: Callable[[np.ndarray], np.ndarray], reference: Callable[[n
         if y.shape != ref.shape:
             raise ExportError(f"output shape {list(y.shape)} differs from the reference's {list(ref.shape)} "
                              f"for input {list(x.shape)}")
+        for name, values in (("ONNX Runtime's output", y), ("the reference output", ref)):
+            if not np.isfinite(values).all():  # NaN compares false with any limit, so it must be refused here
+                raise ExportError(f"{name} holds NaN or Inf for input {list(x.shape)}; no file written")
         results.append(compare(y, ref))
     return results

@@ -8,6 +8,7 @@ import click
 
 from .errors import InferError
 from .model import GENERATOR_LETTERS
+from .files import os_reason
 from .pipeline import run_pipeline
 from .preview import Preview, display_problem
 from .sinks import open_sink, output_path
@@ -86,9 +87,10 @@ def main(image, folder, video, camera, stream, model, gen, out, overwrite, side_
     except InferError as e:
         raise click.ClickException(str(e)) from None
     except OSError as e:  # a folder we cannot create or a disk that is full
-        raise click.ClickException(f"{e.filename or ''}: {e.strerror or e}") from None
+        raise click.ClickException(os_reason(e)) from None
     except KeyboardInterrupt:  # before the loop started (the loop itself stops cleanly)
-        raise click.Abort() from None
+        _say("stopped; no half-written file left behind")
+        sys.exit(EXIT_INTERRUPTED)
     if report.failed:
         _say(f"{len(report.failed)} failed: " + ", ".join(name for name, _ in report.failed[:10])
              + (" ..." if len(report.failed) > 10 else ""))

@@ -12,9 +12,9 @@ as a JSON object, so an app needs one `json.loads` and nothing of our code:
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from importlib import metadata as _pkg_metadata
-from typing import Mapping
+from typing import Any, Callable, Mapping
 
 METADATA_KEY = "cgan"
 FORMAT_VERSION = 1
@@ -68,29 +68,109 @@ class ModelInfo:
             "Image.BitmapPixelFormat": "Rgb8" if self.input_channels == 3 else "Gray8",
             "Image.ColorSpaceGamma": "SRGB",
             "Image.NominalPixelRange": "Normalized_1_1",
-            METADATA_KEY: json.dumps(asdict(self), sort_keys=True),
+            METADATA_KEY: json.dumps(asdict(self), sort_keys=True, allow_nan=False),
         }
 
     @classmethod
     def from_metadata_props(cls, props: Mapping[str, str]) -> "ModelInfo | None":
-        """Parse the cgan key of a model's metadata; None when the file has no cgan metadata.
+        """Parse and check the cgan key of a model's metadata; None when the file has no cgan metadata.
 
-        Raises ValueError when the key is present but unreadable.
+        The file is untrusted: every value is checked for type and range (see CHECKS). Raises
+        ValueError when the key is present but not strict JSON or any value is out of bounds.
         """
         raw = props.get(METADATA_KEY)
         if raw is None:
             return None
-        try:
-            data = json.loads(raw)
-        except json.JSONDecodeError as e:
-            raise ValueError(f"the '{METADATA_KEY}' metadata is not valid JSON ({e})") from None
+        data = strict_json(raw, f"the '{METADATA_KEY}' metadata")
         if not isinstance(data, dict):
             raise ValueError(f"the '{METADATA_KEY}' metadata is not a JSON object")
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in data.items() if k in known}  # newer writers may add keys
-        if "value_range" in values:
-            values["value_range"] = tuple(values["value_range"])
-        try:
-            return cls(**values)
-        except TypeError as e:
-            raise ValueError(f"the '{METADATA_KEY}' metadata is incomplete ({e})") from None
+        values = {k: v for k, v in data.items() if k in CHECKS}  # newer writers may add keys
+        missing = sorted(REQUIRED - set(values))
+        if missing:
+            raise ValueError(f"the '{METADATA_KEY}' metadata is incomplete (missing {', '.join(missing)})")
+        for key, value in values.items():
+            values[key] = CHECKS[key](key, value)
+        return cls(**values)
+
+
+class NotStrictJSON(ValueError):
+    """JSON text holding NaN, Infinity or -Infinity."""
+
+
+def strict_json(text: Any, what: str) -> Any:
+    """json.loads without NaN, Infinity or -Infinity (which Python's json accepts by default)."""
+    def refuse(token: str):
+        raise NotStrictJSON(f"{what} holds {token}, which strict JSON does not allow")
+
+    if not isinstance(text, str):
+        raise ValueError(f"{what} is not text")
+    try:
+        return json.loads(text, parse_constant=refuse)
+    except NotStrictJSON:
+        raise
+    except (ValueError, RecursionError) as e:  # also integers too long to convert
+        raise ValueError(f"{what} is not valid JSON ({str(e)[:80]})") from None
+
+
+# What each metadata value may be. A value outside these bounds makes the whole file refused.
+MAX_TEXT = 1000  # characters in any text value
+MAX_SIDE_MULTIPLE = 1024
+MAX_TRAIN_SIZE = 16384
+MAX_NGF = 4096
+MAX_RANGE = 1e6  # |value_range| bound: the model's values for pixels 0 and 255
+
+
+def _bad(key: str, value: Any, expected: str) -> ValueError:
+    shown = repr(value)
+    return ValueError(f"metadata '{key}' is {shown[:40]}{'...' if len(shown) > 40 else ''}; expected {expected}")
+
+
+def _text(key: str, value: Any) -> str:
+    if not isinstance(value, str) or len(value) > MAX_TEXT or not value.isprintable():
+        raise _bad(key, value, f"printable text of at most {MAX_TEXT} characters")
+    return value
+
+
+def _one_of(*allowed: str) -> Callable[[str, Any], str]:
+    def check(key: str, value: Any) -> str:
+        if value not in allowed or not isinstance(value, str):
+            raise _bad(key, value, " or ".join(allowed))
+        return value
+    return check
+
+
+def _int_in(lo: int, hi: int, *allowed: int) -> Callable[[str, Any], int]:
+    def check(key: str, value: Any) -> int:
+        ok = isinstance(value, int) and not isinstance(value, bool) and lo <= value <= hi
+        if not ok or (allowed and value not in allowed):
+            raise _bad(key, value, " or ".join(map(str, allowed)) if allowed else f"an integer in {lo}..{hi}")
+        return value
+    return check
+
+
+def _value_range(key: str, value: Any) -> tuple[float, float]:
+    numbers = (isinstance(value, list) and len(value) == 2
+               and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value))
+    if not numbers or not all(abs(v) <= MAX_RANGE for v in value) or value[0] == value[1]:  # NaN fails <=
+        raise _bad(key, value, f"two different finite numbers within +-{MAX_RANGE:g}")
+    return float(value[0]), float(value[1])
+
+
+CHECKS: dict[str, Callable[[str, Any], Any]] = {
+    "direction": _one_of("G", "F"),
+    "source_domain": _text, "target_domain": _text, "generator": _text, "norm": _text,
+    "ngf": _int_in(1, MAX_NGF),
+    "input_channels": _int_in(1, 3, 1, 3), "output_channels": _int_in(1, 3, 1, 3),
+    "side_multiple": _int_in(1, MAX_SIDE_MULTIPLE),
+    "train_size": _int_in(1, MAX_TRAIN_SIZE),
+    "input_name": _text, "output_name": _text,
+    "layout": _one_of("NCHW"),
+    "color_order": _one_of("RGB", "BGR"),
+    "value_range": _value_range,
+    "dtype": _one_of("float32", "float16"),
+    "precision": _one_of("fp32", "fp16", "int8"),
+    "preprocess": _text, "postprocess": _text, "cgan_version": _text, "export_date": _text,
+    "checkpoint_sha256": _text,
+    "format_version": _int_in(1, 1_000_000),
+}
+REQUIRED = {f.name for f in fields(ModelInfo) if f.default is MISSING and f.default_factory is MISSING}

@@ -1,6 +1,7 @@
 """Which ONNX file to run, and what it takes: from its cgan metadata, or assumed from its input."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from .runtime import DeviceSession
 GENERATOR_LETTERS = ("G", "F")
 MODELS_DIR = Path("models")
 ORT_TYPES = {"tensor(float)": np.float32, "tensor(float16)": np.float16}
+MAX_FIXED_SIDE = 16384  # a graph with a fixed size beyond this is refused rather than resized to
 ASSUMED_SIDE_MULTIPLE = 4  # what the ResNet generators need; used for files without cgan metadata
 
 
@@ -50,6 +52,9 @@ def find_model(model: str | Path | None, gen: str | None = None, models_dir: Pat
         return found[0]
     if not path.is_file():
         raise InferError(f"--model {path}: no such file or folder")
+    if explicit:
+        raise InferError(f"--gen {gen}: picks a generator in a model folder, but --model {path} is one file; "
+                         "drop --gen or pass the folder")
     return path
 
 
@@ -66,8 +71,11 @@ class ModelSpec:
 
     @property
     def tag(self) -> str:
-        """Names outputs after the generator: 'G', 'F', or the file's stem."""
-        return self.info.direction if self.info else self.path.stem
+        """Names outputs after the generator: 'G' or 'F' (checked metadata), else the model file's stem
+        (a name the user chose) with anything but letters, digits, '-' and '_' replaced."""
+        if self.info:
+            return self.info.direction
+        return re.sub(r"[^A-Za-z0-9_-]", "_", self.path.stem)[:64] or "model"
 
     @property
     def precision(self) -> str:
@@ -103,6 +111,8 @@ def read_spec(path: Path, session: DeviceSession) -> tuple[ModelSpec, str]:
         raise InferError(f"{path} is not an image generator: input {inp.name!r} is {inp.type} {inp.shape}, "
                          "cgan-infer needs float N x C x H x W with 1 or 3 channels")
     fixed = (in_dims[2], in_dims[3]) if in_dims[2] and in_dims[3] else None
+    if fixed and not all(0 < side <= MAX_FIXED_SIDE for side in fixed):
+        raise InferError(f"{path}: its graph takes only {fixed[1]}x{fixed[0]} inputs, outside 1..{MAX_FIXED_SIDE}")
     if info is not None:
         names = {i.name for i in inputs} | {o.name for o in outputs}
         if info.input_name not in names or info.output_name not in names:

@@ -104,6 +104,8 @@ class _Stages:
                         item.prepared = self.translator.prepare(frame.image)
                     except InferError as e:
                         item.error = str(e)
+                    except MemoryError:
+                        item.error = "not enough memory to prepare it for the model; --size can shrink it"
                 if self.tracker is not None:
                     item.motion = self.tracker(None if item.error else frame.image)
                 if item.error or (pending and pending[0].prepared.tensor.shape != item.prepared.tensor.shape):
@@ -182,9 +184,9 @@ def run_pipeline(translator, source: Source, sink: Sink, *, batch: int = 1, comp
     decoder = threading.Thread(target=stages.decode, name="cgan-decode", daemon=True)
     encoder = threading.Thread(target=stages.encode, name="cgan-encode", daemon=True)
     model_before, start = translator.model_seconds, time.perf_counter()
-    decoder.start()
-    encoder.start()
     try:
+        decoder.start()  # inside the try: a Ctrl-C here still stops both threads
+        encoder.start()
         while not stages.stop.is_set():
             try:
                 items = stages.to_model.get(timeout=0.05)
@@ -198,14 +200,16 @@ def run_pipeline(translator, source: Source, sink: Sink, *, batch: int = 1, comp
         report.interrupted = True
     finally:
         stages.stop.set()
-        decoder.join()
+        if decoder.is_alive():
+            decoder.join()
         while encoder.is_alive():  # let the encoder write what the model has done, then end
             try:
                 stages.to_encoder.put(_DONE, timeout=0.05)
                 break
             except queue.Full:
                 pass
-        encoder.join()
+        if encoder.ident is not None:
+            encoder.join()
         bar.close()
     if stages.errors:
         raise stages.errors[0]

@@ -89,8 +89,24 @@ class DeviceSession:
             self.session.run_with_iobinding(binding)
             return binding.copy_outputs_to_cpu()[0]
         except ORT_RUN_ERRORS as e:
-            raise ModelRunError(f"the model failed on a {x.shape[3]}x{x.shape[2]} input ({ort_message(e)}); "
-                                "if the frame is small, --size can enlarge it") from None
+            raise ModelRunError(run_failure(e, x.shape)) from None
+        except MemoryError:
+            raise ModelRunError(run_failure(MemoryError("out of memory"), x.shape)) from None
+
+
+# What a failed model call most likely means, by words in ONNX Runtime's message; first match wins.
+RUN_FAILURE_ADVICE = (
+    (re.compile(r"out of memory|Failed to allocate|bad_alloc|MemoryError|cudaErrorMemoryAllocation", re.I),
+     "it ran out of memory; use --size to shrink frames, --batch 1, or a device with more memory"),
+    (re.compile(r".*"), "if the frame is small, --size can enlarge it"),
+)
+
+
+def run_failure(error: Exception, shape: tuple[int, ...]) -> str:
+    """One line for a model call that failed on an N x C x H x W input."""
+    message = ort_message(error)
+    advice = next(text for pattern, text in RUN_FAILURE_ADVICE if pattern.search(message))
+    return f"the model failed on a {shape[3]}x{shape[2]} input ({message}); {advice}"
 
 
 def ort_message(error: Exception) -> str:

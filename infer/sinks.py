@@ -1,21 +1,24 @@
 """Where results go: image files or one video file, mirroring the source; never a half-written file.
 
-Every file is written under a temporary name in its folder and moved into place with os.replace
-once complete. A video stopped early (Ctrl-C on a file of known length) is finalized under
-`<name>.partial<ext>`, so only a complete video ever carries the final name.
+Every file is written under a temporary name in its folder (see files.py), read back to check it
+is whole, and only then moved into place. A video stopped early (Ctrl-C, SIGTERM or SIGHUP on a file
+of known length) is finalized under `<name>.partial<ext>`, so only a complete video ever carries the
+final name. Output names are unique (naming.py) and never follow a symlink below the output folder.
 """
 from __future__ import annotations
 
 import os
-import uuid
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from .errors import InferError
-from .files import atomic_write
-from .sources import Source, quiet_opencv
+from .files import DestinationExists, atomic_write, create_temp, os_reason, publish
+from .image_files import UnreadableImage, read_image
+from .naming import unique_names
+from .native_logs import quiet_opencv
+from .sources import Source
 
 RESULTS_DIR = Path("results")
 # Container -> codec. mp4v (MPEG-4 Part 2) is what the opencv-python wheels can encode and decode
@@ -24,18 +27,51 @@ VIDEO_CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".mkv": "mp4v", 
 DEFAULT_VIDEO_EXT = ".mp4"
 
 
-def _temp_name(path: Path) -> Path:
-    """A hidden sibling keeping the extension (writers pick the format from it)."""
-    return path.with_name(f".{path.stem}.incomplete-{uuid.uuid4().hex[:8]}{path.suffix}")
-
-
 def _refuse_existing(paths: list[Path], overwrite: bool) -> None:
     if overwrite:
         return
-    existing = [p for p in paths if p.exists()]
+    existing = [p for p in paths if os.path.lexists(p)]  # a symlink, even a dangling one, counts
     if existing:
         more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
         raise InferError(f"{existing[0]}{more} already exists; pass --overwrite or choose another --out")
+
+
+def _written(target: Path, write) -> None:
+    """Run `write()`, turning what can go wrong on the way to disk into one line naming `target`."""
+    try:
+        write()
+    except DestinationExists:
+        raise InferError(f"{target} appeared while writing; pass --overwrite or choose another --out") from None
+    except OSError as e:
+        raise InferError(f"{target}: cannot write it ({os_reason(e)}); nothing was left under that name") from None
+
+
+def _refuse_symlinked_folders(root: Path, target: Path) -> None:
+    """Never write through a symlink planted below the output folder (out/sub -> elsewhere)."""
+    for folder in reversed(target.relative_to(root).parents[:-1]):
+        if (root / folder).is_symlink():
+            raise InferError(f"{root / folder} is a symlink; cgan-infer does not write through it")
+
+
+def video_frames(path: Path, expected: int) -> int:
+    """How many frames of a video file read back: the container's count when it says `expected` and
+    the last frame decodes (quick), else every frame decoded from the start."""
+    with quiet_opencv():
+        capture = cv2.VideoCapture(str(path))
+    try:
+        if not capture.isOpened():
+            return 0
+        if int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == expected:
+            capture.set(cv2.CAP_PROP_POS_FRAMES, expected - 1)
+            if capture.grab() and not capture.grab():
+                return expected
+            capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
+        count = 0
+        while capture.grab():
+            count += 1
+        return count
+    finally:
+        capture.release()
 
 
 def image_name(name: str) -> str:
@@ -95,23 +131,34 @@ class ImageSink(Sink):
     def __init__(self, path: Path, names: list[str], single: bool, overwrite: bool):
         if single and not cv2.haveImageWriter(f"x{path.suffix}"):
             raise InferError(f"--out {path}: give a file name with an image extension OpenCV writes (.png, .jpg, ...)")
-        self.path, self.single = path, single
+        self.path, self.single, self.overwrite = path, single, overwrite
         self.written = 0
-        self.targets = {n: self._target(n) for n in names}
-        _refuse_existing(list(self.targets.values()), overwrite)
-
-    def _target(self, name: str) -> Path:
-        if self.single:
-            return self.path
-        return self.path / image_name(name)
+        outputs = [path] if single else [path / n for n in unique_names([image_name(n) for n in names])]
+        self.targets = dict(zip(names, outputs))
+        _refuse_existing(outputs, overwrite)
 
     def write(self, name: str, image: np.ndarray) -> None:
         target = self.targets[name]
         ok, data = cv2.imencode(target.suffix, image)
         if not ok:
             raise InferError(f"{target}: OpenCV cannot encode {target.suffix} images")
-        with atomic_write(target, fsync=False) as f:
-            f.write(data.tobytes())
+        if not self.single:
+            _refuse_symlinked_folders(self.path, target)
+
+        def check(temp: Path) -> None:
+            try:
+                shape = read_image(temp).shape[:2]
+            except UnreadableImage as e:
+                raise InferError(f"{target}: the written file does not read back ({e}); is the disk full?") from None
+            if shape != image.shape[:2]:
+                raise InferError(f"{target}: the written file reads back as {shape[1]}x{shape[0]}, "
+                                 f"not {image.shape[1]}x{image.shape[0]}; is the disk full?")
+
+        def write() -> None:
+            with atomic_write(target, fsync=False, check=check, overwrite=self.overwrite) as f:
+                f.write(data.tobytes())
+
+        _written(target, write)
         self.written += 1
 
     def finish(self, partial: bool) -> Path | None:
@@ -130,7 +177,7 @@ class VideoSink(Sink):
             raise InferError(f"--out {path}: use a video extension ({', '.join(VIDEO_CODECS)})")
         _refuse_existing([path], overwrite)
         self.path, self.fps, self.overwrite = path, fps, overwrite
-        self.temp = _temp_name(path)
+        self.temp: Path | None = None
         self.writer: cv2.VideoWriter | None = None
         self.size: tuple[int, int] | None = None  # (width, height) as encoded
         self.frames = 0
@@ -138,7 +185,10 @@ class VideoSink(Sink):
     def _open(self, image: np.ndarray) -> None:
         h, w = image.shape[:2]
         self.size = (w - w % 2, h - h % 2)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.temp = create_temp(self.path)
+        except OSError as e:
+            raise InferError(f"--out {self.path}: cannot write there ({os_reason(e)})") from None
         fourcc = cv2.VideoWriter_fourcc(*VIDEO_CODECS[self.path.suffix.lower()])
         with quiet_opencv():
             self.writer = cv2.VideoWriter(str(self.temp), fourcc, self.fps, self.size, image.ndim == 3)
@@ -158,24 +208,33 @@ class VideoSink(Sink):
             self.writer = None
 
     def finish(self, partial: bool) -> Path | None:
-        """Close the file; a partial one goes to <name>.partial<ext>. None when no frame was written."""
+        """Close the file, check every frame reads back, and move it into place; a partial one goes to
+        <name>.partial<ext>. None when no frame was written."""
         self._release()
         if self.frames == 0:
-            self.temp.unlink(missing_ok=True)
+            self.abort()
             return None
+        readable = video_frames(self.temp, self.frames)
+        if readable != self.frames:
+            self.abort()
+            raise InferError(f"{self.path}: only {readable} of the {self.frames} frames written read back "
+                             "(is the disk full?); nothing was kept under that name")
         target = self.path
         if partial:
             target = self.path.with_name(f"{self.path.stem}.partial{self.path.suffix}")
             n = 2
-            while target.exists() and not self.overwrite:
+            while os.path.lexists(target) and not self.overwrite:
                 target = self.path.with_name(f"{self.path.stem}.partial-{n}{self.path.suffix}")
                 n += 1
-        os.replace(self.temp, target)
+        _written(target, lambda: publish(self.temp, target, self.overwrite))
+        self.temp = None
         return target
 
     def abort(self) -> None:
         self._release()
-        self.temp.unlink(missing_ok=True)
+        if self.temp is not None:
+            self.temp.unlink(missing_ok=True)
+            self.temp = None
 
 
 def open_sink(source: Source, out: Path, overwrite: bool) -> Sink:

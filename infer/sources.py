@@ -5,7 +5,6 @@ itself (name, fps, frame size, total count) so that sinks and progress bars need
 """
 from __future__ import annotations
 
-import contextlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,9 @@ import cv2
 import numpy as np
 
 from .errors import InferError
+from .image_files import UnreadableImage, read_image
+from .naming import unique_names
+from .native_logs import native_stderr, quiet_opencv
 
 DEFAULT_FPS = 30.0  # when a camera or stream does not report its frame rate
 
@@ -37,17 +39,6 @@ class Capture(Protocol):
     def read(self) -> tuple[bool, np.ndarray | None]: ...
     def get(self, prop: int) -> float: ...
     def release(self) -> None: ...
-
-
-@contextlib.contextmanager
-def quiet_opencv():
-    """OpenCV logs a warning for every backend it tries when a capture fails to open; we say it once."""
-    previous = cv2.utils.logging.getLogLevel()
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
-    try:
-        yield
-    finally:
-        cv2.utils.logging.setLogLevel(previous)
 
 
 class Source:
@@ -85,13 +76,15 @@ class ImageFiles(Source):
     def __init__(self, name: str, paths: list[Path], root: Path | None = None):
         super().__init__(name, "folder" if root else "images")
         self.paths = paths
-        self.names = [p.relative_to(root).as_posix() if root else p.name for p in paths]
+        self.names = unique_names([p.relative_to(root).as_posix() if root else p.name for p in paths])
         self.total = len(paths)
 
     def __iter__(self) -> Iterator[Frame]:
         for i, (path, name) in enumerate(zip(self.paths, self.names)):
-            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            yield Frame(name, i, image, "" if image is not None else "not an image OpenCV can read")
+            try:
+                yield Frame(name, i, read_image(path))
+            except UnreadableImage as e:
+                yield Frame(name, i, None, str(e))
 
 
 class CaptureSource(Source):
@@ -112,6 +105,9 @@ class CaptureSource(Source):
         while True:
             ok, image = self.capture.read()
             if not ok or image is None:
+                if self.total is not None and index < self.total:  # never a silent loss
+                    yield Frame(f"{self.name}#{index}", index, None,
+                                f"the video ends after {index} of its {self.total} frames (truncated or damaged)")
                 return
             if image.ndim == 2:
                 image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
@@ -123,7 +119,8 @@ class CaptureSource(Source):
 
 
 def _open_capture(target, what: str, factory: Callable[..., Capture], *api: int) -> Capture:
-    with quiet_opencv():
+    # Sources open before the pipeline's threads start; OpenCV's own AVI parser prints to the C stderr.
+    with quiet_opencv(), native_stderr(only_thread=True):
         capture = factory(target, *api)
         if capture.isOpened():
             return capture
@@ -136,9 +133,6 @@ def _images(values: list[str], factory) -> Source:
     for p in paths:
         if not p.is_file():
             raise InferError(f"--image {p}: no such file")
-    names = [p.name for p in paths]
-    if len(set(names)) < len(names):
-        raise InferError("--image: two images share a file name; their outputs would collide (use --folder)")
     return ImageFiles(paths[0].stem if len(paths) == 1 else "images", paths)
 
 
@@ -161,8 +155,13 @@ def _video(value: str, factory) -> Source:
     return CaptureSource(path.stem, capture, "video", live=False)
 
 
+MAX_CAMERA_INDEX = 1023
+
+
 def _camera(value: str, factory) -> Source:
     index = int(value)
+    if not 0 <= index <= MAX_CAMERA_INDEX:
+        raise InferError(f"--camera {index}: use an index from 0 to {MAX_CAMERA_INDEX} (0 is the first camera)")
     capture = _open_capture(index, f"--camera {index}: no camera with that index (or it is in use)", factory)
     return CaptureSource(f"camera{index}", capture, "camera", live=True)
 

@@ -84,6 +84,8 @@ class Translator:
             return self._batch([images], rgb)[0]
         if isinstance(images, np.ndarray) and images.ndim != 4:
             raise InferError(f"expected HxWxC, HxW or NxHxWxC images, got an array of shape {images.shape}")
+        if not isinstance(images, (np.ndarray, list, tuple)) or len(images) == 0:
+            raise InferError(f"expected an image (numpy array) or a non-empty list of images, got {_what(images)}")
         results = self._batch(list(images), rgb)
         return np.stack(results) if isinstance(images, np.ndarray) else results
 
@@ -110,9 +112,18 @@ def translate_video(translator: Translator | str | Path, video: str | Path, out:
                             temporal=TemporalSettings() if temporal else None)
 
 
+def _what(value) -> str:
+    if isinstance(value, np.ndarray):
+        return f"a {value.dtype} array of shape {value.shape}"
+    if isinstance(value, (list, tuple)):
+        return f"an empty {type(value).__name__}" if not value else f"a {type(value).__name__}"
+    return f"{type(value).__name__}"
+
+
 def _to_opencv(image: np.ndarray, rgb: bool) -> np.ndarray:
-    if image.dtype != np.uint8 or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3)):
-        raise InferError(f"expected uint8 HxWx3, HxWx1 or HxW images, got {image.dtype} {image.shape}")
+    if (not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim not in (2, 3)
+            or (image.ndim == 3 and image.shape[2] not in (1, 3)) or 0 in image.shape):
+        raise InferError(f"expected uint8 HxWx3, HxWx1 or HxW images with no empty side, got {_what(image)}")
     if image.ndim == 3 and image.shape[2] == 1:
         return image[:, :, 0]
     return image[:, :, ::-1] if rgb and image.ndim == 3 else image

@@ -4,8 +4,8 @@ the cgan-export tests."""
 from __future__ import annotations
 
 import functools
-from collections import OrderedDict
 import os
+from collections import OrderedDict
 from pathlib import Path
 
 import cv2
@@ -39,6 +39,55 @@ def export_tiny(path: Path, *, channels: int = 3, direction: str = "G", metadata
         del model.metadata_props[:]
         onnx.save(model, str(path))
     return path
+
+
+def identity_model(path: Path, metadata: dict | str | None = None, *, channels: int = 3,
+                   static_hw: tuple[int, int] | None = None) -> Path:
+    """An ONNX 'generator' whose output is its input, made without torch in milliseconds.
+
+    `metadata`: the cgan key's value (a dict is written as JSON, a str as it is, None for none).
+    """
+    import json
+
+    import onnx
+    from onnx import TensorProto, helper
+
+    h, w = static_hw or ("height", "width")
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["image"], ["translated"])], "identity",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", channels, h, w])],
+        [helper.make_tensor_value_info("translated", TensorProto.FLOAT, ["batch", channels, h, w])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    if metadata is not None:
+        text = metadata if isinstance(metadata, str) else json.dumps(metadata)
+        helper.set_model_props(model, {"cgan": text})
+    onnx.save(model, str(path))
+    return path
+
+
+def identity_info(**changes) -> dict:
+    """Valid cgan metadata for identity_model, as a JSON-ready dict, with `changes` applied."""
+    from dataclasses import asdict
+
+    info = ModelInfo(direction="G", source_domain="x", target_domain="y", generator="identity", ngf=1,
+                     norm="none", input_channels=3, output_channels=3, side_multiple=1, train_size=16)
+    data = asdict(info)
+    data["value_range"] = list(data["value_range"])
+    data.update(changes)
+    return data
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A small PNG file whose header claims width x height (its pixel data is a few bytes)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
 
 
 def write_video(path: Path, frames: int = 6, size: tuple[int, int] = (36, 24), fps: float = 10.0,

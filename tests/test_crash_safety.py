@@ -11,6 +11,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from cgan.infer.files import TEMP_PREFIX
 from cgan.train import trainer as trainer_module
 from cgan.train.run_dir import RunDir
 from cgan.train.checkpoint import load_checkpoint, load_state, save_checkpoint
@@ -38,7 +39,7 @@ def test_crash_between_write_and_move_keeps_the_old_checkpoint(tmp_path):
     state = load_state(path)
     assert state["step"] == 1 and torch.equal(state["w"], torch.ones(3))
     leftovers = [p.name for p in path.parent.iterdir() if p.name != "latest.pt"]
-    assert len(leftovers) == 1 and leftovers[0].startswith(".latest.pt.")  # the orphaned temp file
+    assert len(leftovers) == 1 and leftovers[0].startswith(TEMP_PREFIX)  # the orphaned temp file
 
 
 def test_nan_and_inf_losses_are_named_with_the_step():

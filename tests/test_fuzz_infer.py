@@ -1,0 +1,195 @@
+"""Property-based tests (Hypothesis) of cgan.infer's readers of untrusted input: model metadata, image
+bytes and video bytes. Each input is either accepted with valid values or refused with InferError
+(ValueError for the metadata parser); never another exception, never a path outside the output.
+
+Bounded by default; `CGAN_FUZZ=long` runs many more examples (profiles in conftest.py)."""
+import json
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cgan.infer import InferError, open_sink, open_source, output_path
+from cgan.infer.image_files import read_image
+from cgan.infer.metadata import CHECKS, ModelInfo
+from cgan.infer.model import read_spec
+from cgan.infer.runtime import Device, create_session
+from helpers import identity_info, identity_model, image, write_video
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
+                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+                    max_leaves=8)
+
+
+def test_every_metadata_field_has_a_check():
+    assert set(CHECKS) == set(ModelInfo.__dataclass_fields__)
+
+
+def _valid(info: ModelInfo) -> bool:
+    lo, hi = info.value_range
+    return (info.direction in ("G", "F") and info.input_channels in (1, 3) and info.output_channels in (1, 3)
+            and 1 <= info.side_multiple <= 1024 and np.isfinite([lo, hi]).all() and lo != hi
+            and all(isinstance(getattr(info, k), str) and getattr(info, k).isprintable()
+                    for k in ("source_domain", "target_domain", "generator", "input_name", "output_name")))
+
+
+@given(key=st.sampled_from(sorted(CHECKS)), value=JSON)
+def test_any_json_value_for_any_key_is_accepted_valid_or_refused(key, value):
+    data = {**identity_info(), key: value}
+    try:
+        text = json.dumps(data)  # Python writes NaN/Infinity here: the parser must refuse them
+        info = ModelInfo.from_metadata_props({"cgan": text})
+    except ValueError:
+        return
+    assert _valid(info)
+
+
+@given(text=st.text(max_size=200) | st.binary(max_size=200).map(lambda b: b.decode("latin-1")))
+def test_any_text_as_metadata_is_parsed_or_refused(text):
+    try:
+        info = ModelInfo.from_metadata_props({"cgan": text})
+    except ValueError:
+        return
+    assert info is None or _valid(info)
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory):
+    path = identity_model(tmp_path_factory.mktemp("fuzz") / "id.onnx", identity_info())
+    return path, create_session(path, Device("cpu"))
+
+
+class _Props:
+    """A session whose metadata map is replaced: read_spec sees the crafted values, the graph stays real."""
+
+    def __init__(self, session, props):
+        self.session, self.props = session, props
+
+    def get_modelmeta(self):
+        return self
+
+    @property
+    def custom_metadata_map(self):
+        return self.props
+
+    def __getattr__(self, name):
+        return getattr(self.session, name)
+
+
+@given(changes=st.dictionaries(st.sampled_from(sorted(CHECKS)), JSON, min_size=1, max_size=3))
+def test_crafted_metadata_never_puts_a_path_outside_the_output(session, changes, tmp_path_factory):
+    path, real = session
+    crafted = type(real)(_Props(real.session, {"cgan": json.dumps({**identity_info(), **changes})}),
+                         real.provider, real.device_index, real.note)
+    try:
+        spec, _ = read_spec(path, crafted)
+    except InferError:
+        return
+    root = tmp_path_factory.getbasetemp() / "fuzz-out"
+    for source in (_FakeVideo("in"), _FakeImages(["a.png"]), _FakeImages(["a.png", "b/c.jpg"])):
+        target = output_path(source, spec.tag, root)
+        assert target.resolve().is_relative_to(root.resolve())
+        assert "/" not in spec.tag and "\\" not in spec.tag and spec.tag not in ("", ".", "..")
+
+
+class _FakeVideo:
+    is_video, kind, total, names = True, "video", 3, []
+
+    def __init__(self, name):
+        self.name = name
+
+
+class _FakeImages:
+    is_video = False
+
+    def __init__(self, names):
+        self.name, self.names, self.total = "photos", names, len(names)
+        self.kind = "images" if len(names) == 1 else "folder"
+
+
+# --- Image bytes --------------------------------------------------------------------------------------
+
+def _encoded(ext: str) -> bytes:
+    return cv2.imencode(ext, image(24, 32, seed=3))[1].tobytes()
+
+
+SAMPLES = {ext: _encoded(ext) for ext in (".png", ".jpg", ".bmp", ".webp", ".tiff")}
+
+
+@st.composite
+def damaged(draw, samples):
+    """A real file cut short, with bits flipped, or both; or random bytes."""
+    data = bytearray(samples[draw(st.sampled_from(sorted(samples)))])
+    kind = draw(st.sampled_from(["truncate", "flip", "both", "random"]))
+    if kind == "random":
+        return draw(st.binary(max_size=2000))
+    if kind in ("flip", "both"):
+        for _ in range(draw(st.integers(1, 8))):
+            i = draw(st.integers(0, len(data) - 1))
+            data[i] ^= 1 << draw(st.integers(0, 7))
+    if kind in ("truncate", "both"):
+        data = data[:draw(st.integers(0, len(data)))]
+    return bytes(data)
+
+
+def _is_image(x) -> bool:
+    return isinstance(x, np.ndarray) and x.dtype == np.uint8 and x.ndim == 3 and x.shape[2] == 3 and x.size > 0
+
+
+@given(data=damaged(SAMPLES))
+def test_the_image_reader_gives_an_image_or_one_reason(tmp_path_factory, data, capfd):
+    path = tmp_path_factory.mktemp("img") / "x.png"
+    path.write_bytes(data)
+    try:
+        assert _is_image(read_image(path))
+    except InferError as e:
+        assert "\n" not in str(e) and str(e)
+    assert not [line for line in capfd.readouterr().err.splitlines() if line.strip()]
+
+
+@given(files=st.lists(damaged(SAMPLES), min_size=1, max_size=4))
+def test_the_folder_reader_yields_every_file_as_an_image_or_a_reason(tmp_path_factory, files):
+    folder = tmp_path_factory.mktemp("folder")
+    for i, data in enumerate(files):
+        (folder / f"{i}.png").write_bytes(data)
+    with open_source("folder", str(folder)) as source:
+        frames = list(source)
+    assert len(frames) == len(files)
+    for frame in frames:
+        assert (frame.image is None) == bool(frame.error)
+        assert frame.image is None or _is_image(frame.image)
+
+
+# --- Video bytes --------------------------------------------------------------------------------------
+
+def _video_samples() -> dict[str, bytes]:
+    """A real 5-frame MP4 (mp4v) and AVI (MJPG), made once."""
+    with tempfile.TemporaryDirectory() as folder:
+        return {ext: write_video(Path(folder) / f"v{ext}", frames=5, size=(32, 24), fourcc=fourcc).read_bytes()
+                for ext, fourcc in ((".mp4", "mp4v"), (".avi", "MJPG"))}
+
+
+VIDEOS = _video_samples()
+
+
+@given(data=damaged(VIDEOS), ext=st.sampled_from(sorted(VIDEOS)))
+def test_the_video_reader_and_writer_never_fail_another_way(tmp_path_factory, data, ext, capfd):
+    folder = tmp_path_factory.mktemp("vid")
+    path = folder / f"in{ext}"
+    path.write_bytes(data)
+    published = False
+    try:
+        with open_source("video", str(path)) as source, open_sink(source, folder / "out.mp4", False) as sink:
+            for frame in source:
+                assert (frame.image is None) == bool(frame.error)
+                if frame.image is not None:
+                    sink.write(frame.name, frame.image)
+            published = sink.finish(partial=False) is not None
+    except InferError as e:
+        assert "\n" not in str(e) and not published
+    assert sorted(p.name for p in folder.iterdir()) == sorted([path.name] + (["out.mp4"] if published else []))
+    assert not [line for line in capfd.readouterr().err.splitlines() if line.strip()]
