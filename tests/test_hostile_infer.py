@@ -369,8 +369,10 @@ def test_a_stop_in_the_first_moments_is_clean(work, delay):
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=60)
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
-    assert process.returncode in (0, 130) and temp_files(work) == []
-    if process.returncode == 130:
+    # 130: our handler stopped it; -SIGINT: the signal came before Python itself had started (a busy
+    # machine), which ends the process before it writes anything
+    assert process.returncode in (0, 130, -signal.SIGINT) and temp_files(work) == []
+    if process.returncode != 0:
         assert not (work / "out.mp4").exists()
 
 
