@@ -22,8 +22,8 @@ from .metadata import NORM_STATS_WEIGHT, ModelInfo, norm_stat_names
 from .processing import Layout, prepare
 
 DEFAULT_OVERLAP = 64  # pixels shared by neighbouring tiles
-STATS_SCALE = 0.5  # the statistics pass runs on the frame downscaled by this (each side) ...
-STATS_MAX_PIXELS = 1536 * 1152  # ... to at most this many pixels
+STATS_SCALE = 1.0  # the statistics pass runs on the frame scaled by this (each side) ...
+STATS_MAX_PIXELS = 2048 * 1536  # ... and downscaled further to at most this many pixels (and the budget)
 MEMORY_FRACTION = 0.5  # of MemAvailable: the default budget
 FALLBACK_BUDGET = 4 << 30  # when /proc/meminfo cannot be read
 ASSUMED_NGF = 64  # for models without cgan metadata
@@ -91,7 +91,8 @@ class Tiling:
             raise InferError(f"--tile-overlap {self.overlap}: use 0 to a quarter of --tile ({self.tile // 4})")
 
 
-def auto_tiling(height: int, width: int, info: ModelInfo | None, budget: int, overlap: int) -> Tiling | None:
+def auto_tiling(height: int, width: int, info: ModelInfo | None, budget: int, overlap: int,
+                stats_scale: float = STATS_SCALE) -> Tiling | None:
     """The tiling a frame needs to stay within `budget` bytes, or None when it fits whole.
 
     Raises InferError when even the smallest tile leaves no room for the frame and its output.
@@ -101,7 +102,7 @@ def auto_tiling(height: int, width: int, info: ModelInfo | None, budget: int, ov
     frame = height * width * 6  # the decoded frame and the output, uint8
     for side in AUTO_TILE_SIDES:
         if frame + inference_bytes(side, side, info) <= budget:
-            return Tiling(side, min(overlap, side // 4))
+            return Tiling(side, min(overlap, side // 4), stats_scale)
     raise InferError(f"{width}x{height} is too large for the memory budget of {budget / 2**30:.1f} GiB even in tiles "
                      f"(the image and its output alone take {frame / 2**30:.1f} GiB); raise --max-memory")
 

@@ -41,8 +41,8 @@ class Translator:
     def __init__(self, model_path: str | Path | None = None, device: str = "auto", *, gen: str | None = None,
                  size: str | None = None, fp16: bool = False, strict_device: bool = False,
                  cache_dir: str | Path | None = None, tile: int | None = None,
-                 tile_overlap: int = tiling.DEFAULT_OVERLAP, max_memory: int | str | None = None,
-                 log: Callable[[str], None] | None = None):
+                 tile_overlap: int = tiling.DEFAULT_OVERLAP, tile_stats_scale: float = tiling.STATS_SCALE,
+                 max_memory: int | str | None = None, log: Callable[[str], None] | None = None):
         self.path = find_model(model_path, gen)
         self.resize = processing.parse_size(size)
         open_session = partial(create_session, self.path, parse_device(device), strict=strict_device,
@@ -57,10 +57,10 @@ class Translator:
         self.notes = [n for n in (warning, self.session.note) if n]
         self.model_seconds = 0.0  # time spent inside the model, summed over every run
         self.model_frames = 0
-        self.tiling = Tiling(tile, tile_overlap) if tile else None
+        self.tiling = Tiling(tile, tile_overlap, tile_stats_scale) if tile else None
         if self.tiling:
             self.tiling.check(self.spec.layout.side_multiple)
-        self.overlap = tile_overlap
+        self.overlap, self.stats_scale = tile_overlap, tile_stats_scale
         self.budget = tiling.parse_memory(max_memory) if isinstance(max_memory, str) else (
             max_memory or tiling.default_budget())
         info = self.spec.info
@@ -94,7 +94,7 @@ class Translator:
             return None
         if self.tiling:
             return self.tiling if max(h, w) > self.tiling.tile else None
-        plan = tiling.auto_tiling(h, w, self.spec.info, self.budget, self.overlap)
+        plan = tiling.auto_tiling(h, w, self.spec.info, self.budget, self.overlap, self.stats_scale)
         if plan:
             self._note(f"{w}x{h} frames exceed the memory budget ({self.budget / 2**30:.1f} GiB) as a whole: "
                        f"translating them in {plan.tile}-pixel tiles (--tile, --max-memory)")
