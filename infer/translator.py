@@ -15,9 +15,9 @@ from .model import find_model, read_spec
 from .pipeline import RunReport, run_pipeline
 from .processing import Prepared
 from .runtime import ORT_RUN_ERRORS, PROVIDER_NAMES, ModelRunError, create_session, ort_message, parse_device
-from .tiling import TiledFrame, Tiling
 from .sinks import open_sink
 from .sources import open_source
+from .tiling import TiledFrame, Tiling
 
 TENSORRT = PROVIDER_NAMES["tensorrt"]
 
@@ -64,7 +64,7 @@ class Translator:
         self.budget = tiling.parse_memory(max_memory) if isinstance(max_memory, str) else (
             max_memory or tiling.default_budget())
         info = self.spec.info
-        self.stats_layers = info.norm_stats or 0 if info else 0
+        self.stats_layers = (info.norm_stats or 0) if info else 0  # 0: tiles keep their own statistics
         self.tile_notes: set[str] = set()  # said once per run
         self.log = log or (lambda line: None)
 
