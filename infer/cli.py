@@ -50,7 +50,7 @@ def _say(line: str) -> None:
 @click.option("--fp16", is_flag=True, help="Let TensorRT build fp16 engines (automatic for fp16 models).")
 @click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True, help="Frames per model call when sizes agree (not for cameras and streams).")
 @click.option("--tile", type=click.IntRange(min=16), metavar="N", help="Translate frames larger than N pixels (either side) in overlapping tiles of at most N x N; see docs/tiling.md.")
-@click.option("--tile-overlap", type=click.IntRange(min=0), default=DEFAULT_OVERLAP, show_default=True, metavar="M", help="Pixels neighbouring tiles share, blended with feathered weights.")
+@click.option("--tile-overlap", type=click.IntRange(min=0), metavar="M", help=f"Pixels neighbouring tiles share, blended with feathered weights. Default: {DEFAULT_OVERLAP}, at most a quarter of the tile.")
 @click.option("--max-memory", metavar="SIZE", help="Memory budget (e.g. 4G, 1500M): frames whose inference would exceed it are tiled automatically. Default: half the memory available.")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), help="TensorRT engine cache. Default: ~/.cache/cgan/tensorrt.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")

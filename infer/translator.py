@@ -41,7 +41,7 @@ class Translator:
     def __init__(self, model_path: str | Path | None = None, device: str = "auto", *, gen: str | None = None,
                  size: str | None = None, fp16: bool = False, strict_device: bool = False,
                  cache_dir: str | Path | None = None, tile: int | None = None,
-                 tile_overlap: int = tiling.DEFAULT_OVERLAP, tile_stats_scale: float = tiling.STATS_SCALE,
+                 tile_overlap: int | None = None, tile_stats_scale: float = tiling.STATS_SCALE,
                  max_memory: int | str | None = None, log: Callable[[str], None] | None = None):
         self.path = find_model(model_path, gen)
         self.resize = processing.parse_size(size)
@@ -57,6 +57,8 @@ class Translator:
         self.notes = [n for n in (warning, self.session.note) if n]
         self.model_seconds = 0.0  # time spent inside the model, summed over every run
         self.model_frames = 0
+        if tile_overlap is None:  # the default, shrunk for small tiles
+            tile_overlap = min(tiling.DEFAULT_OVERLAP, tile // 4) if tile else tiling.DEFAULT_OVERLAP
         self.tiling = Tiling(tile, tile_overlap, tile_stats_scale) if tile else None
         if self.tiling:
             self.tiling.check(self.spec.layout.side_multiple)

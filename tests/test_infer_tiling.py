@@ -70,6 +70,7 @@ def test_auto_tiling_only_beyond_the_budget():
 
 
 def test_bad_tile_options(rgb_model):
+    assert Translator(rgb_model, "cpu", tile=64).tiling.overlap == 16  # the default shrinks for small tiles
     with pytest.raises(InferError, match="--tile-overlap"):
         Translator(rgb_model, "cpu", tile=64, tile_overlap=40)
     with pytest.raises(InferError, match="--tile 8"):
@@ -144,8 +145,8 @@ def test_translator_tiles_large_frames_and_keeps_their_size(rgb_model, gray_mode
 
 def test_auto_tiling_under_a_small_budget_says_so_once(rgb_model):
     notes = []
-    t = Translator(rgb_model, "cpu", max_memory="300K", log=notes.append)
-    frame = photo_like(64, 96)
+    t = Translator(rgb_model, "cpu", max_memory="3M", log=notes.append)
+    frame = photo_like(200, 300)
     assert isinstance(t.prepare(frame), tiling.TiledFrame)
     assert t(frame).shape == frame.shape and t(frame).shape == frame.shape
     assert len(notes) == 1 and "memory budget" in notes[0]
@@ -179,15 +180,15 @@ def test_fp16_variant_has_overridable_statistics(tmp_path):
 def test_cli_tiles_a_folder_with_a_large_image_and_batches_the_rest(rgb_model, tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()
-    cv2.imwrite(str(folder / "big.png"), photo_like(90, 150))
+    cv2.imwrite(str(folder / "big.png"), photo_like(200, 300))
     for i in range(3):
         cv2.imwrite(str(folder / f"small{i}.png"), image(24, 32, seed=i))
     out = tmp_path / "out"
     result = CliRunner().invoke(infer_main, ["--folder", str(folder), "--model", str(rgb_model), "--out", str(out),
-                                             "--batch", "2", "--max-memory", "700K", "--no-progress"])
+                                             "--batch", "2", "--max-memory", "3M", "--no-progress"])
     assert result.exit_code == 0, result.output
     assert "memory budget" in result.output and "done: 4 images, 0 failed" in result.output
-    assert cv2.imread(str(out / "big.png")).shape == (90, 150, 3)
+    assert cv2.imread(str(out / "big.png")).shape == (200, 300, 3)
     assert cv2.imread(str(out / "small0.png")).shape == (24, 32, 3)
 
 
