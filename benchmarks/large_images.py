@@ -84,16 +84,16 @@ def seam_picture(image: np.ndarray, ours: np.ndarray, naive: np.ndarray, referen
                  path: Path) -> None:
     """A region around the first vertical seam of the naive tiling: input, whole, naive, ours."""
     h, w = image.shape[:2]
-    cols, size = tiling.axis_tiles(w, tile, 0, 4)
+    cols, _ = tiling.axis_tiles(w, tile, 0, 4)
     x = cols[1] if len(cols) > 1 else w // 2
-    side = min(192, h, w)
+    side = min(256, h, w)
     y0, x0 = max(0, h // 2 - side // 2), min(max(0, x - side // 2), w - side)
     crops = [a[y0:y0 + side, x0:x0 + side] for a in (image, reference, naive, ours)]
     labels = ("input", "whole image", "naive tiles", "ours")
     panels = []
     for crop, label in zip(crops, labels):
-        panel = cv2.resize(crop, (2 * side, 2 * side), interpolation=cv2.INTER_NEAREST)
-        cv2.putText(panel, label, (8, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 2, cv2.LINE_AA)
+        panel = crop.copy()
+        cv2.putText(panel, label, (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 2, cv2.LINE_AA)
         panels.append(panel)
     path.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(path), np.hstack(panels))
