@@ -10,7 +10,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 from click.testing import CliRunner
-from infer_models import export_tiny, image
+from infer_models import export_tiny, image, read_video, write_video
 
 from cgan.infer import Translator
 from cgan.infer import tiling
@@ -201,3 +201,12 @@ def test_cli_tile_option_matches_the_api(rgb_model, tmp_path):
     assert result.exit_code == 0, result.output
     expected = Translator(rgb_model, "cpu", tile=48, tile_overlap=8)(frame)
     np.testing.assert_array_equal(cv2.imread(str(tmp_path / "b.png")), expected)
+
+
+def test_cli_tiles_every_frame_of_a_video(rgb_model, tmp_path):
+    video = write_video(tmp_path / "in.mp4", frames=3, size=(64, 48))
+    result = CliRunner().invoke(infer_main, ["--video", str(video), "--model", str(rgb_model), "--out",
+                                             str(tmp_path / "out.mp4"), "--tile", "32", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    frames, _ = read_video(tmp_path / "out.mp4")
+    assert len(frames) == 3 and frames[0].shape == (48, 64, 3)
