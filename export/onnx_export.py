@@ -34,6 +34,7 @@ from cgan.infer.files import DestinationExists, atomic_write, os_reason
 from cgan.infer.metadata import INPUT_NAME, OUTPUT_NAME, ModelInfo
 
 from .errors import ExportError
+from .norm_stats import expose_norm_stats
 from .quantize import VARIANTS, variant_parity
 from .verify import (FP32_TOLERANCE, Comparison, compare_runs, cpu_session, parity_shapes, random_inputs,
                      run_session, worst)
@@ -298,7 +299,8 @@ def export_generator(net: nn.Module, path: str | os.PathLike, info: ModelInfo, *
         else:
             log(f"--no-verify: {precision} vs fp32 comparison NOT made")
 
-    info = replace(info, precision=precision,
+    model, norm_layers = expose_norm_stats(model)  # lets tiled inference use whole-image statistics
+    info = replace(info, precision=precision, norm_stats=norm_layers,
                    export_date=info.export_date or datetime.now(timezone.utc).isoformat(timespec="seconds"))
     props = info.to_metadata_props()
     if verify:

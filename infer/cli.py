@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import click
+from tqdm import tqdm
 
 from .errors import InferError
 from .model import GENERATOR_LETTERS
@@ -14,6 +15,7 @@ from .preview import Preview, display_problem
 from .sinks import open_sink, output_path
 from .sources import SOURCES, open_source
 from .temporal import TEMPORAL_BY_DEFAULT, TemporalSettings
+from .tiling import DEFAULT_OVERLAP
 from .translator import Translator
 
 EXIT_FAILED = 1  # some images or frames failed
@@ -50,12 +52,15 @@ def _say(line: str) -> None:
 @click.option("--strict-device", is_flag=True, help="Fail instead of falling back to the CPU when the GPU cannot be used.")
 @click.option("--fp16", is_flag=True, help="Let TensorRT build fp16 engines (automatic for fp16 models).")
 @click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True, help="Frames per model call when sizes agree (not for cameras and streams).")
+@click.option("--tile", type=click.IntRange(min=16), metavar="N", help="Translate frames larger than N pixels (either side) in overlapping tiles of at most N x N; see docs/tiling.md.")
+@click.option("--tile-overlap", type=click.IntRange(min=0), metavar="M", help=f"Pixels neighbouring tiles share, blended with feathered weights. Default: {DEFAULT_OVERLAP}, at most a quarter of the tile.")
+@click.option("--max-memory", metavar="SIZE", help="Memory budget (e.g. 4G, 1500M): frames whose inference would exceed it are tiled automatically. Default: half the memory available.")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), help="TensorRT engine cache. Default: ~/.cache/cgan/tensorrt.")
 @click.option("--temporal/--no-temporal", default=None,
               help="Videos, cameras, streams: blend each frame with the previous output warped along the input's motion (no flicker; docs/temporal.md). Default: on for them.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def main(image, folder, video, camera, stream, model, gen, out, overwrite, side_by_side, show, size, device,
-         strict_device, fp16, batch, cache_dir, temporal, no_progress) -> None:
+         strict_device, fp16, batch, tile, tile_overlap, max_memory, cache_dir, temporal, no_progress) -> None:
     """Translate images, folders, videos, cameras and streams with an exported ONNX generator.
 
     \b
@@ -74,7 +79,8 @@ def main(image, folder, video, camera, stream, model, gen, out, overwrite, side_
     try:
         with open_source(kind, value) as source:
             translator = Translator(model, device, gen=gen, size=size, fp16=fp16, strict_device=strict_device,
-                                    cache_dir=cache_dir)
+                                    cache_dir=cache_dir, tile=tile, tile_overlap=tile_overlap, max_memory=max_memory,
+                                    log=lambda line: tqdm.write(line, file=sys.stderr))
             for note in translator.notes:
                 _say(note)
             _say(translator.describe())

@@ -24,6 +24,18 @@ PREPROCESS = ("x = pixels / 127.5 - 1 for 8-bit pixels in the colour order below
               "HWC -> CHW, batch dimension first (N, C, H, W), float32; H and W padded to a multiple "
               "of side_multiple (reflect) and the output cropped back")
 POSTPROCESS = "pixels = round(clip((y + 1) * 127.5, 0, 255)) as uint8, CHW -> HWC"
+# Whole-image instance-norm statistics for tiled inference (docs/tiling.md). Layer i of a model
+# with `norm_stats` = n > 0 outputs its per-tile statistics as norm{i}_mean / norm{i}_var
+# (N x C x 1 x 1) and takes overrides as norm{i}_mean_in / norm{i}_var_in (1 x C x 1 x 1); these
+# and NORM_STATS_WEIGHT are optional inputs: omitted, the model normalizes by each input's own
+# statistics, as before; fed with the weight at 1, it normalizes by the fed ones.
+NORM_STATS_WEIGHT = "norm_stats_weight"
+
+
+def norm_stat_names(layer: int) -> dict[str, str]:
+    """The tensor names of instance-norm layer `layer` (0 = nearest the input)."""
+    return {"mean": f"norm{layer}_mean", "var": f"norm{layer}_var",
+            "mean_in": f"norm{layer}_mean_in", "var_in": f"norm{layer}_var_in"}
 
 
 def cgan_version() -> str:
@@ -60,6 +72,7 @@ class ModelInfo:
     cgan_version: str = field(default_factory=cgan_version)
     export_date: str = ""  # ISO 8601, UTC
     checkpoint_sha256: str = ""  # of the checkpoint file the weights came from
+    norm_stats: int | None = None  # instance-norm layers with overridable statistics; None: not exported
     format_version: int = FORMAT_VERSION
 
     def to_metadata_props(self) -> dict[str, str]:

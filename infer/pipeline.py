@@ -22,6 +22,7 @@ from .runtime import ModelRunError
 from .sinks import Sink
 from .sources import Frame, Source
 from .temporal import Motion, MotionTracker, TemporalBlender, TemporalSettings
+from .tiling import TiledFrame
 
 QUEUE_BATCHES = 4  # batches waiting between two stages
 _DONE = object()
@@ -108,10 +109,11 @@ class _Stages:
                         item.error = "not enough memory to prepare it for the model; --size can shrink it"
                 if self.tracker is not None:
                     item.motion = self.tracker(None if item.error else frame.image)
-                if item.error or (pending and pending[0].prepared.tensor.shape != item.prepared.tensor.shape):
+                alone = item.error or isinstance(item.prepared, TiledFrame)  # tiled frames run one by one
+                if alone or (pending and pending[0].prepared.tensor.shape != item.prepared.tensor.shape):
                     flush()
                 pending.append(item)
-                if item.error or len(pending) >= self.batch:
+                if alone or len(pending) >= self.batch:
                     flush()
             flush()
         except BaseException as e:  # handed to the calling thread, which raises it
@@ -124,6 +126,8 @@ class _Stages:
         if not good:
             return None
         try:
+            if isinstance(good[0].prepared, TiledFrame):
+                return [self.translator.run_tiled(good[0].prepared)]
             return self.translator.infer(np.stack([i.prepared.tensor for i in good]))
         except ModelRunError as e:
             for i in good:

@@ -4,20 +4,21 @@ from __future__ import annotations
 import time
 from functools import partial
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import cv2
 import numpy as np
 
-from . import processing
+from . import processing, tiling
 from .errors import InferError
 from .model import find_model, read_spec
 from .pipeline import RunReport, run_pipeline
 from .processing import Prepared
-from .runtime import PROVIDER_NAMES, create_session, parse_device
+from .runtime import ORT_RUN_ERRORS, PROVIDER_NAMES, ModelRunError, create_session, ort_message, parse_device
 from .sinks import open_sink
 from .sources import open_source
 from .temporal import TEMPORAL_BY_DEFAULT, TemporalSettings
+from .tiling import TiledFrame, Tiling
 
 TENSORRT = PROVIDER_NAMES["tensorrt"]
 
@@ -32,11 +33,17 @@ class Translator:
         t = Translator("models/horse2zebra/G.onnx")
         zebra = t(cv2.imread("horse.jpg"))          # one image
         zebras = t([img1, img2])                     # a list, or an N x H x W x C array
+
+    Frames larger than `tile` (or whose inference would exceed `max_memory`, by default half the
+    memory available) run in overlapping tiles; `log` receives the one-line notes that tiling
+    gives (docs/tiling.md).
     """
 
     def __init__(self, model_path: str | Path | None = None, device: str = "auto", *, gen: str | None = None,
                  size: str | None = None, fp16: bool = False, strict_device: bool = False,
-                 cache_dir: str | Path | None = None):
+                 cache_dir: str | Path | None = None, tile: int | None = None,
+                 tile_overlap: int | None = None, tile_stats_scale: float = tiling.STATS_SCALE,
+                 max_memory: int | str | None = None, log: Callable[[str], None] | None = None):
         self.path = find_model(model_path, gen)
         self.resize = processing.parse_size(size)
         open_session = partial(create_session, self.path, parse_device(device), strict=strict_device,
@@ -51,6 +58,18 @@ class Translator:
         self.notes = [n for n in (warning, self.session.note) if n]
         self.model_seconds = 0.0  # time spent inside the model, summed over every run
         self.model_frames = 0
+        if tile_overlap is None:  # the default, shrunk for small tiles
+            tile_overlap = min(tiling.DEFAULT_OVERLAP, tile // 4) if tile else tiling.DEFAULT_OVERLAP
+        self.tiling = Tiling(tile, tile_overlap, tile_stats_scale) if tile else None
+        if self.tiling:
+            self.tiling.check(self.spec.layout.side_multiple)
+        self.overlap, self.stats_scale = tile_overlap, tile_stats_scale
+        self.budget = tiling.parse_memory(max_memory) if isinstance(max_memory, str) else (
+            max_memory or tiling.default_budget())
+        info = self.spec.info
+        self.stats_layers = (info.norm_stats or 0) if info else 0  # 0: tiles keep their own statistics
+        self.tile_notes: set[str] = set()  # said once per run
+        self.log = log or (lambda line: None)
 
     @property
     def provider(self) -> str:
@@ -61,8 +80,57 @@ class Translator:
         return f"running {self.spec.describe()} on {self.provider}"
 
     # The three stages the streaming pipeline runs in separate threads.
-    def prepare(self, frame: np.ndarray) -> Prepared:
-        return processing.prepare(frame, self.spec.layout, self.resize)
+    def prepare(self, frame: np.ndarray) -> Prepared | TiledFrame:
+        """The model's input tensor, or a TiledFrame when the frame runs in tiles."""
+        original = frame.shape[:2]
+        h, w = self.resize.target(*original) if self.resize else original
+        plan = self._plan(h, w)
+        if plan is None:
+            return processing.prepare(frame, self.spec.layout, self.resize)
+        if (h, w) != original:
+            frame = cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA if h * w < original[0] * original[1]
+                               else cv2.INTER_LINEAR)
+        return TiledFrame(frame, plan, original)
+
+    def _plan(self, h: int, w: int) -> Tiling | None:
+        if self.spec.fixed_size:  # resized to the graph's one size: memory is bounded already
+            return None
+        if self.tiling:
+            return self.tiling if max(h, w) > self.tiling.tile else None
+        plan = tiling.auto_tiling(h, w, self.spec.info, self.budget, self.overlap, self.stats_scale)
+        if plan:
+            self._note(f"{w}x{h} frames exceed the memory budget ({self.budget / 2**30:.1f} GiB) as a whole: "
+                       f"translating them in {plan.tile}-pixel tiles (--tile, --max-memory)")
+        return plan
+
+    def _note(self, line: str) -> None:
+        if line not in self.tile_notes:
+            self.tile_notes.add(line)
+            self.log(line)
+
+    def run_tiled(self, tiled: TiledFrame) -> np.ndarray:
+        """A TiledFrame through the model tile by tile: the finished OpenCV image."""
+        info = self.spec.info
+        if info is None or (info.norm_stats is None and info.norm == "instance"):
+            self._note(f"warning: {self.path.name} was exported without whole-image statistics: tiles are "
+                       "normalized on their own and may differ in colour (re-export it for seamless tiles)")
+        stats_pixels = min(tiling.STATS_MAX_PIXELS, tiling.pixels_within(self.budget, self.spec.info))
+        result = tiling.translate_tiled(tiled.frame, tiled.tiling, self.spec.layout, self._run_feeds,
+                                        self.spec.output_name, self.stats_layers, stats_pixels)
+        if result.shape[:2] != tiled.original:
+            oh, ow = tiled.original
+            result = cv2.resize(result, (ow, oh), interpolation=cv2.INTER_LINEAR)
+        return result
+
+    def _run_feeds(self, feeds: dict[str, np.ndarray], outputs: list[str], x: np.ndarray) -> list[np.ndarray]:
+        """One model call with extra inputs (instance-norm statistics) and any outputs; timed."""
+        start = time.perf_counter()
+        try:
+            result = self.session.session.run(outputs, {self.spec.input_name: x, **feeds})
+        except ORT_RUN_ERRORS as e:
+            raise ModelRunError(f"the model failed on a {x.shape[3]}x{x.shape[2]} tile ({ort_message(e)})") from None
+        self.model_seconds += time.perf_counter() - start
+        return result
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         """N x C x H x W in, N x C' x H x W out; timed into model_seconds."""
@@ -72,7 +140,9 @@ class Translator:
         self.model_frames += len(batch)
         return out
 
-    def finish(self, y: np.ndarray, prepared: Prepared) -> np.ndarray:
+    def finish(self, y: np.ndarray, prepared: Prepared | TiledFrame) -> np.ndarray:
+        if isinstance(prepared, TiledFrame):  # run_tiled gave the finished image
+            return y
         return processing.finish(y, prepared, self.spec.layout)
 
     def __call__(self, images: np.ndarray | Sequence[np.ndarray], rgb: bool = False):
@@ -91,7 +161,10 @@ class Translator:
 
     def _batch(self, images: list[np.ndarray], rgb: bool) -> list[np.ndarray]:
         prepared = [self.prepare(_to_opencv(img, rgb)) for img in images]
-        if len({p.tensor.shape for p in prepared}) == 1:
+        if any(isinstance(p, TiledFrame) for p in prepared):
+            outputs = [self.run_tiled(p) if isinstance(p, TiledFrame) else self.infer(p.tensor[None])[0]
+                       for p in prepared]
+        elif len({p.tensor.shape for p in prepared}) == 1:
             outputs = self.infer(np.stack([p.tensor for p in prepared]))
         else:
             outputs = [self.infer(p.tensor[None])[0] for p in prepared]

@@ -64,8 +64,9 @@ def test_export_writes_one_self_contained_file(exported):
     assert [p.name for p in path.parent.iterdir()] == ["G.onnx"]  # no temp file, no external-data file
     model = onnx.load(str(path), load_external_data=False)
     assert all(t.data_location == onnx.TensorProto.DEFAULT for t in model.graph.initializer)
-    assert [i.name for i in model.graph.input] == [INPUT_NAME]
-    assert [o.name for o in model.graph.output] == [OUTPUT_NAME]
+    initializers = {i.name for i in model.graph.initializer}
+    assert [i.name for i in model.graph.input if i.name not in initializers] == [INPUT_NAME]
+    assert model.graph.output[0].name == OUTPUT_NAME  # then the instance-norm statistics (docs/tiling.md)
     assert report.parity and max(c.max_abs for c in report.parity) <= 1e-4
     assert {c.shape[0] for c in report.parity} == {1, 2}
     assert any(c.shape[2] != c.shape[3] for c in report.parity)

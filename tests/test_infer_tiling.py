@@ -1,0 +1,212 @@
+"""Tiled inference: tile plans, blending weights, memory budget, overridable instance-norm statistics,
+and Translator / cgan-infer running frames in tiles (tiny nets, small images)."""
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+import pytest
+from click.testing import CliRunner
+from infer_models import export_tiny, image, read_video, write_video
+
+from cgan.infer import Translator
+from cgan.infer import tiling
+from cgan.infer.cli import main as infer_main
+from cgan.infer.errors import InferError
+from cgan.infer.metadata import NORM_STATS_WEIGHT, ModelInfo, norm_stat_names
+
+
+def photo_like(h: int, w: int, seed: int = 0) -> np.ndarray:
+    """Smooth colour regions with texture, so that statistics differ from tile to tile."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, (max(2, h // 24), max(2, w // 24), 3), dtype=np.uint8)
+    base = cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC).astype(np.int16)
+    return np.clip(base + rng.integers(-20, 21, (h, w, 3)), 0, 255).astype(np.uint8)
+
+
+def psnr8(a, b) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return math.inf if mse == 0 else 10 * math.log10(255.0**2 / mse)
+
+
+@pytest.mark.parametrize("length,tile,overlap,multiple", [(1000, 300, 40, 4), (2048, 512, 64, 4), (97, 32, 8, 4),
+                                                          (64, 64, 16, 4), (513, 128, 0, 4), (300, 256, 64, 8)])
+def test_tiles_cover_the_axis_and_weights_sum_to_one(length, tile, overlap, multiple):
+    starts, size = tiling.axis_tiles(length, tile, overlap, multiple)
+    assert size <= max(tile, length) and starts[0] == 0 and starts[-1] + size == length
+    if len(starts) > 1:
+        assert size % multiple == 0 and size <= tile
+        assert all(b - a <= size - overlap for a, b in zip(starts, starts[1:]))  # at least `overlap` shared
+    total = np.zeros(length)
+    for start, weight in zip(starts, tiling.axis_weights(starts, size)):
+        total[start:start + size] += weight
+    np.testing.assert_allclose(total, 1.0, atol=1e-6)
+
+
+def test_parse_memory_and_default_budget(tmp_path):
+    assert tiling.parse_memory("4G") == 4 << 30
+    assert tiling.parse_memory("1500M") == 1500 << 20
+    assert tiling.parse_memory("2.5GiB") == int(2.5 * (1 << 30))
+    for bad in ("lots", "0", "-1G", "4Q"):
+        with pytest.raises(InferError, match="--max-memory"):
+            tiling.parse_memory(bad)
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal: 8000000 kB\nMemAvailable:    4000000 kB\n")
+    assert tiling.default_budget(str(meminfo)) == int(4000000 * 1024 * tiling.MEMORY_FRACTION)
+    assert tiling.default_budget(str(tmp_path / "missing")) == tiling.FALLBACK_BUDGET
+
+
+def test_auto_tiling_only_beyond_the_budget():
+    info = ModelInfo("G", "x", "y", "resnet_9blocks", 64, "instance", 3, 3, 4, 256)
+    assert tiling.auto_tiling(1000, 1000, info, 4 << 30, 64) is None
+    plan = tiling.auto_tiling(20000, 20000, info, 4 << 30, 64)
+    assert plan is not None and plan.tile in tiling.AUTO_TILE_SIDES
+    assert 20000 * 20000 * 6 + tiling.inference_bytes(plan.tile, plan.tile, info) <= 4 << 30
+    with pytest.raises(InferError, match="--max-memory"):  # the image and its output alone exceed it
+        tiling.auto_tiling(20000, 20000, info, 1 << 30, 64)
+
+
+def test_bad_tile_options(rgb_model):
+    assert Translator(rgb_model, "cpu", tile=64).tiling.overlap == 16  # the default shrinks for small tiles
+    with pytest.raises(InferError, match="--tile-overlap"):
+        Translator(rgb_model, "cpu", tile=64, tile_overlap=40)
+    with pytest.raises(InferError, match="--tile 8"):
+        Translator(rgb_model, "cpu", tile=8)
+
+
+def _pre_pass_model(seed: int = 0):
+    """A tiny generator as the exporter traces it, before the statistics pass."""
+    import torch
+
+    from cgan.export.onnx_export import to_onnx
+    from cgan.train import create_generator
+
+    torch.manual_seed(seed)
+    return to_onnx(create_generator("resnet_6blocks", 3, 3, ngf=4).eval(), (1, 3, 32, 32), 17, dynamic_hw=True)
+
+
+def test_plain_app_feeding_only_the_image_gets_exactly_the_output_before_the_pass():
+    from cgan.export.norm_stats import expose_norm_stats
+
+    plain = _pre_pass_model()
+    model, layers = expose_norm_stats(plain)
+    assert layers == 17
+    before = ort.InferenceSession(plain.SerializeToString(), providers=["CPUExecutionProvider"])
+    after = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    assert [i.name for i in after.get_inputs()] == ["image"] and after.get_outputs()[0].name == "translated"
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 3, 40, 36)).astype(np.float32)
+    assert np.array_equal(before.run(["translated"], {"image": x})[0], after.run(["translated"], {"image": x})[0])
+
+
+def test_statistics_outputs_and_overrides(rgb_model):
+    sess = ort.InferenceSession(str(rgb_model), providers=["CPUExecutionProvider"])
+    names = [o.name for o in sess.get_outputs()]
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 3, 40, 36)).astype(np.float32)
+    own = dict(zip(names, sess.run(None, {"image": x})))
+    assert own[norm_stat_names(0)["mean"]].shape == (2, 4, 1, 1)
+    assert not np.allclose(own[norm_stat_names(0)["mean"]][0], own[norm_stat_names(0)["mean"]][1])  # per image
+    # Feeding an image's own statistics with weight 1 reproduces its default output.
+    feeds = {"image": x[:1], NORM_STATS_WEIGHT: np.array(1.0, np.float32)}
+    for i in range(17):
+        n = norm_stat_names(i)
+        feeds[n["mean_in"]], feeds[n["var_in"]] = own[n["mean"]][:1], own[n["var"]][:1]
+    np.testing.assert_allclose(sess.run(["translated"], feeds)[0], own["translated"][:1], atol=1e-5)
+    feeds[norm_stat_names(0)["mean_in"]] = feeds[norm_stat_names(0)["mean_in"]] + 0.5  # other stats, other output
+    assert np.abs(sess.run(["translated"], feeds)[0] - own["translated"][:1]).max() > 1e-3
+
+
+def test_tiles_with_whole_image_statistics_match_the_whole_image(rgb_model):
+    frame = photo_like(96, 128)
+    whole = Translator(rgb_model, "cpu")(frame)
+    t = Translator(rgb_model, "cpu", tile=64, tile_overlap=16)
+    exact = replace(t.tiling, stats_scale=1.0)  # statistics from the full-resolution frame
+    ours = t.run_tiled(tiling.TiledFrame(frame, exact, frame.shape[:2]))
+    t.stats_layers = 0
+    naive = t.run_tiled(tiling.TiledFrame(frame, replace(exact, overlap=0), frame.shape[:2]))
+    assert ours.shape == whole.shape == naive.shape
+    assert psnr8(ours, whole) > 30  # what remains: tile borders of a tiny untrained net
+    assert psnr8(ours, whole) > psnr8(naive, whole) + 8
+
+
+def test_translator_tiles_large_frames_and_keeps_their_size(rgb_model, gray_model):
+    notes = []
+    t = Translator(rgb_model, "cpu", tile=48, log=notes.append)
+    frame = photo_like(70, 130)
+    assert isinstance(t.prepare(frame), tiling.TiledFrame)
+    assert t(frame).shape == frame.shape
+    assert t([frame, frame[:40, :40]])[1].shape == (40, 40, 3)  # a small one runs whole
+    g = Translator(gray_model, "cpu", tile=32)(photo_like(50, 70)[:, :, 0])
+    assert g.shape == (50, 70)
+    assert notes == []  # the model has whole-image statistics: nothing to warn about
+
+
+def test_auto_tiling_under_a_small_budget_says_so_once(rgb_model):
+    notes = []
+    t = Translator(rgb_model, "cpu", max_memory="3M", log=notes.append)
+    frame = photo_like(200, 300)
+    assert isinstance(t.prepare(frame), tiling.TiledFrame)
+    assert t(frame).shape == frame.shape and t(frame).shape == frame.shape
+    assert len(notes) == 1 and "memory budget" in notes[0]
+
+
+def test_model_exported_without_statistics_tiles_with_a_warning(tmp_path):
+    import onnx
+
+    from cgan.export.onnx_export import set_metadata
+
+    model = _pre_pass_model()
+    info = ModelInfo("G", "x", "y", "resnet_6blocks", 4, "instance", 3, 3, 4, 16)
+    set_metadata(model, info.to_metadata_props())
+    onnx.save(model, str(tmp_path / "old.onnx"))
+    notes = []
+    t = Translator(tmp_path / "old.onnx", "cpu", tile=32, log=notes.append)
+    frame = photo_like(60, 80)
+    assert t(frame).shape == frame.shape
+    t(frame)
+    assert len(notes) == 1 and "without whole-image statistics" in notes[0]
+
+
+def test_fp16_variant_has_overridable_statistics(tmp_path):
+    path = export_tiny(tmp_path / "G.fp16.onnx", precision="fp16")
+    t = Translator(path, "cpu", tile=32)
+    assert t.spec.info.precision == "fp16" and t.stats_layers == 17
+    frame = photo_like(48, 72)
+    assert t(frame).shape == frame.shape
+
+
+def test_cli_tiles_a_folder_with_a_large_image_and_batches_the_rest(rgb_model, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "big.png"), photo_like(200, 300))
+    for i in range(3):
+        cv2.imwrite(str(folder / f"small{i}.png"), image(24, 32, seed=i))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(infer_main, ["--folder", str(folder), "--model", str(rgb_model), "--out", str(out),
+                                             "--batch", "2", "--max-memory", "3M", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "memory budget" in result.output and "done: 4 images, 0 failed" in result.output
+    assert cv2.imread(str(out / "big.png")).shape == (200, 300, 3)
+    assert cv2.imread(str(out / "small0.png")).shape == (24, 32, 3)
+
+
+def test_cli_tile_option_matches_the_api(rgb_model, tmp_path):
+    frame = photo_like(60, 100)
+    cv2.imwrite(str(tmp_path / "a.png"), frame)
+    result = CliRunner().invoke(infer_main, ["--image", str(tmp_path / "a.png"), "--model", str(rgb_model),
+                                             "--out", str(tmp_path / "b.png"), "--tile", "48", "--tile-overlap", "8",
+                                             "--no-progress"])
+    assert result.exit_code == 0, result.output
+    expected = Translator(rgb_model, "cpu", tile=48, tile_overlap=8)(frame)
+    np.testing.assert_array_equal(cv2.imread(str(tmp_path / "b.png")), expected)
+
+
+def test_cli_tiles_every_frame_of_a_video(rgb_model, tmp_path):
+    video = write_video(tmp_path / "in.mp4", frames=3, size=(64, 48))
+    result = CliRunner().invoke(infer_main, ["--video", str(video), "--model", str(rgb_model), "--out",
+                                             str(tmp_path / "out.mp4"), "--tile", "32", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    frames, _ = read_video(tmp_path / "out.mp4")
+    assert len(frames) == 3 and frames[0].shape == (48, 64, 3)
