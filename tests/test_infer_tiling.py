@@ -10,7 +10,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 from click.testing import CliRunner
-from infer_models import export_tiny, image, read_video, write_video
+from helpers import export_tiny, image, read_video, write_video
 
 from cgan.infer import Translator
 from cgan.infer import tiling
