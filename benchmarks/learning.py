@@ -27,7 +27,7 @@ import torch
 from cgan.infer.files import atomic_write
 from cgan.train.checkpoint import generator_from_checkpoint, load_checkpoint
 from cgan.train.config import make_config
-from cgan.train.known_answer import psnr
+from cgan.train.known_answer import mean_psnr
 from cgan.train.loop import run_training
 
 from .child import run_json
@@ -70,8 +70,8 @@ def one_run(task: str, seed: int, overrides: dict) -> dict:
             G, F = generator_from_checkpoint(state, "G"), generator_from_checkpoint(state, "F")
         x, y = (torch.from_numpy(a) for a in held_out(grade))
         with torch.no_grad():
-            figures = {"psnr_G": psnr(G(x), y), "psnr_F": psnr(F(y), x), "baseline_G": psnr(x, y),
-                       "baseline_F": psnr(y, x)}
+            figures = {"psnr_G": mean_psnr(G(x), y), "psnr_F": mean_psnr(F(y), x), "baseline_G": mean_psnr(x, y),
+                       "baseline_F": mean_psnr(y, x)}
     return {"task": task, "seed": seed, "steps": result.steps, "steps_per_s": result.steps / result.seconds,
             **figures, "gain_G": figures["psnr_G"] - figures["baseline_G"],
             "gain_F": figures["psnr_F"] - figures["baseline_F"]}
