@@ -12,6 +12,8 @@ so it loads with `torch.load(weights_only=True)`:
     optimizers      {"G": Adam of G and F, "D": Adam of D_X and D_Y}
     schedulers      {"G", "D"}: their learning-rate schedulers
     pools           {"X", "Y"}: the image pools of rank 0 (stored images and their random generator)
+    averages        {"G", "F"}: the moving averages of the generators' weights ({"updates", "net"}),
+                    when the run keeps them (config ema > 0); export takes these weights
     step, epoch, batch_in_epoch, epoch_loss_sum     where the run stands
     precision       "fp32", "bf16" or "fp16"; scaler: the fp16 grad scaler's state ({} otherwise)
     world_size      processes that trained; ranks: per rank {"rng": RNG states, "pools": (ranks > 0)}
@@ -87,6 +89,7 @@ def checkpoint_state(trainer: Trainer, ranks: list[dict[str, Any]] | None = None
         "config": trainer.config.to_dict(),
         "nets": {name: unwrap(net).state_dict() for name, net in trainer.nets.items()},
         **{section: _states(getattr(trainer, section)) for section in TRAINER_SECTIONS},
+        "averages": _states(trainer.averages),
         "step": trainer.step, "epoch": trainer.epoch, "batch_in_epoch": trainer.batch_in_epoch,
         "epoch_loss_sum": trainer.epoch_loss_sum,
         "precision": trainer.amp.precision.name, "scaler": trainer.amp.state_dict(),
@@ -149,7 +152,8 @@ def generator_from_checkpoint(state: dict[str, Any], which: str) -> nn.Module:
     if which not in ("G", "F"):
         raise ValueError(f"unknown generator {which!r}; choose G or F")
     net = _generator(state["config"], which)
-    net.load_state_dict(state["nets"][which])
+    averages = state.get("averages") or {}
+    net.load_state_dict(averages[which]["net"] if which in averages else state["nets"][which])
     return net.eval()
 
 
@@ -172,6 +176,11 @@ def restore_checkpoint(trainer: Trainer, state: dict[str, Any], rank: int = 0, w
     for section in TRAINER_SECTIONS:
         for name, obj in getattr(trainer, section).items():
             obj.load_state_dict(state[section][name])
+    for name, average in trainer.averages.items():
+        if name in (state.get("averages") or {}):
+            average.load_state_dict(state["averages"][name])
+        else:  # the run kept no average so far: start one from the current weights
+            average.net.load_state_dict(unwrap(trainer.nets[name]).state_dict())
     trainer.step, trainer.epoch, trainer.batch_in_epoch = (int(state[k]) for k in POSITION)
     trainer.epoch_loss_sum = float(state["epoch_loss_sum"])
     if state.get("precision") == trainer.amp.precision.name:
@@ -197,7 +206,8 @@ def _generator(config: dict[str, Any], which: str) -> nn.Module:
     if which == "F":
         in_nc, out_nc = out_nc, in_nc
     return create_generator(config["generator"], input_nc=in_nc, output_nc=out_nc, ngf=config["ngf"],
-                            norm=config["norm"], dropout=config["dropout"], padding=config.get("padding", "reflect"))
+                            norm=config["norm"], dropout=config["dropout"], padding=config.get("padding", "reflect"),
+                            residual=config.get("residual", False), pointwise=config.get("pointwise", False))
 
 
 # --- checking ----------------------------------------------------------------------------------
@@ -233,6 +243,7 @@ class _Check:
                  "output_nc": lambda v: _is_int(v) and v in (1, 3)}
         optional = {"padding": lambda v: isinstance(v, str) and v in PADDINGS,
                     "crop_size": lambda v: _is_int(v) and v >= 1,
+                    "residual": lambda v: isinstance(v, bool), "pointwise": lambda v: isinstance(v, bool),
                     "domain_x": lambda v: isinstance(v, str), "domain_y": lambda v: isinstance(v, str)}
         for key in model:
             if key not in config:
@@ -248,10 +259,20 @@ class _Check:
         for which in ("G", "F"):
             with torch.device("meta"):
                 expected = _generator(state["config"], which).state_dict()
-            problem = _mismatch(nets.get(which), expected)
-            if problem:
-                raise CheckpointError(f"{self.path}: generator {which} cannot be rebuilt from it ({problem}); the "
-                                      "file does not fit its own config: use another checkpoint")
+            averages = state.get("averages", {})
+            if not isinstance(averages, dict):
+                self.fail("averages", "is not a dict")
+            found = {which: nets.get(which)}
+            if which in averages:
+                average = averages[which]
+                if not (isinstance(average, dict) and _is_int(average.get("updates")) and average["updates"] >= 0):
+                    self.fail(f"averages.{which}", "is not a weight average")
+                found[f"average of {which}"] = average.get("net")
+            for name, weights in found.items():
+                problem = _mismatch(weights, expected)
+                if problem:
+                    raise CheckpointError(f"{self.path}: generator {name} cannot be rebuilt from it ({problem}); "
+                                          "the file does not fit its own config: use another checkpoint")
 
     def training(self, state: dict[str, Any]) -> None:
         """Every section resume reads, against a trainer built on the meta device from the saved config."""

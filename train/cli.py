@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 from click.core import ParameterSource
 
-from .config import BUILTIN_DEFAULTS, FIELDS, TrainConfig, load_config_file, make_config, value_type
+from .config import BUILTIN_DEFAULTS, FIELDS, RECIPES, TrainConfig, load_config_file, make_config, value_type
 from .distributed import dist_env, exit_after_peer_failure, peer_failure_message
 from .errors import TrainError
 from .known_answer import KnownAnswerDataset, format_report
@@ -17,9 +17,12 @@ PATH_TYPES = {"folder": click.Path(file_okay=False), "existing folder": click.Pa
 
 
 def _help(text: str, key: str) -> str:
-    """Help text with the default for folder runs and, where it differs, for the built-in run."""
+    """Help text with the default for folder runs and, where they differ, with --recipe official and for
+    the built-in run."""
     default = getattr(DEFAULTS, key)
     shown = [] if default is None or default == "" or default is False else [f"default {default}"]
+    if key in RECIPES["official"] and RECIPES["official"][key] != default:
+        shown.append(f"--recipe official: {RECIPES['official'][key]}")
     if key in BUILTIN_DEFAULTS and BUILTIN_DEFAULTS[key] != default:
         shown.append(f"built-in run: {BUILTIN_DEFAULTS[key]}")
     return f"{text} [{'; '.join(shown)}]" if shown else text

@@ -5,8 +5,9 @@ Each field is one `setting(...)` line: its annotation is the type, and the help,
 choices declared there drive both the validation below and the `cgan-train` flags (train/cli.py
 makes one flag per field), so a new field with its help is all a new flag takes.
 
-Precedence, lowest first: the defaults below (or BUILTIN_DEFAULTS when no `--data` is given),
-then a `--config FILE` (a run's saved config.json), then options given on the command line.
+Precedence, lowest first: the defaults below, the recipe's (RECIPES; `--recipe official` restores the
+official repo's defaults), BUILTIN_DEFAULTS when no `--data` is given, then a `--config FILE` (a run's
+saved config.json), then options given on the command line.
 """
 from __future__ import annotations
 
@@ -72,6 +73,15 @@ def setting(default: Any, help: str, *, low: float | None = None, high: float | 
         "canonical": canonical, "flag": flag, "path": path})
 
 
+# Default sets. `cgan` is the dataclass defaults below: the recipe chosen from measurements
+# (docs/recipe.md). `official` restores the official pytorch-CycleGAN-and-pix2pix defaults exactly,
+# for comparison and for reproducing papers; only the fields where ours differ are listed.
+RECIPES: dict[str, dict[str, Any]] = {
+    "cgan": {},
+    "official": {"residual": False, "pointwise": False, "ema": 0.0, "lambda_identity": 0.5},
+}
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     # run
@@ -84,6 +94,8 @@ class TrainConfig:
     device: str = setting("auto", "auto, cpu, cuda, cuda:N or mps.")
     workers: int = setting(4, "Data loading worker processes (0: load in the training process).", low=0, high=1024)
     threads: int = setting(0, "torch CPU threads of the training process; 0: one per core.", low=0, high=4096)
+    recipe: str = setting("cgan", "Default set: cgan (ours, measured in docs/recipe.md) or official (the official "
+                          "repo's defaults exactly); options given here win.", choices=tuple(RECIPES))
     # model
     generator: str = setting("resnet_9blocks", "Generator architecture.", choices=GENERATOR_CHOICES,
                              canonical=generator_name)
@@ -97,6 +109,10 @@ class TrainConfig:
     init: str = setting("normal", "Weight initialization.", choices=INITS)
     init_gain: float = setting(0.02, "Scale of the weight initialization.", low=0, high=10)
     padding: str = setting("reflect", "Padding inside resnet blocks.", choices=PADDINGS)
+    residual: bool = setting(True, "Generators output the input plus a learned change, starting as the "
+                             "identity.")
+    pointwise: bool = setting(True, "Residual generators add a per-pixel colour map of the input (1x1 convs) "
+                              "to the change.")
     input_nc: int = setting(3, "Channels of domain X: 1 (grayscale) or 3 (RGB).", choices=(1, 3))
     output_nc: int = setting(3, "Channels of domain Y: 1 (grayscale) or 3 (RGB).", choices=(1, 3))
     # losses
@@ -104,8 +120,10 @@ class TrainConfig:
                             choices=tuple(GAN_LOSSES))
     lambda_x: float = setting(10.0, "Weight of the X cycle loss |F(G(x)) - x|.", low=0, high=1e4)
     lambda_y: float = setting(10.0, "Weight of the Y cycle loss |G(F(y)) - y|.", low=0, high=1e4)
-    lambda_identity: float = setting(0.5, "Identity loss weight relative to the cycle weights; 0 turns it off.",
+    lambda_identity: float = setting(0.0, "Identity loss weight relative to the cycle weights; 0 turns it off.",
                                      low=0, high=1e4)
+    ema: float = setting(0.999, "Decay of a moving average of G's and F's weights, used for samples, reports "
+                         "and export; 0: none.", low=0, high=1, high_open=True)
     pool_size: int = setting(50, "Generated images kept for the discriminators; 0 disables the pool.",
                              low=0, high=10_000)
     # data
@@ -125,6 +143,8 @@ class TrainConfig:
     epochs: int = setting(100, "Epochs at the initial learning rate.", low=1, high=1_000_000)
     epochs_decay: int = setting(100, "Epochs of linear decay to zero after --epochs.", low=0, high=1_000_000)
     lr: float = setting(2e-4, "Adam learning rate.", low=0, low_open=True, high=1)
+    lr_d: float | None = setting(None, "Adam learning rate of the discriminators (default: --lr).", low=0,
+                                 low_open=True, high=1)
     beta1: float = setting(0.5, "Adam beta1 (beta2 is 0.999).", low=0, high=1, high_open=True)
     lr_policy: str = setting("linear", "Learning-rate policy.", choices=tuple(LR_POLICIES))
     lr_decay_epochs: int = setting(50, "Policy step: multiply the rate by 0.1 this often.", low=1, high=1_000_000)
@@ -231,7 +251,8 @@ def make_config(file_values: Mapping[str, Any] | None = None,
     if {"data", "direction"} & overrides.keys():  # names saved for other data do not carry over
         file_values = {k: v for k, v in file_values.items() if k not in ("domain_x", "domain_y")}
     merged = {**file_values, **overrides}
-    base = {} if merged.get("data") else BUILTIN_DEFAULTS
+    recipe = RECIPES.get(merged.get("recipe", TrainConfig.recipe), {})  # an unknown name fails in validate
+    base = {**recipe, **({} if merged.get("data") else BUILTIN_DEFAULTS)}
     config = validate(TrainConfig(**{**base, **merged}))
     if "domain_x" not in merged and "domain_y" not in merged:
         domains = domain_names(config.data, config.direction) if config.data else builtin_domains

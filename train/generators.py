@@ -13,6 +13,53 @@ import torch.nn as nn
 from .layers import conv_bias, norm_layer
 
 PADDINGS = ("reflect", "replicate", "zero")
+POINTWISE_WIDTH = 16  # channels of the per-pixel colour map of residual generators
+
+
+class Generator(nn.Module):
+    """Base of every generator: `self.model` maps an image to its translation.
+
+    A residual generator (`make_residual`) outputs the input plus a change, clamped to [-1, 1].
+    The change is twice what `self.model` outputs (its tanh spans [-1, 1]), so any output can be
+    reached from any input, plus, with `pointwise`, a per-pixel colour map of the input (1x1
+    convs, no normalization): instance norm hides each picture's absolute colours from
+    `self.model`, and the per-pixel map sees them. Both start at zero, so a residual generator
+    starts as the identity and learns only the change. `self.model` keeps the official module
+    tree, so official checkpoints load into plain generators unchanged.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.residual = False
+        self.pointwise: nn.Module | None = None
+
+    def make_residual(self, input_nc: int, output_nc: int, pointwise: bool) -> None:
+        """Turn this freshly initialized generator into a residual one that starts as the identity."""
+        self.residual = True
+        if pointwise:
+            self.pointwise = nn.Sequential(nn.Conv2d(input_nc, POINTWISE_WIDTH, 1), nn.LeakyReLU(0.2),
+                                           nn.Conv2d(POINTWISE_WIDTH, POINTWISE_WIDTH, 1), nn.LeakyReLU(0.2),
+                                           nn.Conv2d(POINTWISE_WIDTH, output_nc, 1))
+            nn.init.zeros_(self.pointwise[-1].weight)
+            nn.init.zeros_(self.pointwise[-1].bias)
+        last = [m for m in self.model.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))][-1]
+        nn.init.zeros_(last.weight)
+        if last.bias is not None:
+            nn.init.zeros_(last.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.model(x)
+        if not self.residual:
+            return out
+        change = 2 * out if self.pointwise is None else 2 * out + self.pointwise(x)
+        return (match_channels(x, out.shape[1]) + change).clamp(-1, 1)
+
+
+def match_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
+    """`x` with `channels` channels: grey repeated to RGB, RGB averaged to grey, else unchanged."""
+    if x.shape[1] == channels:
+        return x
+    return x.expand(-1, channels, -1, -1) if x.shape[1] == 1 else x.mean(1, keepdim=True)
 
 
 def _pad(padding: str, size: int) -> tuple[list[nn.Module], int]:
@@ -43,7 +90,7 @@ class ResnetBlock(nn.Module):
         return x + self.conv_block(x)
 
 
-class ResnetGenerator(nn.Module):
+class ResnetGenerator(Generator):
     """Johnson et al.: 7x7 conv, two stride-2 downsamplings, n residual blocks, two upsamplings."""
 
     side_multiple = 4
@@ -65,9 +112,6 @@ class ResnetGenerator(nn.Module):
                        norm_fn(c // 2), nn.ReLU(True)]
         layers += [nn.ReflectionPad2d(3), nn.Conv2d(ngf, output_nc, 7), nn.Tanh()]
         self.model = nn.Sequential(*layers)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)
 
 
 class UnetBlock(nn.Module):
@@ -101,7 +145,7 @@ class UnetBlock(nn.Module):
         return torch.cat([x, self.model(x)], 1)
 
 
-class UnetGenerator(nn.Module):
+class UnetGenerator(Generator):
     """U-Net with `num_downs` stride-2 levels, so the input side must be a multiple of 2**num_downs."""
 
     def __init__(self, input_nc=3, output_nc=3, ngf=64, norm="instance", dropout=False, num_downs=8):
@@ -114,11 +158,8 @@ class UnetGenerator(nn.Module):
             block = UnetBlock(ngf * mult, ngf * mult * 2, submodule=block, norm=norm)
         self.model = UnetBlock(output_nc, ngf, input_nc=input_nc, submodule=block, outermost=True, norm=norm)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)
 
-
-class EncoderDecoderGenerator(nn.Module):
+class EncoderDecoderGenerator(Generator):
     """The original Torch CycleGAN's encoder-decoder: the unet_256 shape without skip connections."""
 
     side_multiple = 256
@@ -141,6 +182,3 @@ class EncoderDecoderGenerator(nn.Module):
             up += ([] if last else [norm_fn(c_out)])
             up += ([nn.Dropout(0.5)] if dropout and i < 3 else [])
         self.model = nn.Sequential(*down, *up, nn.Tanh())
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)

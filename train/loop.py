@@ -24,7 +24,7 @@ from .run_dir import RunDir, claim_run_dir, remove_unused_run
 from .run_lock import RunLock
 from .session import Session, start_session
 from .signals import StopRequest
-from .trainer import Trainer, unwrap
+from .trainer import Trainer
 
 PROGRESS_TERMS = ("G_total", "cycle_X", "cycle_Y", "D_X", "D_Y")
 BUILTIN_LENGTH = 1000  # pictures per domain of the built-in dataset, unless --max-dataset-size says
@@ -199,7 +199,7 @@ def run_training(config: TrainConfig, name_given: bool = False, echo: Callable[[
         stopped = fit(trainer, loader, run, session, progress)
         known = None
         if run is not None and not config.data and not stopped:
-            known = known_answer_report(unwrap(trainer.nets["G"]), unwrap(trainer.nets["F"]),
+            known = known_answer_report(trainer.generator("G"), trainer.generator("F"),
                                         size=config.crop_size, seed=config.seed)
             run.write_known_answer(known)
             run.write_report()

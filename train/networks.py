@@ -68,12 +68,17 @@ def side_multiple(generator: str) -> int:
 
 def create_generator(name: str, input_nc: int = 3, output_nc: int = 3, ngf: int = 64,
                      norm: str = "instance", dropout: bool = False, init: str = "normal",
-                     init_gain: float = 0.02, padding: str = "reflect") -> nn.Module:
-    """Build and initialize a registered generator."""
+                     init_gain: float = 0.02, padding: str = "reflect", residual: bool = False,
+                     pointwise: bool = False) -> nn.Module:
+    """Build and initialize a registered generator; `residual`: output = input + a learned change,
+    starting as the identity, with a per-pixel colour map when `pointwise` (generators.Generator)."""
     entry = GENERATORS[generator_name(name)]
     net = entry.build(input_nc, output_nc, ngf, norm, dropout, padding)
     net.side_multiple = entry.side_multiple
-    return init_weights(net, init, init_gain)
+    init_weights(net, init, init_gain)
+    if residual:
+        net.make_residual(input_nc, output_nc, pointwise)
+    return net
 
 
 def create_discriminator(name: str, input_nc: int = 3, ndf: int = 64, n_layers: int = 3,

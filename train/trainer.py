@@ -17,6 +17,7 @@ import torch
 import torch.nn as nn
 
 from .config import TrainConfig
+from .ema import WeightAverage
 from .losses import CycleImages, discriminator_loss, generator_loss
 from .networks import create_discriminator, create_generator
 from .pool import ImagePool
@@ -32,7 +33,8 @@ def unwrap(net: nn.Module) -> nn.Module:
 def build_nets(config: TrainConfig) -> dict[str, nn.Module]:
     """G: X->Y, F: Y->X, D_X judges X, D_Y judges Y."""
     gen = dict(ngf=config.ngf, norm=config.norm, dropout=config.dropout, init=config.init,
-               init_gain=config.init_gain, padding=config.padding)
+               init_gain=config.init_gain, padding=config.padding,
+               residual=config.residual, pointwise=config.pointwise)
     disc = dict(ndf=config.ndf, n_layers=config.n_layers, norm=config.norm, init=config.init,
                 init_gain=config.init_gain)
     return {
@@ -49,8 +51,8 @@ def build_optimizers(nets: dict[str, nn.Module], config: TrainConfig) -> dict[st
     return {
         "G": torch.optim.Adam(itertools.chain(nets["G"].parameters(), nets["F"].parameters()), lr=config.lr,
                               betas=betas),
-        "D": torch.optim.Adam(itertools.chain(nets["D_X"].parameters(), nets["D_Y"].parameters()), lr=config.lr,
-                              betas=betas),
+        "D": torch.optim.Adam(itertools.chain(nets["D_X"].parameters(), nets["D_Y"].parameters()),
+                              lr=config.lr_d or config.lr, betas=betas),
     }
 
 
@@ -84,6 +86,8 @@ class Trainer:
         self.pools = {  # "X": past F(y) shown to D_X, "Y": past G(x) shown to D_Y
             domain: ImagePool(config.pool_size, seed=pool_seed(config.seed, rank, k))
             for k, domain in enumerate(("X", "Y"), start=1)}
+        # Moving averages of G's and F's weights: what samples, reports and exports show (none when ema is 0).
+        self.averages = {name: WeightAverage(nets[name], config.ema) for name in ("G", "F") if config.ema}
         self.nets = {name: prepare_net(net) for name, net in nets.items()} if prepare_net else nets
         self.step = 0  # optimizer steps taken in all
         self.epoch = 0  # epochs completed
@@ -120,6 +124,8 @@ class Trainer:
             g = generator_loss(images, D_Y(images.fake_y), D_X(images.fake_x), c.gan_loss,
                                c.lambda_x, c.lambda_y, c.lambda_identity)
         self.optimize(g["total"], self.optimizers["G"])
+        for name, average in self.averages.items():
+            average.update(unwrap(self.nets[name]))
 
         set_requires_grad((D_X, D_Y), True)
         fake_y, fake_x = self.pools["Y"].query(images.fake_y), self.pools["X"].query(images.fake_x)
@@ -146,6 +152,10 @@ class Trainer:
         self.epoch += 1
         self.batch_in_epoch = 0
         self.epoch_loss_sum = 0.0
+
+    def generator(self, which: str) -> nn.Module:
+        """The generator to show and export ("G" or "F"): its weight average when there is one."""
+        return self.averages[which].net if which in self.averages else unwrap(self.nets[which])
 
     @property
     def lr(self) -> float:
