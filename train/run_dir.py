@@ -25,7 +25,7 @@ from .evaluation import HeldOut, eval_interval, measures, translate
 from .known_answer import format_report
 from .report import eval_curve, index_html, loss_curve, read_log, sample_sheet, write_bytes_atomic, write_png
 from .run_lock import LOCK_NAME
-from .trainer import Trainer, unwrap
+from .trainer import Trainer
 
 # Names a training writes in its run folder. None may be a symbolic link: files opened in place
 # (the lock, the log) would write through one into whatever it points at, and folders would take
@@ -133,7 +133,7 @@ class RunDir:
                            for every in (self.config.sample_every, eval_interval(self.config)))
         if not (sample or measure):
             return False
-        outputs = translate(unwrap(trainer.nets["G"]), unwrap(trainer.nets["F"]), self.heldout)
+        outputs = translate(trainer.generator("G"), trainer.generator("F"), self.heldout)
         if sample:
             path = self.samples / f"step_{trainer.step:06d}.png"
             with writing(path):
