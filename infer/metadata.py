@@ -161,6 +161,11 @@ def _int_in(lo: int, hi: int, *allowed: int) -> Callable[[str, Any], int]:
     return check
 
 
+def _optional(check: Callable[[str, Any], Any]) -> Callable[[str, Any], Any]:
+    """`check`, letting JSON null (None) through."""
+    return lambda key, value: None if value is None else check(key, value)
+
+
 def _value_range(key: str, value: Any) -> tuple[float, float]:
     numbers = (isinstance(value, list) and len(value) == 2
                and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value))
@@ -168,6 +173,8 @@ def _value_range(key: str, value: Any) -> tuple[float, float]:
         raise _bad(key, value, f"two different finite numbers within +-{MAX_RANGE:g}")
     return float(value[0]), float(value[1])
 
+
+MAX_NORM_LAYERS = 10_000  # instance-norm layers with overridable statistics; real generators have tens
 
 CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "direction": _one_of("G", "F"),
@@ -185,5 +192,6 @@ CHECKS: dict[str, Callable[[str, Any], Any]] = {
     "preprocess": _text, "postprocess": _text, "cgan_version": _text, "export_date": _text,
     "checkpoint_sha256": _text,
     "format_version": _int_in(1, 1_000_000),
+    "norm_stats": _optional(_int_in(0, MAX_NORM_LAYERS)),
 }
 REQUIRED = {f.name for f in fields(ModelInfo) if f.default is MISSING and f.default_factory is MISSING}
