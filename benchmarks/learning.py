@@ -34,7 +34,7 @@ from cgan.train.loop import run_training
 
 from .child import run_json
 from .photo_task import GRADES, held_out, write_dataset
-from .train_known_answer import builtin_run
+from .train_known_answer import builtin_run, parse_overrides
 
 DEFAULT_OUT = Path("bench_out/learning.json")
 DATA_DIR = Path("bench_out/learning_data")
@@ -149,16 +149,7 @@ def markdown(runs: list[dict]) -> str:
 def parse_variant(text: str) -> tuple[str, dict]:
     """NAME:key=value,key=value (values read as JSON when they parse) -> (NAME, overrides)."""
     name, _, pairs = text.partition(":")
-    overrides = {}
-    for pair in filter(None, pairs.split(",")):
-        key, sep, value = pair.partition("=")
-        if not sep:
-            raise click.BadParameter(f"{pair!r}: write key=value", param_hint="--variant")
-        try:
-            overrides[key] = json.loads(value)
-        except json.JSONDecodeError:
-            overrides[key] = value
-    return name, overrides
+    return name, parse_overrides(tuple(filter(None, pairs.split(","))), "--variant")
 
 
 @click.command()

@@ -20,13 +20,13 @@ from cgan.train.known_answer import KnownAnswerDataset, format_report
 from cgan.train.loop import RunResult, run_training
 
 
-def parse_overrides(pairs: tuple[str, ...]) -> dict:
+def parse_overrides(pairs: tuple[str, ...], option: str = "--set") -> dict:
     """`key=value` pairs; values are read as JSON when they parse (numbers, true, null), else as text."""
     out = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep:
-            raise click.BadParameter(f"{pair!r}: write key=value", param_hint="--set")
+            raise click.BadParameter(f"{pair!r}: write key=value", param_hint=option)
         try:
             out[key] = json.loads(value)
         except json.JSONDecodeError:

@@ -13,9 +13,10 @@ cgan-export --gen G --overwrite
 echo "== 3/3 cgan-infer --video $video"
 python scripts/demo_video.py "$video"
 cgan-infer --video "$video" --side-by-side --out "results/demo/${name}_G.mp4" --overwrite
+python scripts/demo_still.py "results/demo/${name}_G.mp4" results/demo/still.png
 
 echo
 echo "demo done:"
 echo "  training run    $run/  (open $run/index.html for samples, loss curve and the known-answer report)"
 echo "  exported model  models/$name/G.onnx"
-echo "  translated      results/demo/${name}_G.mp4  (input | output, side by side)"
+echo "  translated      results/demo/${name}_G.mp4  (input | output, side by side; a still: results/demo/still.png)"
