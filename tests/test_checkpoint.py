@@ -1,6 +1,7 @@
 """The checkpoint format: atomic writes, the checks both readers make, old layouts, newer versions."""
 import errno
 import io
+import json
 
 import pytest
 import torch
@@ -105,3 +106,26 @@ def test_a_newer_format_version_is_refused_in_one_line(run_copy, tmp_path):
     assert_one_line_error(train(run_copy.parent, "--resume", str(run_copy)), phrase)
     assert_one_line_error(CliRunner().invoke(export_main, [str(run_copy), "--out", str(tmp_path / "m")]), phrase)
     assert not (tmp_path / "m").exists()
+
+
+def test_a_run_saved_before_recipes_resumes_and_exports_as_the_official_recipe(tmp_path):
+    """Its config has no recipe keys: it was trained with plain generators and the identity loss."""
+    runs = tmp_path / "runs"
+    result = train(runs, "--name", "old", "--max-steps", "2", "--recipe", "official")
+    assert result.exit_code == 0, result.output
+    latest = runs / "old" / "checkpoints" / "latest.pt"
+    state = torch.load(latest, weights_only=True)
+    recipe_keys = ("recipe", "residual", "pointwise", "ema", "lr_d")
+    old = {**{k: v for k, v in state.items() if k != "averages"},
+           "config": {k: v for k, v in state["config"].items() if k not in recipe_keys}}
+    save_checkpoint(latest, old)
+    config_file = runs / "old" / "config.json"
+    config_file.write_text(json.dumps(old["config"]))
+
+    resumed = train(runs, "--resume", str(runs / "old"), "--max-steps", "3")
+    assert resumed.exit_code == 0, resumed.output
+    again = load_checkpoint(latest, resume=True)
+    assert again["step"] == 3 and again["config"]["residual"] is False and again["config"]["lambda_identity"] == 0.5
+    exported = CliRunner().invoke(export_main, [str(runs / "old"), "--gen", "G", "--out", str(tmp_path / "m"),
+                                                "--no-verify"])
+    assert exported.exit_code == 0, exported.output

@@ -43,7 +43,7 @@ import torch.nn as nn
 from cgan.infer.files import atomic_write, newest
 from cgan.infer.metadata import cgan_version
 
-from .config import ConfigError, make_config
+from .config import ConfigError, make_config, saved_config
 from .errors import TrainError
 from .generators import PADDINGS
 from .layers import NORMS
@@ -277,7 +277,7 @@ class _Check:
     def training(self, state: dict[str, Any]) -> None:
         """Every section resume reads, against a trainer built on the meta device from the saved config."""
         try:
-            config = make_config(state["config"])
+            config = make_config(saved_config(state["config"]))
         except ConfigError as e:
             self.fail("config", f"is not valid: {e}")
         with torch.device("meta"):

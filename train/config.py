@@ -238,6 +238,12 @@ def domain_names(data: str | None, direction: str) -> tuple[str, str]:
     return (b, a) if direction == "BtoA" else (a, b)
 
 
+def saved_config(values: Mapping[str, Any]) -> dict[str, Any]:
+    """A run's saved config (config.json or a checkpoint's) as make_config should read it: one saved
+    before recipes existed was trained with the official defaults, so it reads as `--recipe official`."""
+    return {"recipe": "official", **values} if isinstance(values, Mapping) else values
+
+
 def make_config(file_values: Mapping[str, Any] | None = None,
                 overrides: Mapping[str, Any] | None = None,
                 builtin_domains: tuple[str, str] | None = None) -> TrainConfig:

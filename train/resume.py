@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from .checkpoint import latest_run, load_checkpoint
-from .config import TrainConfig, make_config
+from .config import TrainConfig, make_config, saved_config
 from .errors import TrainError
 from .report import write_bytes_atomic
 from .run_dir import refuse_links
@@ -24,6 +24,7 @@ from .run_lock import RunLock
 # Keys whose change would not fit the saved nets, optimizer states, scheduler, pools or data position.
 FIXED_ON_RESUME = (
     "generator", "discriminator", "ngf", "ndf", "n_layers", "norm", "dropout", "padding", "input_nc", "output_nc",
+    "residual", "pointwise",
     "gan_loss",    # the discriminators learned this objective
     "lr_policy",   # the scheduler's saved state belongs to its policy
     "pool_size",   # the pools' saved contents
@@ -98,7 +99,7 @@ def load_resume(path: Path, file_values: Mapping[str, Any], overrides: Mapping[s
             saved = json.loads((path / "config.json").read_text(encoding="utf-8"))
         except (OSError, ValueError) as e:
             raise ResumeError(f"{path / 'config.json'}: cannot be read ({e})") from None
-    config, changes = resume_config(saved, file_values, overrides)
+    config, changes = resume_config(saved_config(saved), file_values, overrides)
     return Resume(path, config, state, changes)
 
 
