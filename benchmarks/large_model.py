@@ -1,24 +1,20 @@
 """The generator the large-image benchmark runs: small, but with real (trained) weights.
 
 Trained once on crops of the training photographs (domain X) and the same crops in warmer colours
-(domain Y), then exported with `cgan-export`; both are cached under bench_out/ and rebuilt only
-when missing.
+(domain Y) by benchmarks.photo_model, which caches the export under bench_out/.
 """
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from .photo_model import cached_generator
 from .photos import TRAIN_PHOTOS, photo
 
 CROP, CROPS_PER_PHOTO = 96, 24
-TRAIN_ARGS = ["--generator", "resnet_6blocks", "--ngf", "16", "--ndf", "16", "--load-size", "80", "--crop-size",
-              "64", "--max-steps", "400", "--threads", "1", "--workers", "0", "--precision", "fp32",
-              "--seed", "0"]
+STEPS = 400
 
 
 def _warm(image: np.ndarray) -> np.ndarray:
@@ -43,19 +39,4 @@ def write_crops(folder: Path, seed: int = 0) -> None:
 
 def trained_model(cache: Path) -> Path:
     """cache/model/G.onnx: trained and exported when missing."""
-    model = cache / "model" / "G.onnx"
-    if model.is_file():
-        return model
-    run = cache / "runs" / "photos"
-    if not (run / "checkpoints").is_dir():
-        write_crops(cache / "photos")
-        subprocess.run([_script("cgan-train"), "--data", str(cache / "photos"), "--name", "photos",
-                        "--runs-dir", str(cache / "runs"), *TRAIN_ARGS], check=True)
-    subprocess.run([_script("cgan-export"), str(run), "--gen", "G", "--out", str(model.parent),
-                    "--overwrite"], check=True)
-    return model
-
-
-def _script(name: str) -> str:
-    """A console script of this environment (next to its python)."""
-    return str(Path(sys.executable).parent / name)
+    return cached_generator(cache / "model" / "G.onnx", write_crops, "photos", STEPS)
