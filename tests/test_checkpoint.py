@@ -129,3 +129,24 @@ def test_a_run_saved_before_recipes_resumes_and_exports_as_the_official_recipe(t
     exported = CliRunner().invoke(export_main, [str(runs / "old"), "--gen", "G", "--out", str(tmp_path / "m"),
                                                 "--no-verify"])
     assert exported.exit_code == 0, exported.output
+
+
+def test_a_run_saved_before_the_colour_map_rate_resumes_with_the_rate_it_was_trained_with(tmp_path):
+    """Its config has no pointwise_lr and its generator optimizer one parameter group."""
+    runs = tmp_path / "runs"
+    assert train(runs, "--name", "old", "--max-steps", "2", "--pointwise-lr", "1").exit_code == 0
+    latest = runs / "old" / "checkpoints" / "latest.pt"
+    state = torch.load(latest, weights_only=True)
+    assert len(state["optimizers"]["G"]["param_groups"]) == 1
+    old = {**state, "config": {k: v for k, v in state["config"].items() if k != "pointwise_lr"}}
+    save_checkpoint(latest, old)
+    (runs / "old" / "config.json").write_text(json.dumps(old["config"]))
+
+    resumed = train(runs, "--resume", str(runs / "old"), "--max-steps", "3")
+    assert resumed.exit_code == 0, resumed.output
+    again = load_checkpoint(latest, resume=True)
+    assert again["step"] == 3 and again["config"]["pointwise_lr"] == 1.0
+    fresh = train(runs, "--name", "new", "--max-steps", "1")
+    groups = torch.load(runs / "new" / "checkpoints" / "latest.pt", weights_only=True)["optimizers"]["G"]["param_groups"]
+    assert fresh.exit_code == 0, fresh.output
+    assert [g["initial_lr"] for g in groups] == pytest.approx([2e-4, 2e-4 * 30])

@@ -143,6 +143,8 @@ class TrainConfig:
     epochs: int = setting(100, "Epochs at the initial learning rate.", low=1, high=1_000_000)
     epochs_decay: int = setting(100, "Epochs of linear decay to zero after --epochs.", low=0, high=1_000_000)
     lr: float = setting(2e-4, "Adam learning rate.", low=0, low_open=True, high=1)
+    pointwise_lr: float = setting(30.0, "Learning rate of the per-pixel colour maps, as a multiple of --lr.",
+                                  low=0, low_open=True, high=1e4)
     lr_d: float | None = setting(None, "Adam learning rate of the discriminators (default: --lr).", low=0,
                                  low_open=True, high=1)
     beta1: float = setting(0.5, "Adam beta1 (beta2 is 0.999).", low=0, high=1, high_open=True)
@@ -238,10 +240,17 @@ def domain_names(data: str | None, direction: str) -> tuple[str, str]:
     return (b, a) if direction == "BtoA" else (a, b)
 
 
+# Settings added after recipes existed, with the value that a run saved before them was trained with.
+ADDED_LATER: dict[str, Any] = {"pointwise_lr": 1.0}
+
+
 def saved_config(values: Mapping[str, Any]) -> dict[str, Any]:
     """A run's saved config (config.json or a checkpoint's) as make_config should read it: one saved
-    before recipes existed was trained with the official defaults, so it reads as `--recipe official`."""
-    return {"recipe": "official", **values} if isinstance(values, Mapping) else values
+    before recipes existed was trained with the official defaults, so it reads as `--recipe official`;
+    a setting added later reads as the value such a run was trained with (ADDED_LATER)."""
+    if not isinstance(values, Mapping):
+        return values
+    return {"recipe": "official", **ADDED_LATER, **values}
 
 
 def make_config(file_values: Mapping[str, Any] | None = None,
@@ -257,7 +266,8 @@ def make_config(file_values: Mapping[str, Any] | None = None,
     if {"data", "direction"} & overrides.keys():  # names saved for other data do not carry over
         file_values = {k: v for k, v in file_values.items() if k not in ("domain_x", "domain_y")}
     merged = {**file_values, **overrides}
-    recipe = RECIPES.get(merged.get("recipe", TrainConfig.recipe), {})  # an unknown name fails in validate
+    name = merged.get("recipe", TrainConfig.recipe)
+    recipe = RECIPES.get(name, {}) if isinstance(name, str) else {}  # an unknown name or type fails in validate
     base = {**recipe, **({} if merged.get("data") else BUILTIN_DEFAULTS)}
     config = validate(TrainConfig(**{**base, **merged}))
     if "domain_x" not in merged and "domain_y" not in merged:

@@ -46,11 +46,23 @@ def build_nets(config: TrainConfig) -> dict[str, nn.Module]:
 
 
 def build_optimizers(nets: dict[str, nn.Module], config: TrainConfig) -> dict[str, torch.optim.Optimizer]:
-    """"G" updates both generators, "D" both discriminators."""
+    """"G" updates both generators, "D" both discriminators.
+
+    The generators' per-pixel colour maps (`pointwise`) get a group of their own at pointwise_lr x lr
+    (one group for all when that is 1, as in runs saved before the setting existed):
+    Adam moves a weight by about lr per step whatever its gradient, and the colour map starts at
+    zero and needs weights of order one, which at the spatial net's rate takes far longer than a
+    short run has (docs/recipe.md).
+    """
     betas = (config.beta1, 0.999)
+    named = [(key, param) for name in ("G", "F") for key, param in nets[name].named_parameters()]
+    groups = [{"params": [param for _, param in named]}]  # the order of runs saved with one group
+    if config.pointwise_lr != 1 and any(key.startswith("pointwise.") for key, _ in named):
+        groups = [{"params": [param for key, param in named if not key.startswith("pointwise.")]},
+                  {"params": [param for key, param in named if key.startswith("pointwise.")],
+                   "lr": config.lr * config.pointwise_lr}]
     return {
-        "G": torch.optim.Adam(itertools.chain(nets["G"].parameters(), nets["F"].parameters()), lr=config.lr,
-                              betas=betas),
+        "G": torch.optim.Adam(groups, lr=config.lr, betas=betas),
         "D": torch.optim.Adam(itertools.chain(nets["D_X"].parameters(), nets["D_Y"].parameters()),
                               lr=config.lr_d or config.lr, betas=betas),
     }
