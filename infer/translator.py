@@ -96,12 +96,23 @@ class Translator:
         if self.spec.fixed_size:  # resized to the graph's one size: memory is bounded already
             return None
         if self.tiling:
-            return self.tiling if max(h, w) > self.tiling.tile else None
-        plan = tiling.auto_tiling(h, w, self.spec.info, self.budget, self.overlap, self.stats_scale)
-        if plan:
-            self._note(f"{w}x{h} frames exceed the memory budget ({self.budget / 2**30:.1f} GiB) as a whole: "
-                       f"translating them in {plan.tile}-pixel tiles (--tile, --max-memory)")
+            plan = self.tiling if max(h, w) > self.tiling.tile else None
+        else:
+            plan = tiling.auto_tiling(h, w, self.spec.info, self.budget, self.overlap, self.stats_scale)
+            if plan:
+                self._note(f"{w}x{h} frames exceed the memory budget ({self.budget / 2**30:.1f} GiB) as a whole: "
+                           f"translating them in {plan.tile}-pixel tiles (--tile, --max-memory)")
+        if plan and self.stats_layers and tiling.stats_size(h, w, plan.stats_scale, self._stats_pixels()) == (h, w):
+            # The statistics pass would run the whole frame at full resolution, and its image output
+            # is the whole-image translation that tiles can only approximate: run it whole instead.
+            self._note(f"{w}x{h} frames run whole: their instance-norm statistics need a whole-frame pass "
+                       "at full resolution anyway, which gives the exact output (docs/tiling.md)")
+            return None
         return plan
+
+    def _stats_pixels(self) -> int:
+        """The most pixels the statistics pass runs on (downscaled beyond)."""
+        return min(tiling.STATS_MAX_PIXELS, tiling.pixels_within(self.budget, self.spec.info))
 
     def _note(self, line: str) -> None:
         if line not in self.tile_notes:
@@ -114,9 +125,8 @@ class Translator:
         if info is None or (info.norm_stats is None and info.norm == "instance"):
             self._note(f"warning: {self.path.name} was exported without whole-image statistics: tiles are "
                        "normalized on their own and may differ in colour (re-export it for seamless tiles)")
-        stats_pixels = min(tiling.STATS_MAX_PIXELS, tiling.pixels_within(self.budget, self.spec.info))
         result = tiling.translate_tiled(tiled.frame, tiled.tiling, self.spec.layout, self._run_feeds,
-                                        self.spec.output_name, self.stats_layers, stats_pixels)
+                                        self.spec.output_name, self.stats_layers, self._stats_pixels())
         if result.shape[:2] != tiled.original:
             oh, ow = tiled.original
             result = cv2.resize(result, (ow, oh), interpolation=cv2.INTER_LINEAR)

@@ -131,14 +131,26 @@ def test_tiles_with_whole_image_statistics_match_the_whole_image(rgb_model):
     assert psnr8(ours, whole) > psnr8(naive, whole) + 8
 
 
+def test_a_frame_whose_statistics_pass_runs_whole_gets_the_whole_image_output(rgb_model):
+    """Its statistics pass at full resolution already computes the exact translation: no tiles."""
+    notes = []
+    frame = photo_like(70, 130)
+    t = Translator(rgb_model, "cpu", tile=48, log=notes.append)
+    assert not isinstance(t.prepare(frame), tiling.TiledFrame)
+    np.testing.assert_array_equal(t(frame), Translator(rgb_model, "cpu")(frame))
+    t(frame)
+    assert len(notes) == 1 and "run whole" in notes[0]
+    assert isinstance(Translator(rgb_model, "cpu", tile=48, max_memory="500k").prepare(frame), tiling.TiledFrame)
+
+
 def test_translator_tiles_large_frames_and_keeps_their_size(rgb_model, gray_model):
     notes = []
-    t = Translator(rgb_model, "cpu", tile=48, log=notes.append)
+    t = Translator(rgb_model, "cpu", tile=48, tile_stats_scale=0.5, log=notes.append)
     frame = photo_like(70, 130)
     assert isinstance(t.prepare(frame), tiling.TiledFrame)
     assert t(frame).shape == frame.shape
     assert t([frame, frame[:40, :40]])[1].shape == (40, 40, 3)  # a small one runs whole
-    g = Translator(gray_model, "cpu", tile=32)(photo_like(50, 70)[:, :, 0])
+    g = Translator(gray_model, "cpu", tile=32, tile_stats_scale=0.5)(photo_like(50, 70)[:, :, 0])
     assert g.shape == (50, 70)
     assert notes == []  # the model has whole-image statistics: nothing to warn about
 
@@ -171,9 +183,10 @@ def test_model_exported_without_statistics_tiles_with_a_warning(tmp_path):
 
 def test_fp16_variant_has_overridable_statistics(tmp_path):
     path = export_tiny(tmp_path / "G.fp16.onnx", precision="fp16")
-    t = Translator(path, "cpu", tile=32)
+    t = Translator(path, "cpu", tile=32, tile_stats_scale=0.5)
     assert t.spec.info.precision == "fp16" and t.stats_layers == 17
     frame = photo_like(48, 72)
+    assert isinstance(t.prepare(frame), tiling.TiledFrame)
     assert t(frame).shape == frame.shape
 
 
@@ -197,16 +210,19 @@ def test_cli_tile_option_matches_the_api(rgb_model, tmp_path):
     cv2.imwrite(str(tmp_path / "a.png"), frame)
     result = CliRunner().invoke(infer_main, ["--image", str(tmp_path / "a.png"), "--model", str(rgb_model),
                                              "--out", str(tmp_path / "b.png"), "--tile", "48", "--tile-overlap", "8",
-                                             "--no-progress"])
+                                             "--max-memory", "500k", "--no-progress"])
     assert result.exit_code == 0, result.output
-    expected = Translator(rgb_model, "cpu", tile=48, tile_overlap=8)(frame)
+    api = Translator(rgb_model, "cpu", tile=48, tile_overlap=8, max_memory="500k")
+    assert isinstance(api.prepare(frame), tiling.TiledFrame)  # the budget keeps the statistics pass downscaled
+    expected = api(frame)
     np.testing.assert_array_equal(cv2.imread(str(tmp_path / "b.png")), expected)
 
 
 def test_cli_tiles_every_frame_of_a_video(rgb_model, tmp_path):
     video = write_video(tmp_path / "in.mp4", frames=3, size=(64, 48))
     result = CliRunner().invoke(infer_main, ["--video", str(video), "--model", str(rgb_model), "--out",
-                                             str(tmp_path / "out.mp4"), "--tile", "32", "--no-progress"])
+                                             str(tmp_path / "out.mp4"), "--tile", "32", "--max-memory", "300k",
+                                             "--no-progress"])
     assert result.exit_code == 0, result.output
     frames, _ = read_video(tmp_path / "out.mp4")
     assert len(frames) == 3 and frames[0].shape == (48, 64, 3)
