@@ -81,6 +81,22 @@ def test_resume_refuses_architecture_changes_and_applies_the_rest(tmp_path):
     assert load_checkpoint(runs / "r" / "checkpoints" / "latest.pt")["step"] == 3
 
 
+def test_rates_changed_on_resume_are_the_ones_that_train(tmp_path):
+    """The saved optimizer and scheduler states carry the old rates; the new options win."""
+    runs = tmp_path / "runs"
+    train(runs, "--name", "r", "--max-steps", "2")
+    refused = CliRunner().invoke(main, ["--resume", "--name", "r", "--runs-dir", str(runs), "--pointwise-lr", "1"])
+    assert refused.exit_code == 1 and "--pointwise-lr 1.0 (the run has 30.0)" in refused.output
+    train(runs, "--resume", "--max-steps", "3", "--lr", "1e-3", "--lr-d", "5e-4", "--beta1", "0.9")
+    state = load_checkpoint(runs / "r" / "checkpoints" / "latest.pt", resume=True)
+    groups = {name: state["optimizers"][name]["param_groups"] for name in ("G", "D")}
+    assert [g["initial_lr"] for g in groups["G"]] == pytest.approx([1e-3, 3e-2])
+    assert [g["initial_lr"] for g in groups["D"]] == pytest.approx([5e-4])
+    assert state["schedulers"]["G"]["base_lrs"] == pytest.approx([1e-3, 3e-2])
+    assert [g["lr"] for g in groups["G"]] == pytest.approx([1e-3, 3e-2])  # epoch 0: no decay yet
+    assert all(g["betas"][0] == 0.9 for g in groups["G"] + groups["D"])
+
+
 def test_resume_of_a_run_in_use_is_refused(tmp_path):
     runs = tmp_path / "runs"
     train(runs, "--name", "busy", "--max-steps", "1")

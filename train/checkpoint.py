@@ -176,6 +176,7 @@ def restore_checkpoint(trainer: Trainer, state: dict[str, Any], rank: int = 0, w
     for section in TRAINER_SECTIONS:
         for name, obj in getattr(trainer, section).items():
             obj.load_state_dict(state[section][name])
+    trainer.apply_rates()
     for name, average in trainer.averages.items():
         if name in (state.get("averages") or {}):
             average.load_state_dict(state["averages"][name])

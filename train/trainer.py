@@ -165,6 +165,22 @@ class Trainer:
         self.batch_in_epoch = 0
         self.epoch_loss_sum = 0.0
 
+    def apply_rates(self) -> None:
+        """Give the optimizers the config's rates and beta1, keeping how far the schedule has brought
+        each rate: after restoring saved optimizer states, a run resumed with --lr, --lr-d or --beta1
+        changed trains with the new values."""
+        c = self.config
+        rates = {"G": [c.lr, c.lr * c.pointwise_lr], "D": [c.lr_d or c.lr]}
+        for name, optimizer in self.optimizers.items():
+            scheduler = self.schedulers[name]
+            for i, group in enumerate(optimizer.param_groups):
+                old, new = group.get("initial_lr", group["lr"]), rates[name][i]
+                group["lr"] *= new / old
+                group["initial_lr"] = new
+                group["betas"] = (c.beta1, group["betas"][1])
+                if hasattr(scheduler, "base_lrs"):
+                    scheduler.base_lrs[i] = new
+
     def generator(self, which: str) -> nn.Module:
         """The generator to show and export ("G" or "F"): its weight average when there is one."""
         return self.averages[which].net if which in self.averages else unwrap(self.nets[which])
