@@ -32,8 +32,10 @@ def export_tiny(path: Path, *, channels: int = 3, direction: str = "G", metadata
     info = ModelInfo(direction=direction, source_domain="x", target_domain="y", generator="resnet_6blocks",
                      ngf=4, norm="instance", input_channels=channels, output_channels=channels,
                      side_multiple=net.side_multiple, train_size=16)
+    calibration = ([np.random.default_rng(seed).uniform(-1, 1, (1, channels, 16, 16)).astype(np.float32)]
+                   if precision == "int8" else None)
     export_generator(net, path, info, precision=precision, static_hw=static_hw, overwrite=True,
-                     verify=False)  # the export tests verify
+                     calibration=calibration, verify=False)  # the export tests verify
     if not metadata:
         model = onnx.load(str(path))
         del model.metadata_props[:]

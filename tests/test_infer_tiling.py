@@ -181,12 +181,19 @@ def test_model_exported_without_statistics_tiles_with_a_warning(tmp_path):
     assert len(notes) == 1 and "without whole-image statistics" in notes[0]
 
 
-def test_fp16_variant_has_overridable_statistics(tmp_path):
-    path = export_tiny(tmp_path / "G.fp16.onnx", precision="fp16")
+@pytest.mark.parametrize("precision", ["fp16", "int8"])
+def test_variants_have_overridable_statistics(tmp_path, precision):
+    path = export_tiny(tmp_path / f"G.{precision}.onnx", precision=precision)
     t = Translator(path, "cpu", tile=32, tile_stats_scale=0.5)
-    assert t.spec.info.precision == "fp16" and t.stats_layers == 17
+    assert t.spec.info.precision == precision and t.stats_layers == 17
     frame = photo_like(48, 72)
     assert isinstance(t.prepare(frame), tiling.TiledFrame)
+    exact = replace(t.tiling, stats_scale=1.0)  # statistics from the full-resolution frame
+    ours = t.run_tiled(tiling.TiledFrame(frame, exact, frame.shape[:2]))
+    t.stats_layers = 0
+    naive = t.run_tiled(tiling.TiledFrame(frame, replace(exact, overlap=0), frame.shape[:2]))
+    whole = Translator(path, "cpu")(frame)
+    assert psnr8(ours, whole) > psnr8(naive, whole) + 6
     assert t(frame).shape == frame.shape
 
 
