@@ -147,6 +147,6 @@ def test_a_run_saved_before_the_colour_map_rate_resumes_with_the_rate_it_was_tra
     again = load_checkpoint(latest, resume=True)
     assert again["step"] == 3 and again["config"]["pointwise_lr"] == 1.0
     fresh = train(runs, "--name", "new", "--max-steps", "1")
-    groups = torch.load(runs / "new" / "checkpoints" / "latest.pt", weights_only=True)["optimizers"]["G"]["param_groups"]
     assert fresh.exit_code == 0, fresh.output
+    groups = torch.load(runs / "new" / "checkpoints" / "latest.pt", weights_only=True)["optimizers"]["G"]["param_groups"]
     assert [g["initial_lr"] for g in groups] == pytest.approx([2e-4, 2e-4 * 30])

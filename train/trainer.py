@@ -45,6 +45,11 @@ def build_nets(config: TrainConfig) -> dict[str, nn.Module]:
     }
 
 
+def learning_rates(config: TrainConfig) -> dict[str, list[float]]:
+    """Initial rate of each parameter group: "G" spatial nets then colour maps, "D" both discriminators."""
+    return {"G": [config.lr, config.lr * config.pointwise_lr], "D": [config.lr_d or config.lr]}
+
+
 def build_optimizers(nets: dict[str, nn.Module], config: TrainConfig) -> dict[str, torch.optim.Optimizer]:
     """"G" updates both generators, "D" both discriminators.
 
@@ -54,17 +59,17 @@ def build_optimizers(nets: dict[str, nn.Module], config: TrainConfig) -> dict[st
     zero and needs weights of order one, which at the spatial net's rate takes far longer than a
     short run has (docs/recipe.md).
     """
-    betas = (config.beta1, 0.999)
+    betas, rates = (config.beta1, 0.999), learning_rates(config)
     named = [(key, param) for name in ("G", "F") for key, param in nets[name].named_parameters()]
     groups = [{"params": [param for _, param in named]}]  # the order of runs saved with one group
     if config.pointwise_lr != 1 and any(key.startswith("pointwise.") for key, _ in named):
         groups = [{"params": [param for key, param in named if not key.startswith("pointwise.")]},
                   {"params": [param for key, param in named if key.startswith("pointwise.")],
-                   "lr": config.lr * config.pointwise_lr}]
+                   "lr": rates["G"][1]}]
     return {
-        "G": torch.optim.Adam(groups, lr=config.lr, betas=betas),
+        "G": torch.optim.Adam(groups, lr=rates["G"][0], betas=betas),
         "D": torch.optim.Adam(itertools.chain(nets["D_X"].parameters(), nets["D_Y"].parameters()),
-                              lr=config.lr_d or config.lr, betas=betas),
+                              lr=rates["D"][0], betas=betas),
     }
 
 
@@ -169,15 +174,14 @@ class Trainer:
         """Give the optimizers the config's rates and beta1, keeping how far the schedule has brought
         each rate: after restoring saved optimizer states, a run resumed with --lr, --lr-d or --beta1
         changed trains with the new values."""
-        c = self.config
-        rates = {"G": [c.lr, c.lr * c.pointwise_lr], "D": [c.lr_d or c.lr]}
+        rates = learning_rates(self.config)
         for name, optimizer in self.optimizers.items():
             scheduler = self.schedulers[name]
             for i, group in enumerate(optimizer.param_groups):
                 old, new = group.get("initial_lr", group["lr"]), rates[name][i]
                 group["lr"] *= new / old
                 group["initial_lr"] = new
-                group["betas"] = (c.beta1, group["betas"][1])
+                group["betas"] = (self.config.beta1, group["betas"][1])
                 if hasattr(scheduler, "base_lrs"):
                     scheduler.base_lrs[i] = new
 
