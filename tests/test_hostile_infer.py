@@ -372,8 +372,12 @@ def test_a_stop_in_the_first_moments_is_clean(work, delay):
     # 130: our handler stopped it; -SIGINT: the signal came before Python itself had started (a busy
     # machine), which ends the process before it writes anything
     assert process.returncode in (0, 130, -signal.SIGINT) and temp_files(work) == []
-    if process.returncode != 0:
-        assert not (work / "out.mp4").exists()
+    # On a fast machine the run may finish first, the signal landing while Python exits: then the
+    # output is whole; otherwise there is none
+    if out.startswith("done: "):
+        assert (work / "out.mp4").exists()
+    if (work / "out.mp4").exists():
+        assert len(read_video(work / "out.mp4")[0]) == 4
 
 
 # --- Native log lines never reach the terminal; messages name the user's file -------------------------
