@@ -1,0 +1,82 @@
+"""The console entry points: a stop signal while the command is still importing ends it with one line.
+
+Each case imports a stand-in command module that signals its own process during its import, as a
+Ctrl-C during the seconds torch, OpenCV or ONNX Runtime take to load would.
+"""
+import itertools
+import signal
+import textwrap
+
+import pytest
+
+from cgan.infer.entry import launch as launch_infer
+from cgan.train.launch import launch as launch_command
+
+SENDS_SIGTERM = "os.kill(os.getpid(), signal.SIGTERM)\n"
+# ONNX Runtime's import turns a KeyboardInterrupt inside it into ImportError("initialization failed")
+TWO_CTRL_C_LIKE_ONNX_RUNTIME = """\
+try:
+    os.kill(os.getpid(), signal.SIGINT)
+    os.kill(os.getpid(), signal.SIGINT)
+except KeyboardInterrupt as e:
+    raise ImportError("initialization failed") from e
+"""
+NAMES = (f"stand_in_{n}" for n in itertools.count())  # unique: imported modules stay in sys.modules
+BROKEN_INSTALL = "raise ImportError('libGL.so.1: cannot open shared object file')\n"
+
+
+@pytest.fixture
+def command_module(tmp_path, monkeypatch):
+    """Writes a command module whose import runs `body`; returns its name and the calls of its main."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    calls = []
+    monkeypatch.setattr("builtins.stand_in_calls", calls, raising=False)
+
+    def write(body: str) -> str:
+        name = next(NAMES)
+        (tmp_path / f"{name}.py").write_text("import builtins, os, signal\n" + body + textwrap.dedent("""
+            def main(**options):
+                builtins.stand_in_calls.append(options)
+            """))
+        return name
+
+    yield write, calls
+    for sig, handler in saved.items():
+        signal.signal(sig, handler)
+
+
+@pytest.mark.parametrize("launch, prog, code", [
+    (lambda module: launch_command(module, "cgan-export"), "cgan-export", 143),
+    (launch_infer, "", 130)])
+def test_a_stop_signal_during_the_import_ends_with_one_line(command_module, capsys, launch, prog, code):
+    write, calls = command_module
+    with pytest.raises(SystemExit) as stopped:
+        launch(write(SENDS_SIGTERM))
+    assert stopped.value.code == code and calls == []
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "nothing" in err and err.startswith(prog)
+
+
+@pytest.mark.parametrize("launch", [lambda module: launch_command(module, "cgan-train"), launch_infer])
+def test_a_second_ctrl_c_that_a_library_turns_into_an_import_error_is_still_a_stop(command_module, capsys, launch):
+    write, calls = command_module
+    with pytest.raises(SystemExit) as stopped:
+        launch(write(TWO_CTRL_C_LIKE_ONNX_RUNTIME))
+    assert stopped.value.code == 130 and calls == []
+    assert len(capsys.readouterr().err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("launch", [lambda module: launch_command(module, "cgan-train"), launch_infer])
+def test_an_import_error_without_a_stop_is_not_hidden(command_module, launch):
+    write, calls = command_module
+    with pytest.raises(ImportError, match="libGL"):
+        launch(write(BROKEN_INSTALL))
+
+
+def test_without_a_stop_the_command_runs_and_infer_then_takes_sigterm_as_ctrl_c(command_module):
+    write, calls = command_module
+    launch_command(write(""), "cgan-export")
+    launch_infer(write(""))
+    assert calls == [{"prog_name": "cgan-export"}, {}]
+    assert signal.getsignal(signal.SIGTERM) is signal.default_int_handler
