@@ -83,7 +83,7 @@ def test_generator_step_leaves_discriminators_untouched_and_unfrozen():
 
 
 def test_checkpoint_reloads_into_identical_nets_and_continues_identically(tmp_path):
-    config = tiny(lambda_identity=0.5, pool_size=1)
+    config = tiny(lambda_identity=0.5, pool_size=1, ema=0.9)
     a = Trainer(config)
     data = batches(3)
     for b in data:
@@ -91,7 +91,7 @@ def test_checkpoint_reloads_into_identical_nets_and_continues_identically(tmp_pa
     a.end_epoch()
     path = save_checkpoint(tmp_path / "latest.pt", checkpoint_state(a))
     state = load_checkpoint(path, resume=True)  # weights_only load, every section checked
-    b = Trainer(tiny(lambda_identity=0.5, pool_size=1, seed=123))  # different init, overwritten by the load
+    b = Trainer(tiny(lambda_identity=0.5, pool_size=1, ema=0.9, seed=123))  # different init, overwritten by the load
     restore_checkpoint(b, state)
     for name in a.nets:
         for (ka, va), (kb, vb) in zip(a.nets[name].state_dict().items(), b.nets[name].state_dict().items()):

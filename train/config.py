@@ -122,8 +122,8 @@ class TrainConfig:
     lambda_y: float = setting(10.0, "Weight of the Y cycle loss |G(F(y)) - y|.", low=0, high=1e4)
     lambda_identity: float = setting(0.0, "Identity loss weight relative to the cycle weights; 0 turns it off.",
                                      low=0, high=1e4)
-    ema: float = setting(0.999, "Decay of a moving average of G's and F's weights, used for samples, reports "
-                         "and export; 0: none.", low=0, high=1, high_open=True)
+    ema: float = setting(0.0, "Decay of a moving average of G's and F's weights, used for samples, reports "
+                         "and export (e.g. 0.999 for long runs); 0: none.", low=0, high=1, high_open=True)
     pool_size: int = setting(50, "Generated images kept for the discriminators; 0 disables the pool.",
                              low=0, high=10_000)
     # data
