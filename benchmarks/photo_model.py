@@ -16,19 +16,19 @@ TRAIN_ARGS = ["--generator", "resnet_6blocks", "--ngf", "16", "--ndf", "16", "--
 
 
 def cached_generator(model: Path, write_data: Callable[[Path], None], data_name: str, steps: int,
-                     echo: Callable[[str], None] = print) -> Path:
+                     echo: Callable[[str], None] = print, recipe: str = "cgan") -> Path:
     """`model` (an exported G.onnx); when missing, first `write_data(folder)` writes trainA/ and trainB/
     into a folder named `data_name` (its name gives the domain names, as for any cgan-train run), then
-    cgan-train trains `steps` steps and cgan-export writes G, moved into place whole."""
+    cgan-train trains `steps` steps with `recipe` and cgan-export writes G, moved into place whole."""
     if model.is_file():
         return model
-    echo(f"no photo generator at {model}: training one (resnet_6blocks, ngf 16, {steps} steps at 64x64, "
-         "1 thread; a few minutes, once)")
+    echo(f"no photo generator at {model}: training one ({recipe} recipe, resnet_6blocks, ngf 16, {steps} steps "
+         "at 64x64, 1 thread; a few minutes, once)")
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         write_data(tmp / data_name)
         _run([_script("cgan-train"), "--data", data_name, "--name", "run", "--max-steps", str(steps),
-              "--sample-every", str(steps), *TRAIN_ARGS], tmp)
+              "--sample-every", str(steps), "--recipe", recipe, *TRAIN_ARGS], tmp)
         _run([_script("cgan-export"), "runs/run", "--gen", "G", "--out", "export"], tmp)
         model.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(tmp / "export" / "G.onnx", model.with_suffix(".tmp"))

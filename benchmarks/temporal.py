@@ -1,10 +1,10 @@
 """Temporal consistency of translated video: frame-by-frame against `--temporal`, on real-photo clips.
 
-    python -m benchmarks.temporal [--quick] [--model G.onnx] [--out bench_out/temporal.json]
+    python -m benchmarks.temporal [--quick] [--recipe cgan|official | --model G.onnx] [--out bench_out/temporal.json]
 
 For each clip (pan, zoom, moving object, hard cut; 320x192, 60 frames), without and with
 camera-like noise, it translates every frame with a generator trained on real photographs
-(benchmarks/temporal_model.py builds it once), then runs the temporal filter of cgan.infer over
+(benchmarks/temporal_model.py builds it once per recipe), then runs the temporal filter of cgan.infer over
 the same translations, and reports:
 - warping error (Lai et al. 2018; lower is steadier) of the input, frame-by-frame and temporal output;
 - fidelity: PSNR against the frame-by-frame translation of the noise-free clip (the stable
@@ -31,7 +31,7 @@ from cgan.infer.temporal import MotionTracker, TemporalBlender, TemporalSettings
 
 from .report import _cpu_model, write_json
 from .temporal_clips import WarpingError, add_noise, clips, pan, psnr
-from .temporal_model import MODEL_PATH, ensure_model
+from .temporal_model import MODEL_PATHS, ensure_model
 
 DEFAULT_OUT = Path("bench_out/temporal.json")
 WARP_TARGET = 0.25  # temporal warping error at most this fraction of frame-by-frame's
@@ -145,22 +145,25 @@ def _json_safe(value):
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--quick", "is_quick", is_flag=True, help="Tiny clips and frames: a smoke run in seconds, figures meaningless.")
+@click.option("--recipe", type=click.Choice(list(MODEL_PATHS)), default="cgan", show_default=True,
+              help="The recipe of the photo generator to translate with (trained first when missing, cached in "
+                   "bench_out/); official's flickers more.")
 @click.option("--model", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help=f"An exported generator (default: {MODEL_PATH}, trained on photographs first when missing).")
+              help="An exported generator instead (then --recipe is not used).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_OUT, show_default=True,
               help="JSON results (replaced by each run).")
-def main(is_quick: bool, model: Path | None, out: Path) -> None:
+def main(is_quick: bool, recipe: str, model: Path | None, out: Path) -> None:
     """Warping error, fidelity and frame rate of frame-by-frame and temporal translation; one table and a JSON."""
     config = QUICK if is_quick else FULL
     echo = lambda line: click.echo(line, err=True)  # noqa: E731
-    translator = Translator(model or ensure_model(echo=echo), "cpu")
+    translator = Translator(model or ensure_model(recipe, echo=echo), "cpu")
     settings = TemporalSettings()
     echo(f"{translator.describe()}; {config['frames']} frames of {config['size'][0]}x{config['size'][1]} per clip")
     rows = measure_clips(translator, config["frames"], config["size"], settings, echo)
     pipeline = measure_pipeline(translator, config["hd_frames"], config["hd_size"], config["hd_rounds"], settings)
     targets = verdicts(rows, pipeline)
     write_json(out, {"command": " ".join(["python", "-m", "benchmarks.temporal", *sys.argv[1:]]), "quick": is_quick,
-                     "model": str(translator.path), "settings": {k: _json_safe(v) for k, v in vars(settings).items()},
+                     "model": str(translator.path), "recipe": None if model else recipe, "settings": {k: _json_safe(v) for k, v in vars(settings).items()},
                      "machine": {"cpu": _cpu_model(), "cpus": os.cpu_count(), "load_average_1min": os.getloadavg()[0]},
                      "clips": [{k: _json_safe(v) for k, v in r.items()} for r in rows],
                      "pipeline": pipeline, "targets": targets})

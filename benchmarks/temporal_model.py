@@ -1,8 +1,10 @@
 """The generator the temporal benchmark translates with: a small CycleGAN trained on real photographs.
 
 Domain X is crops of benchmarks.photos.TRAIN_PHOTOS, domain Y is other crops of the same photos
-painted by OpenCV's `stylization` filter; G (photo -> painting) is exported to ONNX. Built once
-(benchmarks.photo_model) and cached under bench_out/.
+painted by OpenCV's `stylization` filter; G (photo -> painting) is exported to ONNX. Built once per
+recipe (benchmarks.photo_model) and cached under bench_out/: the default recipe's generator starts
+as the identity and adds little flicker of its own; the official recipe's flickers, as most
+CycleGAN generators do.
 """
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ import numpy as np
 from .photo_model import cached_generator
 from .photos import TRAIN_PHOTOS, photo
 
-MODEL_PATH = Path("bench_out/temporal_model/G.onnx")
+MODEL_PATHS = {"cgan": Path("bench_out/temporal_model/G.onnx"),
+               "official": Path("bench_out/temporal_model_official/G.onnx")}
 CROPS_PER_DOMAIN = 160  # training pictures per domain
 CROP = 96  # side of each crop (cgan-train scales to 80 and crops 64)
 STEPS = 600
@@ -36,10 +39,11 @@ def write_photo_crops(folder: Path, seed: int = 0) -> None:
             cv2.imwrite(str(folder / domain / f"{i:04d}.png"), crop)
 
 
-def ensure_model(path: Path = MODEL_PATH, echo=print) -> Path:
-    """The cached generator, trained and exported first when it is missing."""
-    return cached_generator(path, write_photo_crops, "photo2painting", STEPS, echo)
+def ensure_model(recipe: str = "cgan", echo=print) -> Path:
+    """The cached generator of `recipe` ("cgan" or "official"), trained and exported first when missing."""
+    return cached_generator(MODEL_PATHS[recipe], write_photo_crops, "photo2painting", STEPS, echo, recipe)
 
 
 if __name__ == "__main__":
-    ensure_model()
+    for name in MODEL_PATHS:
+        ensure_model(name)
