@@ -12,7 +12,7 @@ from .signals import StopRequest
 
 
 def launch(module: str, prog: str) -> None:
-    """Import `module` (a package-relative name such as "cgan.train.cli") and run its click `main`."""
+    """Import the command module `module` (e.g. "cgan.train.cli") and run its click `main` as `prog`."""
     # Signals only set a flag while the command loads: a KeyboardInterrupt raised inside a library's
     # import can be swallowed there and leave it half-initialized (seen with numpy), or come back as an
     # ImportError (ONNX Runtime).
