@@ -163,7 +163,8 @@ def main(is_quick: bool, recipe: str, model: Path | None, out: Path) -> None:
     pipeline = measure_pipeline(translator, config["hd_frames"], config["hd_size"], config["hd_rounds"], settings)
     targets = verdicts(rows, pipeline)
     write_json(out, {"command": " ".join(["python", "-m", "benchmarks.temporal", *sys.argv[1:]]), "quick": is_quick,
-                     "model": str(translator.path), "recipe": None if model else recipe, "settings": {k: _json_safe(v) for k, v in vars(settings).items()},
+                     "model": str(translator.path), "recipe": None if model else recipe,
+                     "settings": {k: _json_safe(v) for k, v in vars(settings).items()},
                      "machine": {"cpu": _cpu_model(), "cpus": os.cpu_count(), "load_average_1min": os.getloadavg()[0]},
                      "clips": [{k: _json_safe(v) for k, v in r.items()} for r in rows],
                      "pipeline": pipeline, "targets": targets})

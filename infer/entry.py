@@ -4,6 +4,8 @@ OpenCV and ONNX Runtime take seconds to import on a cold start. Meanwhile a stop
 flag, and the command ends quietly once the imports are done (nothing has been written yet): a
 KeyboardInterrupt raised inside a native module's import is turned into an ImportError by some
 libraries (ONNX Runtime's "initialization failed"), which would end in a traceback.
+cgan-train and cgan-export do the same through train.launch; infer keeps its own because it imports
+nothing of train.
 """
 import signal
 import sys
