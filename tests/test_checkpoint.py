@@ -131,6 +131,26 @@ def test_a_run_saved_before_recipes_resumes_and_exports_as_the_official_recipe(t
     assert exported.exit_code == 0, exported.output
 
 
+def test_a_run_with_colour_judges_resumes_with_them_and_refuses_to_drop_them(tmp_path):
+    runs = tmp_path / "runs"
+    assert train(runs, "--name", "judged", "--max-steps", "2", "--colour-judge").exit_code == 0
+    latest = runs / "judged" / "checkpoints" / "latest.pt"
+    state = torch.load(latest, weights_only=True)
+    assert any(key.startswith("colour_judge.") for key in state["nets"]["D_Y"])
+    assert [g["initial_lr"] for g in state["optimizers"]["D"]["param_groups"]] == pytest.approx([2e-4, 2e-4 * 10])
+
+    resumed = train(runs, "--resume", str(runs / "judged"), "--max-steps", "3")
+    assert resumed.exit_code == 0, resumed.output
+    again = load_checkpoint(latest, resume=True)
+    assert again["step"] == 3 and again["config"]["colour_judge"] is True
+    refused = train(runs, "--resume", str(runs / "judged"), "--max-steps", "4", "--no-colour-judge")
+    assert_one_line_error(refused, "--colour-judge False (the run has True)")
+    assert train(runs, "--name", "plain", "--max-steps", "1").exit_code == 0  # the default: no judge
+    plain = torch.load(runs / "plain" / "checkpoints" / "latest.pt", weights_only=True)
+    assert not any("colour_judge" in key for key in plain["nets"]["D_X"])
+    assert len(plain["optimizers"]["D"]["param_groups"]) == 1
+
+
 def test_a_run_saved_before_the_colour_map_rate_resumes_with_the_rate_it_was_trained_with(tmp_path):
     """Its config has no pointwise_lr and its generator optimizer one parameter group."""
     runs = tmp_path / "runs"

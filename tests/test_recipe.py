@@ -6,11 +6,11 @@ import torch
 
 from cgan.export.onnx_export import export_generator
 from cgan.infer.metadata import INPUT_NAME, ModelInfo
-from cgan.train import create_generator
+from cgan.train import create_discriminator, create_generator
 from cgan.train.checkpoint import checkpoint_state, generator_from_checkpoint, restore_checkpoint
 from cgan.train.config import RECIPES, TrainConfig, make_config
 from cgan.train.ema import WeightAverage
-from cgan.train.networks import GENERATORS
+from cgan.train.networks import DISCRIMINATORS, GENERATORS
 from cgan.train.trainer import Trainer
 
 SIDE = {"resnet_9blocks": 16, "resnet_6blocks": 16, "unet_128": 128, "unet_256": 256, "encoder_decoder": 256}
@@ -29,6 +29,28 @@ def test_a_residual_generator_starts_as_the_identity_around_the_official_modules
     with torch.no_grad():
         assert torch.equal(residual(x), x) and torch.equal(pointwise(x), x)
         assert not torch.allclose(plain(x), x, atol=0.1)
+
+
+@pytest.mark.parametrize("name", list(DISCRIMINATORS))
+def test_a_colour_judge_starts_at_zero_beside_the_official_discriminator(name):
+    side = {"imageGAN": 128}.get(name, 64)
+    x = torch.rand(2, 3, side, side) * 2 - 1
+    torch.manual_seed(0)
+    plain = create_discriminator(name, ndf=4)
+    torch.manual_seed(0)
+    judged = create_discriminator(name, ndf=4, colour_judge=True)
+    extra = judged.state_dict().keys() - plain.state_dict().keys()
+    assert extra and all(k.startswith("colour_judge.") for k in extra)
+    assert plain.state_dict().keys() <= judged.state_dict().keys()
+    with torch.no_grad():
+        assert torch.equal(judged(x), plain(x))
+        torch.nn.init.normal_(judged.colour_judge[-1].weight)  # a judge that has learned something
+        scores, plain_scores = judged(x), plain(x)
+        per_pixel = judged.colour_judge(x)
+    assert scores.shape == plain_scores.shape
+    # each patch score gains the mean of its pixels' colour scores
+    expected = plain_scores + torch.nn.functional.adaptive_avg_pool2d(per_pixel, scores.shape[-2:])
+    assert torch.allclose(scores, expected, atol=1e-6) and not torch.allclose(scores, plain_scores)
 
 
 @pytest.mark.parametrize("channels", [(1, 3), (3, 1)])

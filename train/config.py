@@ -113,6 +113,8 @@ class TrainConfig:
                              "identity.")
     pointwise: bool = setting(True, "Residual generators add a per-pixel colour map of the input (1x1 convs) "
                               "to the change.")
+    colour_judge: bool = setting(False, "Discriminators add a per-pixel colour judge (1x1 convs) to their patch "
+                                 "scores.")
     input_nc: int = setting(3, "Channels of domain X: 1 (grayscale) or 3 (RGB).", choices=(1, 3))
     output_nc: int = setting(3, "Channels of domain Y: 1 (grayscale) or 3 (RGB).", choices=(1, 3))
     # losses
@@ -145,6 +147,8 @@ class TrainConfig:
     lr: float = setting(2e-4, "Adam learning rate.", low=0, low_open=True, high=1)
     pointwise_lr: float = setting(30.0, "Learning rate of the per-pixel colour maps, as a multiple of --lr.",
                                   low=0, low_open=True, high=1e4)
+    colour_judge_lr: float = setting(10.0, "Learning rate of the colour judges, as a multiple of --lr-d.",
+                                     low=0, low_open=True, high=1e4)
     lr_d: float | None = setting(None, "Adam learning rate of the discriminators (default: --lr).", low=0,
                                  low_open=True, high=1)
     beta1: float = setting(0.5, "Adam beta1 (beta2 is 0.999).", low=0, high=1, high_open=True)

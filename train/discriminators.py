@@ -3,11 +3,43 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as nnf
 
 from .layers import conv_bias, norm_layer
 
+COLOUR_JUDGE_WIDTH = 16  # channels of the per-pixel colour judge (Discriminator.add_colour_judge)
 
-class NLayerDiscriminator(nn.Module):
+
+class Discriminator(nn.Module):
+    """Base of every discriminator: `self.model` (or `self.net`) scores an image, patch by patch.
+
+    With `add_colour_judge`, a per-pixel judge (1x1 convs, no normalization) scores each pixel's
+    colour, and its scores, averaged over each patch, are added to the patch scores. Instance norm
+    inside the patch judge removes each feature map's mean and contrast from the second layer on,
+    which hides much of a global colour cast from it; the colour judge sees absolute colours, as the
+    generators' colour map does (docs/recipe.md). It starts at zero, so the discriminator starts as the official one,
+    whose keys stay unchanged; the judge adds only `colour_judge.` weights.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self.colour_judge: nn.Module | None = None
+
+    def add_colour_judge(self, input_nc: int) -> None:
+        width = COLOUR_JUDGE_WIDTH
+        self.colour_judge = nn.Sequential(nn.Conv2d(input_nc, width, 1), nn.LeakyReLU(0.2),
+                                          nn.Conv2d(width, width, 1), nn.LeakyReLU(0.2), nn.Conv2d(width, 1, 1))
+        nn.init.zeros_(self.colour_judge[-1].weight)
+        nn.init.zeros_(self.colour_judge[-1].bias)
+
+    def judge(self, x: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        """`scores` of the spatial judge, plus the colour judge's per-pixel scores averaged per patch."""
+        if self.colour_judge is None:
+            return scores
+        return scores + nnf.adaptive_avg_pool2d(self.colour_judge(x), scores.shape[-2:])
+
+
+class NLayerDiscriminator(Discriminator):
     """PatchGAN: n_layers stride-2 convs then two stride-1 convs; n_layers=3 is the 70x70 'basic'."""
 
     def __init__(self, input_nc=3, ndf=64, n_layers=3, norm="instance"):
@@ -24,10 +56,10 @@ class NLayerDiscriminator(nn.Module):
         self.model = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)
+        return self.judge(x, self.model(x))
 
 
-class PixelDiscriminator(nn.Module):
+class PixelDiscriminator(Discriminator):
     """1x1 PatchGAN: judges every pixel on its own."""
 
     def __init__(self, input_nc=3, ndf=64, norm="instance"):
@@ -40,10 +72,10 @@ class PixelDiscriminator(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        return self.judge(x, self.net(x))
 
 
-class ImageDiscriminator(nn.Module):
+class ImageDiscriminator(Discriminator):
     """The original Torch CycleGAN's imageGAN: seven stride-2 convs, averaged to one score per image.
 
     At 256x256 the last conv leaves a 2x2 map; it is averaged, so any input side that is a
@@ -67,4 +99,4 @@ class ImageDiscriminator(nn.Module):
         self.model = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x).mean(dim=(2, 3), keepdim=True)
+        return self.judge(x, self.model(x).mean(dim=(2, 3), keepdim=True))

@@ -82,7 +82,11 @@ def create_generator(name: str, input_nc: int = 3, output_nc: int = 3, ngf: int 
 
 
 def create_discriminator(name: str, input_nc: int = 3, ndf: int = 64, n_layers: int = 3,
-                         norm: str = "instance", init: str = "normal", init_gain: float = 0.02) -> nn.Module:
-    """Build and initialize a registered discriminator."""
-    net = DISCRIMINATORS[discriminator_name(name)](input_nc, ndf, n_layers, norm)
-    return init_weights(net, init, init_gain)
+                         norm: str = "instance", init: str = "normal", init_gain: float = 0.02,
+                         colour_judge: bool = False) -> nn.Module:
+    """Build and initialize a registered discriminator; `colour_judge` adds a per-pixel colour judge
+    that starts at zero (discriminators.Discriminator)."""
+    net = init_weights(DISCRIMINATORS[discriminator_name(name)](input_nc, ndf, n_layers, norm), init, init_gain)
+    if colour_judge:
+        net.add_colour_judge(input_nc)
+    return net

@@ -25,6 +25,7 @@ from .run_lock import RunLock
 FIXED_ON_RESUME = (
     "generator", "discriminator", "ngf", "ndf", "n_layers", "norm", "dropout", "padding", "input_nc", "output_nc",
     "residual", "pointwise", "pointwise_lr",  # pointwise_lr 1 keeps one optimizer group for all
+    "colour_judge", "colour_judge_lr",
     "gan_loss",    # the discriminators learned this objective
     "lr_policy",   # the scheduler's saved state belongs to its policy
     "pool_size",   # the pools' saved contents

@@ -10,7 +10,6 @@ format, compile, the DDP wrapper). `nets` may thus hold wrappers; `unwrap` gives
 """
 from __future__ import annotations
 
-import itertools
 from typing import Any, Callable, Iterable
 
 import torch
@@ -36,7 +35,7 @@ def build_nets(config: TrainConfig) -> dict[str, nn.Module]:
                init_gain=config.init_gain, padding=config.padding,
                residual=config.residual, pointwise=config.pointwise)
     disc = dict(ndf=config.ndf, n_layers=config.n_layers, norm=config.norm, init=config.init,
-                init_gain=config.init_gain)
+                init_gain=config.init_gain, colour_judge=config.colour_judge)
     return {
         "G": create_generator(config.generator, config.input_nc, config.output_nc, **gen),
         "F": create_generator(config.generator, config.output_nc, config.input_nc, **gen),
@@ -46,30 +45,33 @@ def build_nets(config: TrainConfig) -> dict[str, nn.Module]:
 
 
 def learning_rates(config: TrainConfig) -> dict[str, list[float]]:
-    """Initial rate of each parameter group: "G" spatial nets then colour maps, "D" both discriminators."""
-    return {"G": [config.lr, config.lr * config.pointwise_lr], "D": [config.lr_d or config.lr]}
+    """Initial rate of each parameter group: "G" spatial nets then colour maps, "D" spatial judges then
+    colour judges."""
+    lr_d = config.lr_d or config.lr
+    return {"G": [config.lr, config.lr * config.pointwise_lr], "D": [lr_d, lr_d * config.colour_judge_lr]}
 
 
 def build_optimizers(nets: dict[str, nn.Module], config: TrainConfig) -> dict[str, torch.optim.Optimizer]:
     """"G" updates both generators, "D" both discriminators.
 
     The generators' per-pixel colour maps (`pointwise`) get a group of their own at pointwise_lr x lr
-    (one group for all when that is 1, as in runs saved before the setting existed):
-    Adam moves a weight by about lr per step whatever its gradient, and the colour map starts at
-    zero and needs weights of order one, which at the spatial net's rate takes far longer than a
-    short run has (docs/recipe.md).
+    (one group for all when that is 1, as in runs saved before the setting existed), and the
+    discriminators' colour judges (`colour_judge`) one at colour_judge_lr x lr_d: Adam moves a
+    weight by about lr per step whatever its gradient, and these start at zero and need weights of
+    order one, which at the spatial nets' rate takes far longer than a short run has (docs/recipe.md).
     """
     betas, rates = (config.beta1, 0.999), learning_rates(config)
-    named = [(key, param) for name in ("G", "F") for key, param in nets[name].named_parameters()]
-    groups = [{"params": [param for _, param in named]}]  # the order of runs saved with one group
-    if config.pointwise_lr != 1 and any(key.startswith("pointwise.") for key, _ in named):
-        groups = [{"params": [param for key, param in named if not key.startswith("pointwise.")]},
-                  {"params": [param for key, param in named if key.startswith("pointwise.")],
-                   "lr": rates["G"][1]}]
+
+    def groups(names: tuple[str, str], colour_prefix: str, rate: list[float]) -> list[dict]:
+        named = [(key, param) for name in names for key, param in nets[name].named_parameters()]
+        if rate[1] == rate[0] or not any(key.startswith(colour_prefix) for key, _ in named):
+            return [{"params": [param for _, param in named]}]  # the order of runs saved with one group
+        return [{"params": [param for key, param in named if not key.startswith(colour_prefix)]},
+                {"params": [param for key, param in named if key.startswith(colour_prefix)], "lr": rate[1]}]
+
     return {
-        "G": torch.optim.Adam(groups, lr=rates["G"][0], betas=betas),
-        "D": torch.optim.Adam(itertools.chain(nets["D_X"].parameters(), nets["D_Y"].parameters()),
-                              lr=rates["D"][0], betas=betas),
+        "G": torch.optim.Adam(groups(("G", "F"), "pointwise.", rates["G"]), lr=rates["G"][0], betas=betas),
+        "D": torch.optim.Adam(groups(("D_X", "D_Y"), "colour_judge.", rates["D"]), lr=rates["D"][0], betas=betas),
     }
 
 
