@@ -144,7 +144,7 @@ def test_a_run_with_colour_judges_resumes_with_them_and_refuses_to_drop_them(tmp
     again = load_checkpoint(latest, resume=True)
     assert again["step"] == 3 and again["config"]["colour_judge"] is True
     refused = train(runs, "--resume", str(runs / "judged"), "--max-steps", "4", "--no-colour-judge")
-    assert_one_line_error(refused, "--colour-judge False (the run has True)")
+    assert_one_line_error(refused, "--no-colour-judge (the run has --colour-judge)")
     assert train(runs, "--name", "plain", "--max-steps", "1").exit_code == 0  # the default: no judge
     plain = torch.load(runs / "plain" / "checkpoints" / "latest.pt", weights_only=True)
     assert not any("colour_judge" in key for key in plain["nets"]["D_X"])

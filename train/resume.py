@@ -65,13 +65,21 @@ def _flag(key: str) -> str:
     return "--" + key.replace("_", "-")
 
 
+def _change(key: str, new: Any, saved: Any) -> str:
+    """A refused change as a user would type it: `--ngf 8 (the run has 4)`, `--no-residual (the run
+    has --residual)`."""
+    if isinstance(new, bool):
+        switch = {True: _flag(key), False: _flag(f"no_{key}")}
+        return f"{switch[new]} (the run has {switch[bool(saved)]})"
+    return f"{_flag(key)} {new} (the run has {saved})"
+
+
 def resume_config(saved: Mapping[str, Any], file_values: Mapping[str, Any],
                   overrides: Mapping[str, Any]) -> tuple[TrainConfig, list[str]]:
     """The saved config with the new options applied; refuses changes to FIXED_ON_RESUME keys."""
     config = make_config({**saved, **file_values}, {k: v for k, v in overrides.items() if k not in NOT_COMPARED})
     new = config.to_dict()
-    fixed = [f"{_flag(k)} {new[k]} (the run has {saved[k]})" for k in FIXED_ON_RESUME
-             if k in saved and new[k] != saved[k]]
+    fixed = [_change(k, new[k], saved[k]) for k in FIXED_ON_RESUME if k in saved and new[k] != saved[k]]
     if fixed:
         raise ResumeError(f"cannot resume with {', '.join(fixed)}: these fix the architecture or the saved "
                           "training state; drop them, or start a new run with another --name")
