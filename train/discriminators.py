@@ -5,7 +5,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as nnf
 
-from .layers import conv_bias, norm_layer
+from .layers import conv_bias, norm_layer, zero_started_pixel_net
 
 COLOUR_JUDGE_WIDTH = 16  # channels of the per-pixel colour judge (Discriminator.add_colour_judge)
 
@@ -26,11 +26,7 @@ class Discriminator(nn.Module):
         self.colour_judge: nn.Module | None = None
 
     def add_colour_judge(self, input_nc: int) -> None:
-        width = COLOUR_JUDGE_WIDTH
-        self.colour_judge = nn.Sequential(nn.Conv2d(input_nc, width, 1), nn.LeakyReLU(0.2),
-                                          nn.Conv2d(width, width, 1), nn.LeakyReLU(0.2), nn.Conv2d(width, 1, 1))
-        nn.init.zeros_(self.colour_judge[-1].weight)
-        nn.init.zeros_(self.colour_judge[-1].bias)
+        self.colour_judge = zero_started_pixel_net(input_nc, COLOUR_JUDGE_WIDTH, 1)
 
     def judge(self, x: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         """`scores` of the spatial judge, plus the colour judge's per-pixel scores averaged per patch."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from .layers import conv_bias, norm_layer
+from .layers import conv_bias, norm_layer, zero_started_pixel_net
 
 PADDINGS = ("reflect", "replicate", "zero")
 POINTWISE_WIDTH = 16  # channels of the per-pixel colour map of residual generators
@@ -37,11 +37,7 @@ class Generator(nn.Module):
         """Turn this freshly initialized generator into a residual one that starts as the identity."""
         self.residual = True
         if pointwise:
-            self.pointwise = nn.Sequential(nn.Conv2d(input_nc, POINTWISE_WIDTH, 1), nn.LeakyReLU(0.2),
-                                           nn.Conv2d(POINTWISE_WIDTH, POINTWISE_WIDTH, 1), nn.LeakyReLU(0.2),
-                                           nn.Conv2d(POINTWISE_WIDTH, output_nc, 1))
-            nn.init.zeros_(self.pointwise[-1].weight)
-            nn.init.zeros_(self.pointwise[-1].bias)
+            self.pointwise = zero_started_pixel_net(input_nc, POINTWISE_WIDTH, output_nc)
         last = [m for m in self.model.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))][-1]
         nn.init.zeros_(last.weight)
         if last.bias is not None:

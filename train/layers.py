@@ -53,3 +53,13 @@ def init_weights(net: nn.Module, init: str = "normal", gain: float = 0.02) -> nn
 
     net.apply(init_module)
     return net
+
+
+def zero_started_pixel_net(input_nc: int, width: int, output_nc: int) -> nn.Sequential:
+    """Three 1x1 convs (leaky ReLU, no normalization) whose last one is zeroed: a per-pixel map of
+    colours that outputs 0 until it learns, so a net it is added to starts as it was."""
+    net = nn.Sequential(nn.Conv2d(input_nc, width, 1), nn.LeakyReLU(0.2), nn.Conv2d(width, width, 1),
+                        nn.LeakyReLU(0.2), nn.Conv2d(width, output_nc, 1))
+    nn.init.zeros_(net[-1].weight)
+    nn.init.zeros_(net[-1].bias)
+    return net
