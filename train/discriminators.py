@@ -17,8 +17,8 @@ class Discriminator(nn.Module):
     colour, and its scores, averaged over each patch, are added to the patch scores. Instance norm
     inside the patch judge removes each feature map's mean and contrast from the second layer on,
     which hides much of a global colour cast from it; the colour judge sees absolute colours, as the
-    generators' colour map does (docs/recipe.md). It starts at zero, so the discriminator starts as the official one,
-    whose keys stay unchanged; the judge adds only `colour_judge.` weights.
+    generators' colour map does (docs/recipe.md). It starts at zero, so the discriminator starts as
+    the official one, whose keys stay unchanged; the judge adds only `colour_judge.` weights.
     """
 
     def __init__(self):
