@@ -180,4 +180,15 @@ def test_benchmark_quick_run_writes_its_json(rgb_model, tmp_path):
     assert {r["noise"] for r in data["clips"]} == {"none", "camera"}
     assert all(r["warp_frame"] > 0 and r["fps_temporal"] > 0 for r in data["clips"])
     assert data["targets"]["cut_frames_exact"]["met"] is True
+    assert "flicker_left_worst" in data["targets"]
+    assert all(r["flicker_left"] is None or r["flicker_left"] >= 0 for r in data["clips"])
     assert "| hard cut | camera |" in result.output
+
+
+def test_flicker_left_counts_only_what_frame_by_frame_adds_above_the_clean_input():
+    from benchmarks.temporal import flicker_left
+
+    assert flicker_left(1.0, 1.1, 0.5) is None  # frame by frame adds less than a quarter: nothing to remove
+    assert flicker_left(1.0, 3.0, 1.5) == pytest.approx(0.25)  # half a unit kept of two added
+    assert flicker_left(1.0, 3.0, 0.8) == 0.0  # steadier than the input itself keeps nothing
+    assert flicker_left(1.0, 3.0, 3.0) == pytest.approx(1.0)
