@@ -133,7 +133,7 @@ def test_a_run_saved_before_recipes_resumes_and_exports_as_the_official_recipe(t
 
 def test_a_run_with_colour_judges_resumes_with_them_and_refuses_to_drop_them(tmp_path):
     runs = tmp_path / "runs"
-    assert train(runs, "--name", "judged", "--max-steps", "2", "--colour-judge").exit_code == 0
+    assert train(runs, "--name", "judged", "--max-steps", "2").exit_code == 0  # the default: judged
     latest = runs / "judged" / "checkpoints" / "latest.pt"
     state = torch.load(latest, weights_only=True)
     assert any(key.startswith("colour_judge.") for key in state["nets"]["D_Y"])
@@ -145,10 +145,28 @@ def test_a_run_with_colour_judges_resumes_with_them_and_refuses_to_drop_them(tmp
     assert again["step"] == 3 and again["config"]["colour_judge"] is True
     refused = train(runs, "--resume", str(runs / "judged"), "--max-steps", "4", "--no-colour-judge")
     assert_one_line_error(refused, "--no-colour-judge (the run has --colour-judge)")
-    assert train(runs, "--name", "plain", "--max-steps", "1").exit_code == 0  # the default: no judge
+    assert train(runs, "--name", "plain", "--max-steps", "1", "--no-colour-judge").exit_code == 0
     plain = torch.load(runs / "plain" / "checkpoints" / "latest.pt", weights_only=True)
     assert not any("colour_judge" in key for key in plain["nets"]["D_X"])
     assert len(plain["optimizers"]["D"]["param_groups"]) == 1
+
+
+def test_a_run_saved_before_colour_judges_resumes_without_them(tmp_path):
+    """Its config has no colour_judge key and its discriminators no judge: it goes on as it was trained."""
+    runs = tmp_path / "runs"
+    assert train(runs, "--name", "old", "--max-steps", "2", "--no-colour-judge").exit_code == 0
+    latest = runs / "old" / "checkpoints" / "latest.pt"
+    state = torch.load(latest, weights_only=True)
+    old = {**state, "config": {k: v for k, v in state["config"].items()
+                               if k not in ("colour_judge", "colour_judge_lr")}}
+    save_checkpoint(latest, old)
+    (runs / "old" / "config.json").write_text(json.dumps(old["config"]))
+
+    resumed = train(runs, "--resume", str(runs / "old"), "--max-steps", "3")
+    assert resumed.exit_code == 0, resumed.output
+    again = load_checkpoint(latest, resume=True)
+    assert again["step"] == 3 and again["config"]["colour_judge"] is False
+    assert not any("colour_judge" in key for key in again["nets"]["D_Y"])
 
 
 def test_a_run_saved_before_the_colour_map_rate_resumes_with_the_rate_it_was_trained_with(tmp_path):

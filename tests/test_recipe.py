@@ -121,7 +121,8 @@ def test_recipe_official_restores_the_official_defaults_and_options_still_win(tm
     assert any(getattr(ours, k) != v for k, v in RECIPES["official"].items())
     official_defaults = {"generator": "resnet_9blocks", "ngf": 64, "lr": 2e-4, "beta1": 0.5, "pool_size": 50,
                          "lambda_x": 10.0, "lambda_identity": 0.5, "gan_loss": "lsgan", "load_size": 286,
-                         "crop_size": 256, "batch_size": 1, "residual": False, "ema": 0.0}
+                         "crop_size": 256, "batch_size": 1, "residual": False, "pointwise": False,
+                         "colour_judge": False, "ema": 0.0}
     assert {k: getattr(official, k) for k in official_defaults} == official_defaults
     assert make_config({}, {"data": str(tmp_path), "recipe": "official", "ema": 0.5}).ema == 0.5
     assert make_config({"recipe": "official"}, {"data": str(tmp_path)}).residual is False

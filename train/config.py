@@ -78,7 +78,7 @@ def setting(default: Any, help: str, *, low: float | None = None, high: float | 
 # for comparison and for reproducing papers; only the fields where ours differ are listed.
 RECIPES: dict[str, dict[str, Any]] = {
     "cgan": {},
-    "official": {"residual": False, "pointwise": False, "ema": 0.0, "lambda_identity": 0.5},
+    "official": {"residual": False, "pointwise": False, "colour_judge": False, "ema": 0.0, "lambda_identity": 0.5},
 }
 
 
@@ -113,8 +113,8 @@ class TrainConfig:
                              "identity.")
     pointwise: bool = setting(True, "Residual generators add a per-pixel colour map of the input (1x1 convs) "
                               "to the change.")
-    colour_judge: bool = setting(False, "Discriminators add a per-pixel colour judge (1x1 convs) to their patch "
-                                 "scores.")
+    colour_judge: bool = setting(True, "Discriminators add a per-pixel colour judge (1x1 convs, starting at zero) "
+                                 "to their patch scores.")
     input_nc: int = setting(3, "Channels of domain X: 1 (grayscale) or 3 (RGB).", choices=(1, 3))
     output_nc: int = setting(3, "Channels of domain Y: 1 (grayscale) or 3 (RGB).", choices=(1, 3))
     # losses
@@ -245,7 +245,7 @@ def domain_names(data: str | None, direction: str) -> tuple[str, str]:
 
 
 # Settings added after recipes existed, with the value that a run saved before them was trained with.
-ADDED_LATER: dict[str, Any] = {"pointwise_lr": 1.0}
+ADDED_LATER: dict[str, Any] = {"pointwise_lr": 1.0, "colour_judge": False}
 
 
 def saved_config(values: Mapping[str, Any]) -> dict[str, Any]:
