@@ -13,6 +13,7 @@ import onnxruntime as ort
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
 
 from .errors import InferError
+from .model_file import check_model_file
 
 DEVICES = ("auto", "cpu", "cuda", "tensorrt")
 PROVIDER_NAMES = {"tensorrt": "TensorrtExecutionProvider", "cuda": "CUDAExecutionProvider",
@@ -133,6 +134,7 @@ def _failure_reason(captured: str) -> str:
 def create_session(path: Path, device: Device, *, fp16: bool = False, strict: bool = False,
                    cache_dir: Path | None = None) -> DeviceSession:
     """Open `path` on `device`, falling back towards the CPU (or raising InferError when `strict`)."""
+    check_model_file(path)
     available = set(ort.get_available_providers())
     chain = [k for k in FALLBACK_CHAIN[device.kind] if PROVIDER_NAMES[k] in available or k == "cpu"]
     wanted = chain[0]

@@ -164,7 +164,7 @@ def test_show_with_an_unreachable_display_says_so(work, monkeypatch):
     (("--stream", "http://127.0.0.1:9/none.mp4"), "--stream http://127.0.0.1:9/none.mp4: cannot open it"),
     (("--stream", "nowhere"), "not a URL"),
     (("--folder", "nothing"), "--folder nothing: no such folder"),
-    (("--image", "photos/a.png", "--model", "in.mp4"), "not a model ONNX Runtime can load"),
+    (("--image", "photos/a.png", "--model", "in.mp4"), "in.mp4: not an ONNX model"),
     (("--image", "photos/a.png", "--model", "nothing.onnx"), "no such file or folder"),
     (("--image", "photos/a.png", "--device", "gpu"), "use auto, cpu, cuda[:N] or tensorrt[:N]"),
     (("--image", "photos/a.png", "--size", "big"), "--size 'big'"),
