@@ -3,9 +3,10 @@
 An ONNX tensor may keep its values in another file (`external_data`), named by a path inside the
 model. A crafted model can point that path at any file the user can read (`../../.ssh/id_rsa`, an
 absolute path, a symlink or hard link beside the model), and the file's bytes then become weights
-that shape the output. ONNX Runtime checks such paths only since 1.24, and still follows hard
-links. cgan-export writes every weight into the one .onnx file, so cgan refuses any model that
-refers to external data, whatever ONNX Runtime version is installed.
+that shape the output. Only recent ONNX Runtime versions check such paths, and no path check can
+tell a hard link beside the model from a plain file. cgan-export writes every weight into the one
+.onnx file, so cgan refuses any model that refers to external data, whatever ONNX Runtime version
+is installed.
 
 The scan reads the protobuf wire format directly (the base install has no `onnx` package). It
 visits every place a TensorProto can sit: initializers, sparse initializers, node attributes
@@ -16,6 +17,7 @@ model-local functions. Field numbers are those of onnx/onnx.proto3 (tests check 
 from __future__ import annotations
 
 import mmap
+import os
 from pathlib import Path
 
 from .errors import InferError
@@ -94,17 +96,14 @@ def refers_to_external_data(data) -> bool:
 
     Raises ValueError when the bytes are not a well-formed protobuf message.
     """
-    try:
-        return _uses_external_data(data, 0, len(data), "ModelProto", 0)
-    except IndexError:
-        raise _Malformed("truncated") from None
+    return _uses_external_data(data, 0, len(data), "ModelProto", 0)
 
 
 def check_model_file(path: Path) -> None:
     """Refuse, in one line, a model file that keeps weights outside itself or is not protobuf at all."""
     try:
         with open(path, "rb") as f:
-            if path.stat().st_size == 0:
+            if os.fstat(f.fileno()).st_size == 0:
                 raise InferError(f"{path}: the file is empty, not an ONNX model")
             with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
                 external = refers_to_external_data(data)
