@@ -3,6 +3,7 @@ crafted path (../, absolute, a symlink or hard link beside the model) would turn
 into weights that shape the output."""
 import os
 
+import cv2
 import numpy as np
 import onnx
 import pytest
@@ -100,7 +101,6 @@ def test_the_command_refuses_it_and_writes_nothing(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "secret.bin").write_bytes(SECRET)
     onnx.save(_placements("secret.bin")["initializer"], str(tmp_path / "evil.onnx"))
-    import cv2
     cv2.imwrite("a.png", np.zeros((8, 8, 3), np.uint8))
     result = CliRunner().invoke(main, ["--image", "a.png", "--model", "evil.onnx", "--out", "o.png", "--no-progress"])
     assert result.exit_code != 0 and "Traceback" not in result.output
@@ -124,6 +124,9 @@ def test_a_truncated_or_garbled_model_is_not_an_onnx_model(rgb_model, tmp_path, 
     path.write_bytes(data[:cut] if cut > 0 else data[:cut] + b"\xff\xff")
     with pytest.raises(InferError, match="bad.onnx: not an ONNX model"):
         check_model_file(path)
+
+
+def test_an_empty_file_is_not_an_onnx_model(tmp_path):
     (tmp_path / "empty.onnx").write_bytes(b"")
     with pytest.raises(InferError, match="empty.onnx: the file is empty"):
         check_model_file(tmp_path / "empty.onnx")
