@@ -97,6 +97,16 @@ def shutdown_distributed() -> None:
         dist.destroy_process_group()
 
 
+def finish_together(device: torch.device | None = None) -> None:
+    """Wait until every process has finished its run, before any leaves the process group.
+
+    Call on the way out of a run that ended normally (a failed run leaves at once: its peers may
+    be gone). Without it, a process with nothing left to do tears down its connections and exits
+    while the main one is still writing, and gloo has been seen to abort such a process at exit
+    ("terminate called without an active exception", status -6) now and then."""
+    any_rank(False, device=device)
+
+
 def rank_seed(seed: int, env: DistEnv) -> int:
     """Seed of this process's global RNGs (dropout, image pool): distinct per rank, fixed by --seed."""
     return seed + env.rank
