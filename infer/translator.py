@@ -102,13 +102,27 @@ class Translator:
             if plan:
                 self._note(f"{w}x{h} frames exceed the memory budget ({self.budget / 2**30:.1f} GiB) as a whole: "
                            f"translating them in {plan.tile}-pixel tiles (--tile, --max-memory)")
-        if plan and self.stats_layers and tiling.stats_size(h, w, plan.stats_scale, self._stats_pixels()) == (h, w):
-            # The statistics pass would run the whole frame at full resolution, and its image output
-            # is the whole-image translation that tiles can only approximate: run it whole instead.
-            self._note(f"{w}x{h} frames run whole: their instance-norm statistics need a whole-frame pass "
-                       "at full resolution anyway, which gives the exact output (docs/tiling.md)")
-            return None
+        if plan and self.stats_layers and plan.stats_scale >= 1:
+            why = self._why_whole(h, w)
+            if why:
+                self._note(f"{w}x{h} frames run whole: {why}, and a whole-frame run gives the exact output "
+                           "that tiles with its statistics only approximate, in less time (docs/tiling.md)")
+                return None
         return plan
+
+    def _why_whole(self, h: int, w: int) -> str:
+        """Why a frame planned for tiles runs whole instead, or "" when it must tile.
+
+        Tiles of an instance-norm model need a whole-frame statistics pass first. On the CPU a frame
+        that fits the memory budget whole runs whole: one pass instead of that pass plus the tiles.
+        On a GPU the budget (host memory) says nothing of device memory, so only a frame that the
+        statistics pass runs whole at full resolution anyway is spared its tiles.
+        """
+        if not self.session.on_gpu and tiling.inference_bytes(h, w, self.spec.info) <= self.budget:
+            return f"they fit the memory budget ({self.budget / 2**30:.1f} GiB)"
+        if tiling.stats_size(h, w, 1.0, self._stats_pixels()) == (h, w):
+            return "their instance-norm statistics need a whole-frame pass at full resolution anyway"
+        return ""
 
     def _stats_pixels(self) -> int:
         """The most pixels the statistics pass runs on (downscaled beyond)."""

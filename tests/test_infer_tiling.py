@@ -143,6 +143,26 @@ def test_a_frame_whose_statistics_pass_runs_whole_gets_the_whole_image_output(rg
     assert isinstance(Translator(rgb_model, "cpu", tile=48, max_memory="500k").prepare(frame), tiling.TiledFrame)
 
 
+def test_on_the_cpu_a_frame_within_the_budget_runs_whole_beyond_the_statistics_pass_size(rgb_model, monkeypatch):
+    """--tile on a frame too large for a full-resolution statistics pass but within the memory budget:
+    statistics pass plus tiles would cost more than the exact whole-frame run."""
+    monkeypatch.setattr(tiling, "STATS_MAX_PIXELS", 40 * 40)  # the statistics pass would downscale the frame
+    frame = photo_like(70, 130)
+    notes = []
+    t = Translator(rgb_model, "cpu", tile=48, log=notes.append)
+    assert tiling.stats_size(70, 130, 1.0, t._stats_pixels()) != (70, 130)
+    assert not isinstance(t.prepare(frame), tiling.TiledFrame)
+    np.testing.assert_array_equal(t(frame), Translator(rgb_model, "cpu")(frame))
+    assert len(notes) == 1 and "fit the memory budget" in notes[0]
+    fits = tiling.inference_bytes(70, 130, t.spec.info)  # a budget just too small for the whole frame tiles it
+    assert isinstance(Translator(rgb_model, "cpu", tile=48, max_memory=fits - 1).prepare(frame), tiling.TiledFrame)
+    assert not isinstance(Translator(rgb_model, "cpu", tile=48, max_memory=fits).prepare(frame), tiling.TiledFrame)
+    # On a GPU the host-memory budget says nothing of device memory: the tiles asked for stay.
+    t.session = replace(t.session, provider="CUDAExecutionProvider")
+    assert isinstance(t.prepare(frame), tiling.TiledFrame)
+    assert not isinstance(t.prepare(frame[:30, :50]), tiling.TiledFrame)  # the statistics pass covers it whole
+
+
 def test_translator_tiles_large_frames_and_keeps_their_size(rgb_model, gray_model):
     notes = []
     t = Translator(rgb_model, "cpu", tile=48, tile_stats_scale=0.5, log=notes.append)
