@@ -37,6 +37,8 @@ def write_crops(folder: Path, seed: int = 0) -> None:
                 cv2.imwrite(str(folder / domain / f"{name}_{i}.png"), grade(image[y:y + CROP, x:x + CROP]))
 
 
-def trained_model(cache: Path) -> Path:
-    """cache/model/G.onnx: trained and exported when missing."""
-    return cached_generator(cache / "model" / "G.onnx", write_crops, "photos", STEPS)
+def trained_model(cache: Path, recipe: str = "cgan") -> Path:
+    """cache/model/G.onnx (cache/model_official/... for the official recipe): trained and exported
+    when missing."""
+    folder = "model" if recipe == "cgan" else f"model_{recipe}"
+    return cached_generator(cache / folder / "G.onnx", write_crops, "photos", STEPS, recipe=recipe)
