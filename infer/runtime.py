@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -103,10 +104,20 @@ RUN_FAILURE_ADVICE = (
 )
 
 
+# One buffer of an image generator holds at most a few hundred times its float32 input (ngf 64:
+# 256 channels x 4 bytes per pixel against 12); a request beyond this says the graph is not one.
+IMPLAUSIBLE_BUFFER_FACTOR = 1000
+
+
 def run_failure(error: Exception, shape: tuple[int, ...]) -> str:
     """One line for a model call that failed on an N x C x H x W input."""
     message = ort_message(error)
     advice = next(text for pattern, text in RUN_FAILURE_ADVICE if pattern.search(message))
+    requested = re.search(r"buffer of size (\d+)", message)
+    if requested and int(requested.group(1)) > IMPLAUSIBLE_BUFFER_FACTOR * 4 * math.prod(shape):
+        advice = (f"it asked for {int(requested.group(1)) / 2**30:.1f} GiB at once, far more than an image "
+                  "generator needs for this input: the model file may be broken or crafted; use one written "
+                  "by cgan-export")
     return f"the model failed on a {shape[3]}x{shape[2]} input ({message}); {advice}"
 
 
