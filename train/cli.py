@@ -5,7 +5,7 @@ import click
 from click.core import ParameterSource
 
 from .config import BUILTIN_DEFAULTS, FIELDS, RECIPES, TrainConfig, load_config_file, make_config, value_type
-from .distributed import dist_env, exit_after_peer_failure, peer_failure_message
+from .distributed import dist_env, exit_after_peer_failure, exit_at_once, peer_failure_message
 from .errors import TrainError
 from .known_answer import KnownAnswerDataset, format_report
 from .loop import StoppedAtStart, run_training
@@ -89,8 +89,8 @@ def main(ctx: click.Context, config_file: str | None, resume: str | None, **para
         if message is None:
             raise
         exit_after_peer_failure(f"Error: {message}")
-    if result.path is None:  # a torchrun process other than the main one
-        return
+    if result.path is None:  # a torchrun process other than the main one: it wrote nothing
+        exit_at_once(0)
     if result.stopped_by:
         click.echo(f"cgan-train: stopped by {result.stopped_by} at step {result.steps}; checkpoint saved in "
                    f"{result.path / 'checkpoints' / 'latest.pt'}")

@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from .config import ConfigError, TrainConfig
 from .data import UnalignedDataset, build_loader, check_batchable, start_epoch
-from .distributed import DistEnv, any_rank, finish_together, shutdown_distributed
+from .distributed import DistEnv, any_rank, shutdown_distributed
 from .evaluation import heldout_set
 from .known_answer import KnownAnswerDataset, known_answer_report
 from .networks import create_discriminator, side_multiple
@@ -203,6 +203,5 @@ def run_training(config: TrainConfig, name_given: bool = False, echo: Callable[[
                                         size=config.crop_size, seed=config.seed)
             run.write_known_answer(known)
             run.write_report()
-        finish_together(session.device)
     seconds = time.perf_counter() - start
     return RunResult(path, config, trainer.step, seconds, known, stop.signal_name if stopped else None)
