@@ -104,8 +104,9 @@ RUN_FAILURE_ADVICE = (
 )
 
 
-# One buffer of an image generator holds at most a few hundred times its float32 input (ngf 64:
-# 256 channels x 4 bytes per pixel against 12); a request beyond this says the graph is not one.
+# A generator's whole working memory is about 24 bytes per pixel per filter of its first layer
+# (cgan.infer.tiling), about 130 times its float32 input at ngf 64; one buffer is a part of it. A
+# single request beyond this factor says the graph is not an image generator.
 IMPLAUSIBLE_BUFFER_FACTOR = 1000
 
 
