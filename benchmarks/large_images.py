@@ -6,7 +6,7 @@
 
 1. PSNR of tiled against whole-image output (8-bit pixels, peak 255) for several tile sizes and
    overlaps, with whole-image statistics (ours) and with per-tile statistics and no overlap (naive);
-   plus the seam picture docs/tiling_seam.png.
+   plus the seam picture (docs/tiling_seam.png is the --recipe official one).
 2. Peak RSS (VmHWM, each case in a fresh process) and time against image size, whole and tiled.
 3. The tiling overhead where the whole image fits: tiled time / whole time, measured in one run.
 Table on stdout, JSON in bench_out/large_images.json (large_images_official.json for --recipe official).
