@@ -113,7 +113,8 @@ class _Stages:
                 if alone or (pending and pending[0].prepared.tensor.shape != item.prepared.tensor.shape):
                     flush()
                 pending.append(item)
-                if alone or len(pending) >= self.batch:
+                per_call = 1 if alone else min(self.batch, self.translator.frames_per_call(item.prepared.tensor.shape))
+                if len(pending) >= per_call:
                     flush()
             flush()
         except BaseException as e:  # handed to the calling thread, which raises it

@@ -124,6 +124,12 @@ class Translator:
             return "their instance-norm statistics need a whole-frame pass at full resolution anyway"
         return ""
 
+    def frames_per_call(self, tensor_shape: tuple[int, ...]) -> int:
+        """How many prepared frames of this C x H x W shape one model call may take within the memory
+        budget (at least 1): a batch of frames that each fit may not fit together."""
+        h, w = tensor_shape[-2:]
+        return max(1, self.budget // tiling.inference_bytes(h, w, self.spec.info))
+
     def _stats_pixels(self) -> int:
         """The most pixels the statistics pass runs on (downscaled beyond)."""
         return min(tiling.STATS_MAX_PIXELS, tiling.pixels_within(self.budget, self.spec.info))
@@ -189,7 +195,9 @@ class Translator:
             outputs = [self.run_tiled(p) if isinstance(p, TiledFrame) else self.infer(p.tensor[None])[0]
                        for p in prepared]
         elif len({p.tensor.shape for p in prepared}) == 1:
-            outputs = self.infer(np.stack([p.tensor for p in prepared]))
+            per_call = self.frames_per_call(prepared[0].tensor.shape)
+            outputs = [y for i in range(0, len(prepared), per_call)
+                       for y in self.infer(np.stack([p.tensor for p in prepared[i:i + per_call]]))]
         else:
             outputs = [self.infer(p.tensor[None])[0] for p in prepared]
         return [_like(self.finish(y, p), img, rgb) for y, p, img in zip(outputs, prepared, images)]

@@ -5,7 +5,8 @@ import cv2
 import numpy as np
 import pytest
 
-from cgan.infer import InferError, Translator, open_sink, open_source, output_path, run_pipeline, translate_video
+from cgan.infer import (InferError, Translator, open_sink, open_source, output_path, run_pipeline, tiling,
+                        translate_video)
 from cgan.infer.sinks import VideoSink
 from helpers import fail_on_call, image, read_video, write_video
 
@@ -172,3 +173,25 @@ def test_batched_folder_equals_unbatched(rgb_model, tmp_path, monkeypatch):
         results[batch] = [cv2.imread(str(tmp_path / f"b{batch}" / f"{i}.png")) for i in range(5)]
     for a, b in zip(results[1], results[3]):
         assert a.shape == b.shape and np.abs(a.astype(int) - b.astype(int)).max() <= 1
+
+
+def test_a_batch_never_asks_more_memory_than_the_budget(rgb_model, tmp_path, monkeypatch):
+    """--batch 8 of frames that each fit the budget but not eight together: calls of what fits."""
+    sizes, real = [], Translator.infer
+    monkeypatch.setattr(Translator, "infer", lambda self, b: sizes.append(len(b)) or real(self, b))
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(7):
+        cv2.imwrite(str(folder / f"{i}.png"), image(24, 32, seed=i))
+    one = tiling.inference_bytes(24, 32, Translator(rgb_model, device="cpu").spec.info)
+    translator = Translator(rgb_model, device="cpu", max_memory=3 * one)  # three frames per call
+    assert translator.frames_per_call((3, 24, 32)) == 3
+    with open_source("folder", folder) as src, open_sink(src, tmp_path / "out", False) as sink:
+        report = run_pipeline(translator, src, sink, batch=8, progress=False)
+    assert report.done == 7 and sizes == [3, 3, 1]
+    sizes.clear()
+    frames = [image(24, 32, seed=i) for i in range(7)]
+    outputs = translator(frames)  # the API splits a list the same way
+    assert sizes == [3, 3, 1]
+    for frame, out in zip(frames, outputs):
+        assert np.abs(out.astype(int) - translator(frame).astype(int)).max() <= 1  # batched sums may round apart
