@@ -119,7 +119,7 @@ def exit_at_once(status: int) -> NoReturn:
     """End this process with `status` now, its output flushed, skipping the interpreter's exit.
 
     After a process has used gloo, its exit now and then ends in "terminate called without an
-    active exception" and status -6 instead (seen about once in 200 two-process runs on CPU, on a
+    active exception" and status -6 instead (seen about once in 100 two-process runs on CPU, on a
     process other than the main one, with or without all processes leaving the group together).
     Call it only where nothing is left to close: the run directory, lock and checkpoints belong to
     the main process, and `run_training` has returned."""
