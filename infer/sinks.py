@@ -13,6 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .apart import NO_INPUTS, Inputs, refuse_overlap
 from .errors import InferError
 from .files import DestinationExists, atomic_write, create_temp, os_reason, publish
 from .image_files import UnreadableImage, read_image
@@ -128,13 +129,14 @@ class Sink:
 class ImageSink(Sink):
     """One file per image: `path` itself for a single image, else `path/<relative name>`."""
 
-    def __init__(self, path: Path, names: list[str], single: bool, overwrite: bool):
+    def __init__(self, path: Path, names: list[str], single: bool, overwrite: bool, inputs: Inputs = NO_INPUTS):
         if single and not cv2.haveImageWriter(f"x{path.suffix}"):
             raise InferError(f"--out {path}: give a file name with an image extension OpenCV writes (.png, .jpg, ...)")
         self.path, self.single, self.overwrite = path, single, overwrite
         self.written = 0
         outputs = [path] if single else [path / n for n in unique_names([image_name(n) for n in names])]
         self.targets = dict(zip(names, outputs))
+        refuse_overlap(inputs, outputs if single else [path, *outputs])
         _refuse_existing(outputs, overwrite)
 
     def write(self, name: str, image: np.ndarray) -> None:
@@ -172,11 +174,12 @@ class VideoSink(Sink):
     column or row (cropped, never scaled).
     """
 
-    def __init__(self, path: Path, fps: float, overwrite: bool):
+    def __init__(self, path: Path, fps: float, overwrite: bool, inputs: Inputs = NO_INPUTS):
         if path.suffix.lower() not in VIDEO_CODECS:
             raise InferError(f"--out {path}: use a video extension ({', '.join(VIDEO_CODECS)})")
+        refuse_overlap(inputs, [path])
         _refuse_existing([path], overwrite)
-        self.path, self.fps, self.overwrite = path, fps, overwrite
+        self.path, self.fps, self.overwrite, self.inputs = path, fps, overwrite, inputs
         self.temp: Path | None = None
         self.writer: cv2.VideoWriter | None = None
         self.size: tuple[int, int] | None = None  # (width, height) as encoded
@@ -223,7 +226,7 @@ class VideoSink(Sink):
         if partial:
             target = self.path.with_name(f"{self.path.stem}.partial{self.path.suffix}")
             n = 2
-            while os.path.lexists(target) and not self.overwrite:
+            while os.path.lexists(target) and (not self.overwrite or self.inputs.overlap(target)):
                 target = self.path.with_name(f"{self.path.stem}.partial-{n}{self.path.suffix}")
                 n += 1
         _written(target, lambda: publish(self.temp, target, self.overwrite))
@@ -238,7 +241,8 @@ class VideoSink(Sink):
 
 
 def open_sink(source: Source, out: Path, overwrite: bool) -> Sink:
-    """The sink mirroring `source`: a video file for captures, image files otherwise."""
+    """The sink mirroring `source`: a video file for captures, image files otherwise; never over or among
+    the source's inputs."""
     if source.is_video:
-        return VideoSink(out, source.fps, overwrite)
-    return ImageSink(out, source.names, single=_writes_one_file(source), overwrite=overwrite)
+        return VideoSink(out, source.fps, overwrite, source.inputs)
+    return ImageSink(out, source.names, single=_writes_one_file(source), overwrite=overwrite, inputs=source.inputs)

@@ -10,10 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Protocol
 from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 import cv2
 import numpy as np
 
+from .apart import NO_INPUTS, Inputs
 from .errors import InferError
 from .image_files import UnreadableImage, read_image
 from .naming import unique_names
@@ -51,6 +53,7 @@ class Source:
         self.fps: float | None = None
         self.size: tuple[int, int] | None = None  # (width, height) when all frames share it
         self.total: int | None = None
+        self.inputs: Inputs = NO_INPUTS  # the files (and folder) read, which no output may touch
 
     @property
     def is_video(self) -> bool:
@@ -78,6 +81,7 @@ class ImageFiles(Source):
         self.paths = paths
         self.names = unique_names([p.relative_to(root).as_posix() if root else p.name for p in paths])
         self.total = len(paths)
+        self.inputs = Inputs(paths, root)
 
     def __iter__(self) -> Iterator[Frame]:
         for i, (path, name) in enumerate(zip(self.paths, self.names)):
@@ -90,8 +94,10 @@ class ImageFiles(Source):
 class CaptureSource(Source):
     """A video file, camera or stream read through cv2.VideoCapture (or an injected fake)."""
 
-    def __init__(self, name: str, capture: Capture, kind: str, live: bool):
+    def __init__(self, name: str, capture: Capture, kind: str, live: bool, file: Path | None = None):
         super().__init__(name, kind, live)
+        if file is not None:
+            self.inputs = Inputs([file])
         self.capture = capture
         fps = capture.get(cv2.CAP_PROP_FPS)
         self.fps = fps if fps and math.isfinite(fps) and 0 < fps < 1000 else DEFAULT_FPS
@@ -152,7 +158,7 @@ def _video(value: str, factory) -> Source:
     if not path.is_file():
         raise InferError(f"--video {path}: no such file")
     capture = _open_capture(str(path), f"--video {path}: OpenCV cannot decode it as a video", factory)
-    return CaptureSource(path.stem, capture, "video", live=False)
+    return CaptureSource(path.stem, capture, "video", live=False, file=path)
 
 
 MAX_CAMERA_INDEX = 1023
@@ -173,7 +179,8 @@ def _stream(value: str, factory) -> Source:
     capture = _open_capture(value, f"--stream {value}: cannot open it (unreachable, or not a video OpenCV's "
                                     "FFmpeg backend can read)", factory, cv2.CAP_FFMPEG)
     stem = Path(url.path).stem or "stream"
-    return CaptureSource(stem, capture, "stream", live=url.scheme != "file")
+    local = Path(url2pathname(url.path)) if url.scheme == "file" else None
+    return CaptureSource(stem, capture, "stream", live=local is None, file=local)
 
 
 SOURCES: dict[str, Callable[..., Source]] = {

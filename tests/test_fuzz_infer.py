@@ -4,6 +4,7 @@ bytes and video bytes. Each input is either accepted with valid values or refuse
 
 Bounded by default; `CGAN_FUZZ=long` runs many more examples (profiles in conftest.py)."""
 import json
+import os
 import tempfile
 from pathlib import Path
 
@@ -193,3 +194,40 @@ def test_the_video_reader_and_writer_never_fail_another_way(tmp_path_factory, da
         assert "\n" not in str(e) and not published
     assert sorted(p.name for p in folder.iterdir()) == sorted([path.name] + (["out.mp4"] if published else []))
     assert not [line for line in capfd.readouterr().err.splitlines() if line.strip()]
+
+
+# --- Outputs and inputs -------------------------------------------------------------------------------
+
+PARTS = st.sampled_from(["photos", "sub", "link", "out", "..", ".", "a.png", "b.png"])
+
+
+def _inputs_tree(root: Path) -> None:
+    """photos/{a.png, sub/b.png, sub/sub/a.png}, a symlink link -> photos/sub and a hard link hard.png."""
+    (root / "photos" / "sub" / "sub").mkdir(parents=True)
+    for i, name in enumerate(("a.png", "sub/b.png", "sub/sub/a.png")):
+        cv2.imwrite(str(root / "photos" / name), image(8, 8, seed=i))
+    (root / "link").symlink_to(root / "photos" / "sub")
+    os.link(root / "photos" / "a.png", root / "hard.png")
+
+
+@given(source=st.sampled_from([("folder", "photos"), ("folder", "link"), ("folder", "photos/sub"),
+                               ("image", ["photos/a.png"]), ("image", ["photos/a.png", "link/b.png"])]),
+       out=st.lists(PARTS, min_size=1, max_size=4))
+def test_no_output_ever_replaces_an_input_or_lands_among_them(tmp_path_factory, source, out):
+    root = tmp_path_factory.mktemp("apart")
+    _inputs_tree(root)
+    kind, value = source
+    value = [str(root / v) for v in value] if kind == "image" else str(root / value)
+    folder = Path(os.path.realpath(value)) if kind == "folder" else None
+    before = {p: p.read_bytes() for p in (root / "photos").rglob("*") if p.is_file()}
+    try:
+        with open_source(kind, value) as src, open_sink(src, root.joinpath(*out), overwrite=True) as sink:
+            for frame in src:
+                sink.write(frame.name, frame.image)
+            sink.finish(partial=False)
+    except InferError:
+        pass
+    after = {p: p.read_bytes() for p in (root / "photos").rglob("*") if p.is_file()}
+    added = set(after) - set(before)
+    assert all(after[p] == data for p, data in before.items())  # no input replaced
+    assert folder is None or not any(Path(os.path.realpath(p)).is_relative_to(folder) for p in added)

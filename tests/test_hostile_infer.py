@@ -25,7 +25,7 @@ from cgan.infer.image_files import MAX_DECODE_PIXELS, read_image, UnreadableImag
 from cgan.infer.metadata import ModelInfo
 from cgan.infer.naming import unique_names
 from cgan.infer.runtime import ModelRunError, run_failure
-from helpers import identity_info, identity_model, image, png_header_only, read_video, write_video
+from helpers import fail_on_call, identity_info, identity_model, image, png_header_only, read_video, write_video
 
 
 def cli(*args):
@@ -152,6 +152,79 @@ def test_two_images_with_one_name_in_different_folders_both_come_out(work):
     result = cli("--image", "x/p.png", "--image", "y/p.png", "--model", "id.onnx", "--out", "out")
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (work / "out").iterdir()) == ["p-2.png", "p.png"]
+
+
+# --- The user's own files are never written over, nor among ------------------------------------------
+
+def _tree(root: Path) -> dict[str, bytes | str]:
+    """Every entry under `root` with its bytes (files) or target (symlinks), to compare before and after."""
+    return {p.relative_to(root).as_posix(): os.readlink(p) if p.is_symlink() else p.read_bytes() if p.is_file() else ""
+            for p in root.rglob("*")}
+
+
+def _sub_sub(work):  # an input whose mirrored output would be another input: photos/sub/sub/a.png -> photos/sub/a.png
+    (work / "photos" / "sub" / "sub").mkdir(parents=True)
+    for folder in ("photos/sub", "photos/sub/sub"):
+        cv2.imwrite(str(work / folder / "a.png"), image(12, 16, seed=len(folder)))
+
+
+def _two_images(work):
+    cv2.imwrite(str(work / "photos" / "b.png"), image(12, 16, seed=5))
+
+
+OVER_INPUTS = {  # name: (set-up, cwd below work, arguments)
+    "folder onto itself": (None, ".", ["--folder", "photos", "--out", "photos"]),
+    "folder into itself": (None, ".", ["--folder", "photos", "--out", "photos/translated"]),
+    "folder through ..": (None, ".", ["--folder", "photos", "--out", "elsewhere/../photos/x"]),
+    "folder through a symlink": (lambda w: (w / "link").symlink_to(w / "photos"), ".",
+                                 ["--folder", "photos", "--out", "link/x"]),
+    "input folder through a symlink": (lambda w: (w / "link").symlink_to(w / "photos"), ".",
+                                       ["--folder", "link", "--out", "photos"]),
+    "outputs landing in the input": (_sub_sub, ".", ["--folder", "photos/sub", "--out", "photos"]),
+    "default output inside": (None, "photos", ["--folder", "."]),
+    "image onto itself": (None, ".", ["--image", "photos/a.png", "--out", "photos/a.png"]),
+    "image through ..": (None, ".", ["--image", "photos/a.png", "--out", "photos/../photos/a.png"]),
+    "image onto a hard link": (lambda w: os.link(w / "photos" / "a.png", w / "hard.png"), ".",
+                               ["--image", "photos/a.png", "--out", "hard.png"]),
+    "image onto a symlink to it": (lambda w: (w / "soft.png").symlink_to(w / "photos" / "a.png"), ".",
+                                   ["--image", "photos/a.png", "--out", "soft.png"]),
+    "images into their folder": (_two_images, ".", ["--image", "photos/a.png", "--image", "photos/b.png",
+                                                    "--out", "photos"]),
+    "video onto itself": (None, ".", ["--video", "in.mp4", "--out", "in.mp4"]),
+    "video through a symlinked input": (lambda w: (w / "v.mp4").symlink_to(w / "in.mp4"), ".",
+                                        ["--video", "v.mp4", "--out", "in.mp4"]),
+    "file stream onto itself": (None, ".", ["--stream", "file://{work}/in.mp4", "--out", "in.mp4"]),
+}
+
+
+@pytest.mark.parametrize("overwrite", [False, True], ids=["", "overwrite"])
+@pytest.mark.parametrize("case", OVER_INPUTS)
+def test_an_output_over_or_among_the_inputs_is_refused(work, monkeypatch, case, overwrite):
+    setup, cwd, args = OVER_INPUTS[case]
+    if setup:
+        setup(work)
+    before = _tree(work)
+    monkeypatch.chdir(work / cwd)
+    args = [a.format(work=work) for a in args] + ["--model", str(work / "id.onnx")] + ["--overwrite"] * overwrite
+    fails_with(cli(*args), "never writes over or among its inputs")
+    assert _tree(work) == before  # nothing changed, nothing added
+
+
+def test_an_output_beside_the_inputs_is_still_written(work):
+    result = cli("--image", "photos/a.png", "--out", "photos", "--model", "id.onnx")  # photos/a_G.png
+    assert result.exit_code == 0 and (work / "photos" / "a_G.png").is_file(), result.output
+    (work / "photos" / "sub").mkdir()
+    result = cli("--folder", "photos/sub/..", "--out", "out", "--model", "id.onnx")  # .. in the input only
+    assert result.exit_code == 0 and (work / "out" / "a.png").is_file(), result.output
+
+
+def test_a_stopped_video_never_finishes_over_an_input_named_like_the_partial(work, monkeypatch):
+    os.replace(work / "in.mp4", work / "x.partial.mp4")
+    before = _tree(work)
+    fail_on_call(monkeypatch, 2, KeyboardInterrupt())
+    result = cli("--video", "x.partial.mp4", "--out", "x.mp4", "--overwrite", "--no-temporal", "--model", "id.onnx")
+    assert result.exit_code == 130 and "x.partial-2.mp4" in result.output, result.output
+    assert (work / "x.partial.mp4").read_bytes() == before["x.partial.mp4"]
 
 
 # --- Symlinks and existing outputs -------------------------------------------------------------------
