@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
+from . import stopping
 from .errors import InferError
 from .model import GENERATOR_LETTERS
 from .files import os_reason
@@ -59,8 +60,7 @@ def _say(line: str) -> None:
 @click.option("--temporal/--no-temporal", default=None,
               help="Videos, cameras, streams: blend each frame with the previous output warped along the input's motion (no flicker; docs/temporal.md). Default: on for them.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
-def main(image, folder, video, camera, stream, model, gen, out, overwrite, side_by_side, show, size, device,
-         strict_device, fp16, batch, tile, tile_overlap, max_memory, cache_dir, temporal, no_progress) -> None:
+def main(**options) -> None:
     """Translate images, folders, videos, cameras and streams with an exported ONNX generator.
 
     \b
@@ -68,6 +68,25 @@ def main(image, folder, video, camera, stream, model, gen, out, overwrite, side_
     cgan-infer --folder photos/ --model models/run --gen F --batch 8
     cgan-infer --camera 0 --show
     """
+    try:
+        stopping.switch("raise")  # a stop now ends the command before anything is written
+        report = _translate(**options)
+    except KeyboardInterrupt:  # before the first frame (from then on a stop ends the loop cleanly)
+        _say("stopped; no half-written file left behind")
+        sys.exit(EXIT_INTERRUPTED)
+    if report.failed:
+        _say(f"{len(report.failed)} failed: " + ", ".join(name for name, _ in report.failed[:10])
+             + (" ..." if len(report.failed) > 10 else ""))
+    click.echo(report.summary())
+    if report.partial:
+        sys.exit(EXIT_INTERRUPTED)
+    if report.failed:
+        sys.exit(EXIT_FAILED)
+
+
+def _translate(image, folder, video, camera, stream, model, gen, out, overwrite, side_by_side, show, size, device,
+               strict_device, fp16, batch, tile, tile_overlap, max_memory, cache_dir, temporal, no_progress):
+    """The command's work, up to the report."""
     kind, value = _chosen_source(image=image, folder=folder, video=video, camera=camera, stream=stream)
     preview = None
     if show:
@@ -81,6 +100,7 @@ def main(image, folder, video, camera, stream, model, gen, out, overwrite, side_
             translator = Translator(model, device, gen=gen, size=size, fp16=fp16, strict_device=strict_device,
                                     cache_dir=cache_dir, tile=tile, tile_overlap=tile_overlap, max_memory=max_memory,
                                     log=lambda line: tqdm.write(line, file=sys.stderr))
+            stopping.switch("poll")  # from here on a stop ends the loop cleanly, keeping what is done
             for note in translator.notes:
                 _say(note)
             _say(translator.describe())
@@ -94,14 +114,4 @@ def main(image, folder, video, camera, stream, model, gen, out, overwrite, side_
         raise click.ClickException(str(e)) from None
     except OSError as e:  # a folder we cannot create or a disk that is full
         raise click.ClickException(os_reason(e)) from None
-    except KeyboardInterrupt:  # before the loop started (the loop itself stops cleanly)
-        _say("stopped; no half-written file left behind")
-        sys.exit(EXIT_INTERRUPTED)
-    if report.failed:
-        _say(f"{len(report.failed)} failed: " + ", ".join(name for name, _ in report.failed[:10])
-             + (" ..." if len(report.failed) > 10 else ""))
-    click.echo(report.summary())
-    if report.partial:
-        sys.exit(EXIT_INTERRUPTED)
-    if report.failed:
-        sys.exit(EXIT_FAILED)
+    return report

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 import sys
-import tempfile
 import threading
 from contextlib import contextmanager
 from typing import Iterator
@@ -51,6 +50,8 @@ def native_stderr(only_thread: bool = False) -> Iterator[list[str]]:
 
     `only_thread`: no other thread writes meanwhile, so every captured line is the library's.
     """
+    import tempfile  # here: cgan-infer imports this module before it can take Ctrl-C (entry.py)
+
     lines: list[str] = []
     with _fd2_lock, tempfile.TemporaryFile() as capture:
         sys.stderr.flush()

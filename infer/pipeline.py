@@ -1,8 +1,10 @@
 """The one streaming loop: decode -> model -> encode, overlapped in threads with bounded queues.
 
 A decode thread reads frames and prepares tensors (batched while sizes agree), the calling thread
-runs the model (so Ctrl-C lands there), and an encode thread post-processes and writes. Frames flow
-through and are never all held in memory.
+runs the model, and an encode thread post-processes and writes. Frames flow through and are never
+all held in memory. Ctrl-C sets a flag that the calling thread checks between model calls
+(stopping.py); every wait between the threads has a timeout, so a stop ends the run within one
+model call, one frame read and the writing of what the model has done.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from . import stopping
 from .errors import InferError
 from .processing import Prepared, side_by_side
 from .runtime import ModelRunError
@@ -25,6 +28,7 @@ from .temporal import Motion, MotionTracker, TemporalBlender, TemporalSettings
 from .tiling import TiledFrame
 
 QUEUE_BATCHES = 4  # batches waiting between two stages
+POLL_S = 0.05  # how often a waiting thread looks again (for a stop, or for the end of the input)
 _DONE = object()
 
 
@@ -65,7 +69,7 @@ def _put(q: queue.Queue, item, stop: threading.Event) -> bool:
     """Put, unless `stop` is set while the queue stays full."""
     while not stop.is_set():
         try:
-            q.put(item, timeout=0.05)
+            q.put(item, timeout=POLL_S)
             return True
         except queue.Full:
             pass
@@ -85,6 +89,7 @@ class _Stages:
         self.to_model: queue.Queue = queue.Queue(QUEUE_BATCHES)
         self.to_encoder: queue.Queue = queue.Queue(QUEUE_BATCHES)
         self.stop = threading.Event()  # no more frames: Ctrl-C, preview closed, or a stage failed
+        self.model_done = threading.Event()  # the model hands the encoder nothing more
         self.errors: list[BaseException] = []
 
     def decode(self) -> None:
@@ -135,9 +140,18 @@ class _Stages:
                 i.error = str(e)
             return None
 
+    def _next_for_encoder(self):
+        """The next (items, outputs) for the encoder, or None once the model is done and all is written."""
+        while True:
+            try:
+                return self.to_encoder.get(timeout=POLL_S)
+            except queue.Empty:
+                if self.model_done.is_set() and self.to_encoder.empty():  # in this order: no put after the flag
+                    return None
+
     def encode(self) -> None:
         try:
-            while (message := self.to_encoder.get()) is not _DONE:
+            while (message := self._next_for_encoder()) is not None:
                 items, outputs = message
                 good = iter(outputs if outputs is not None else ())
                 for item in items:
@@ -189,33 +203,29 @@ def run_pipeline(translator, source: Source, sink: Sink, *, batch: int = 1, comp
     decoder = threading.Thread(target=stages.decode, name="cgan-decode", daemon=True)
     encoder = threading.Thread(target=stages.encode, name="cgan-encode", daemon=True)
     model_before, start = translator.model_seconds, time.perf_counter()
-    try:
-        decoder.start()  # inside the try: a Ctrl-C here still stops both threads
-        encoder.start()
-        while not stages.stop.is_set():
-            try:
-                items = stages.to_model.get(timeout=0.05)
-            except queue.Empty:
-                continue
-            if items is _DONE:
-                break
-            if not _put(stages.to_encoder, (items, stages.infer(items)), stages.stop):
-                break
-    except KeyboardInterrupt:
-        report.interrupted = True
-    finally:
-        stages.stop.set()
-        if decoder.is_alive():
-            decoder.join()
-        while encoder.is_alive():  # let the encoder write what the model has done, then end
-            try:
-                stages.to_encoder.put(_DONE, timeout=0.05)
-                break
-            except queue.Full:
-                pass
-        if encoder.ident is not None:
-            encoder.join()
-        bar.close()
+    with stopping.polled():
+        try:
+            decoder.start()
+            encoder.start()
+            while not stages.stop.is_set() and not stopping.requested():
+                try:
+                    items = stages.to_model.get(timeout=POLL_S)
+                except queue.Empty:
+                    continue
+                if items is _DONE:
+                    break
+                if not _put(stages.to_encoder, (items, stages.infer(items)), stages.stop):
+                    break
+            report.interrupted = report.interrupted or stopping.requested()
+        except KeyboardInterrupt:  # raised by an app's own Ctrl-C handler, which polled() leaves in place
+            report.interrupted = True
+        finally:
+            stages.stop.set()  # the decoder ends after the frame it is reading
+            stages.model_done.set()  # the encoder writes what the model has done, then ends
+            for thread in (decoder, encoder):
+                if thread.ident is not None:
+                    thread.join()
+            bar.close()
     if stages.errors:
         raise stages.errors[0]
     report.wall_s = time.perf_counter() - start

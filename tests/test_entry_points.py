@@ -9,6 +9,7 @@ import textwrap
 
 import pytest
 
+from cgan.infer import stopping
 from cgan.infer.entry import launch as launch_infer
 from cgan.train.launch import launch as launch_command
 
@@ -30,18 +31,23 @@ def command_module(tmp_path, monkeypatch):
     """Writes a command module whose import runs `body`; returns its name and the calls of its main."""
     monkeypatch.syspath_prepend(str(tmp_path))
     saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-    calls = []
+    for name, value in vars(stopping._State).items():  # launch installs cgan-infer's handler for good
+        if not name.startswith("_"):
+            monkeypatch.setattr(stopping._State, name, value)
+    calls, handlers = [], []
     monkeypatch.setattr("builtins.stand_in_calls", calls, raising=False)
+    monkeypatch.setattr("builtins.stand_in_handlers", handlers, raising=False)  # SIGTERM's, while main runs
 
     def write(body: str) -> str:
         name = next(NAMES)
         (tmp_path / f"{name}.py").write_text("import builtins, os, signal\n" + body + textwrap.dedent("""
             def main(**options):
                 builtins.stand_in_calls.append(options)
+                builtins.stand_in_handlers.append(signal.getsignal(signal.SIGTERM))
             """))
         return name
 
-    yield write, calls
+    yield write, calls, handlers
     for sig, handler in saved.items():
         signal.signal(sig, handler)
 
@@ -50,7 +56,7 @@ def command_module(tmp_path, monkeypatch):
     (lambda module: launch_command(module, "cgan-export"), "cgan-export", 143),
     (launch_infer, "", 130)])
 def test_a_stop_signal_during_the_import_ends_with_one_line(command_module, capsys, launch, prog, code):
-    write, calls = command_module
+    write, calls, _ = command_module
     with pytest.raises(SystemExit) as stopped:
         launch(write(SENDS_SIGTERM))
     assert stopped.value.code == code and calls == []
@@ -60,7 +66,7 @@ def test_a_stop_signal_during_the_import_ends_with_one_line(command_module, caps
 
 @pytest.mark.parametrize("launch", [lambda module: launch_command(module, "cgan-train"), launch_infer])
 def test_a_second_ctrl_c_that_a_library_turns_into_an_import_error_is_still_a_stop(command_module, capsys, launch):
-    write, calls = command_module
+    write, calls, _ = command_module
     with pytest.raises(SystemExit) as stopped:
         launch(write(TWO_CTRL_C_LIKE_ONNX_RUNTIME))
     assert stopped.value.code == 130 and calls == []
@@ -69,14 +75,15 @@ def test_a_second_ctrl_c_that_a_library_turns_into_an_import_error_is_still_a_st
 
 @pytest.mark.parametrize("launch", [lambda module: launch_command(module, "cgan-train"), launch_infer])
 def test_an_import_error_without_a_stop_is_not_hidden(command_module, launch):
-    write, calls = command_module
+    write, calls, _ = command_module
     with pytest.raises(ImportError, match="libGL"):
         launch(write(BROKEN_INSTALL))
 
 
 def test_without_a_stop_the_command_runs_and_infer_then_takes_sigterm_as_ctrl_c(command_module):
-    write, calls = command_module
+    write, calls, handlers = command_module
     launch_command(write(""), "cgan-export")
     launch_infer(write(""))
     assert calls == [{"prog_name": "cgan-export"}, {}]
-    assert signal.getsignal(signal.SIGTERM) is signal.default_int_handler
+    assert handlers[1] is stopping.on_stop  # while cgan-infer runs
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN  # once it is over, up to the process's end
