@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .contract import check_names
 from .errors import InferError
 from .files import newest
 from .metadata import ModelInfo
@@ -114,10 +115,7 @@ def read_spec(path: Path, session: DeviceSession) -> tuple[ModelSpec, str]:
     if fixed and not all(0 < side <= MAX_FIXED_SIDE for side in fixed):
         raise InferError(f"{path}: its graph takes only {fixed[1]}x{fixed[0]} inputs, outside 1..{MAX_FIXED_SIDE}")
     if info is not None:
-        names = {i.name for i in inputs} | {o.name for o in outputs}
-        if info.input_name not in names or info.output_name not in names:
-            raise InferError(f"{path}: its cgan metadata names tensors {info.input_name!r}/{info.output_name!r} "
-                             "that the graph does not have")
+        check_names(path, info, [i.name for i in inputs], [o.name for o in outputs])
         layout = Layout(info.input_channels, info.output_channels, info.color_order,
                         tuple(info.value_range), info.side_multiple, np.dtype(dtype))
         note = f"{path.name} takes {fixed[1]}x{fixed[0]} inputs only: frames are resized to it and back" if fixed else ""

@@ -9,7 +9,7 @@ from typing import Callable, Sequence
 import cv2
 import numpy as np
 
-from . import processing, tiling
+from . import contract, processing, tiling
 from .errors import InferError
 from .model import find_model, read_spec
 from .pipeline import RunReport, run_pipeline
@@ -21,6 +21,7 @@ from .temporal import TEMPORAL_BY_DEFAULT, TemporalSettings
 from .tiling import TiledFrame, Tiling
 
 TENSORRT = PROVIDER_NAMES["tensorrt"]
+DRY_RUN_MAX_PIXELS = 512 * 512  # a graph fixed at a larger size is checked on its first frame instead
 
 
 class Translator:
@@ -56,6 +57,7 @@ class Translator:
             h, w = self.spec.fixed_size
             self.resize = processing.Resize(width=w, height=h)
         self.notes = [n for n in (warning, self.session.note) if n]
+        self._dry_run()
         self.model_seconds = 0.0  # time spent inside the model, summed over every run
         self.model_frames = 0
         if tile_overlap is None:  # the default, shrunk for small tiles
@@ -70,6 +72,19 @@ class Translator:
         self.stats_layers = (info.norm_stats or 0) if info else 0  # 0: tiles keep their own statistics
         self.tile_notes: set[str] = set()  # said once per run
         self.log = log or (lambda line: None)
+
+    def _dry_run(self) -> None:
+        """Check the output contract on a small input now, rather than on the first frame. Skipped on
+        TensorRT, which would build an engine for this shape only, and for large fixed sizes: there the
+        first frame's call checks it."""
+        x = contract.dry_run_input(self.spec.layout, self.spec.fixed_size)
+        if self.provider == TENSORRT or x.shape[2] * x.shape[3] > DRY_RUN_MAX_PIXELS:
+            return
+        try:
+            y = self.session.run(x, self.spec.input_name, self.spec.output_name)
+        except ModelRunError:  # a net that refuses this small input may still take real frames
+            return
+        contract.check_output(self.path, self.spec.layout, x.shape, y.shape)
 
     @property
     def provider(self) -> str:
@@ -160,6 +175,8 @@ class Translator:
         except ORT_RUN_ERRORS as e:
             raise ModelRunError(f"the model failed on a {x.shape[3]}x{x.shape[2]} tile ({ort_message(e)})") from None
         self.model_seconds += time.perf_counter() - start
+        if outputs[0] == self.spec.output_name:
+            contract.check_output(self.path, self.spec.layout, x.shape, result[0].shape)
         return result
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
@@ -167,6 +184,7 @@ class Translator:
         start = time.perf_counter()
         out = self.session.run(batch, self.spec.input_name, self.spec.output_name)
         self.model_seconds += time.perf_counter() - start
+        contract.check_output(self.path, self.spec.layout, batch.shape, out.shape)
         self.model_frames += len(batch)
         return out
 

@@ -590,6 +590,86 @@ def test_a_video_ending_before_its_frame_count_is_a_reported_failure(work, monke
     assert result.exit_code == 1 and "the video ends after 2 of its 4 frames" in result.output
 
 
+# --- The model's output is checked against the contract ----------------------------------------------
+
+def graph_model(path: Path, nodes: list, metadata: dict | None, *, channels: int = 3,
+                extra_outputs: tuple[tuple[str, list], ...] = ()) -> Path:
+    """An ONNX model from `nodes` (onnx.helper nodes taking "image", giving "translated" and `extra_outputs`)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        nodes, "crafted", [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["n", channels, "h", "w"])],
+        [helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
+         for name, shape in (("translated", None), *extra_outputs)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    if metadata is not None:
+        helper.set_model_props(model, {"cgan": json.dumps(metadata)})
+    onnx.save(model, str(path))
+    return path
+
+
+def _node(op, inputs, output="translated", **attrs):
+    from onnx import helper
+
+    return helper.make_node(op, inputs, [output], **attrs)
+
+
+BROKEN_CONTRACTS = {  # name: (nodes, metadata changes, input channels); channels break only what metadata says
+    "half the size": ([_node("AveragePool", ["image"], kernel_shape=[2, 2], strides=[2, 2])], {}, 3),
+    "one channel for three": ([_node("ReduceMean", ["image"], axes=[1], keepdims=1)], {}, 3),
+    "three channels for one": ([_node("Concat", ["image", "image", "image"], axis=1)],
+                               {"input_channels": 1, "output_channels": 1}, 1),
+    "a row more": ([_node("Pad", ["image", "pads"]), _node("Constant", [], "pads", value_ints=[0, 0, 0, 0, 0, 0, 1, 0])],
+                   {}, 3),
+    "a 1 x 1 output": ([_node("GlobalAveragePool", ["image"])], {}, 3),
+}
+
+
+@pytest.mark.parametrize("case, metadata", [(case, True) for case in BROKEN_CONTRACTS]
+                         + [(case, False) for case in BROKEN_CONTRACTS if "channel" not in case])
+def test_a_model_breaking_the_output_contract_is_refused_at_load(work, case, metadata):
+    nodes, changes, channels = BROKEN_CONTRACTS[case]
+    info = identity_info(**changes) if metadata else None
+    model = graph_model(work / "broken.onnx", nodes, info, channels=channels)
+    with pytest.raises(InferError, match="broken.onnx: the model gives"):
+        Translator(model, "cpu")
+    for source in (["--image", "photos/a.png", "--out", "o.png"], ["--video", "in.mp4", "--out", "o.mp4"]):
+        line = fails_with(cli(*source, "--model", "broken.onnx"), "broken.onnx")
+        assert "the model gives" in line and "same height and width" in line
+    assert not list(work.glob("o*")) and temp_files(work) == []
+
+
+def test_a_model_breaking_the_contract_only_on_some_calls_is_caught_on_that_call(work, monkeypatch):
+    """Fine for one frame (the dry run), but the batch collapses to one: checked on every call."""
+    graph_model(work / "batch.onnx", [_node("ReduceMean", ["image"], axes=[0], keepdims=1)], identity_info())
+    assert Translator(work / "batch.onnx", "cpu")(image(12, 16)).shape == (12, 16, 3)
+    cv2.imwrite(str(work / "photos" / "b.png"), image(12, 16, seed=3))
+    line = fails_with(cli("--folder", "photos", "--batch", "2", "--model", "batch.onnx", "--out", "out"),
+                      "batch.onnx: the model gives 1 x 3 x 12 x 16 for a 2 x 3 x 12 x 16 input")
+    assert "Traceback" not in line and not (work / "out").exists()
+
+
+NAMING = {  # metadata names -> what the line says
+    "input names the output": ({"input_name": "translated"}, "names the input 'translated', which is not an input"),
+    "output names the input": ({"output_name": "image"}, "names the output 'image', which is not an output"),
+    "names nothing": ({"output_name": "nope"}, "names the output 'nope', which is not an output"),
+    "output names statistics": ({"output_name": "norm0_mean", "norm_stats": 1},
+                                "'norm0_mean', which is an instance-norm statistics output"),
+    "statistics, undeclared": ({"output_name": "norm0_mean"}, "the model gives 1 x 3 x 1 x 1"),
+}
+
+
+@pytest.mark.parametrize("case", NAMING)
+def test_metadata_naming_the_wrong_tensors_is_refused_in_one_line(work, case):
+    changes, text = NAMING[case]
+    graph_model(work / "named.onnx", [_node("Identity", ["image"]), _node("GlobalAveragePool", ["image"], "norm0_mean")],
+                identity_info(**changes), extra_outputs=(("norm0_mean", ["n", 3, 1, 1]),))
+    line = fails_with(cli("--image", "photos/a.png", "--model", "named.onnx", "--out", "o.png"), text)
+    assert "named.onnx" in line and not (work / "o.png").exists()
+
+
 # --- Smaller cases -----------------------------------------------------------------------------------
 
 def test_gen_with_a_model_file_is_an_error(work):
