@@ -3,7 +3,8 @@
 cgan-infer installs `on_stop` for all three from its first moment (entry.py), in one of four modes:
 
 - "import" while it imports: the first signal is only remembered (a KeyboardInterrupt inside a
-  library's import can come back as an ImportError); a second Ctrl-C leaves the import at once;
+  library's import can come back as an ImportError, or be printed and lost in an import-lock
+  callback); a second Ctrl-C ends the process at once, as nothing has been written yet;
 - "hold" while it parses options: signals are only remembered;
 - "raise" while it opens the model (which can take minutes for a TensorRT engine): the first signal
   raises KeyboardInterrupt, and nothing has been written yet;
@@ -16,11 +17,14 @@ In every mode, signals after the first are ignored, so clean-up (removing temp f
 """
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from contextlib import contextmanager
 from typing import Iterator
 
+EXIT_INTERRUPTED = 130
+BEFORE_STARTING = "stopped before starting; nothing written"
 STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
@@ -28,15 +32,14 @@ class _State:
     installed = False  # on_stop handles the stop signals (cgan-infer, or an app's main thread inside polled())
     mode = "import"
     requested = False  # a stop signal came
-    left_import = False  # a second Ctrl-C already raised KeyboardInterrupt in "hold" mode
 
 
 def on_stop(signum, frame) -> None:
     """The signal handler."""
     if _State.mode in ("import", "hold"):
-        if _State.mode == "import" and _State.requested and signum == signal.SIGINT and not _State.left_import:
-            _State.left_import = True
-            raise KeyboardInterrupt
+        if _State.mode == "import" and _State.requested and signum == signal.SIGINT:
+            os.write(2, f"{BEFORE_STARTING}\n".encode())
+            os._exit(EXIT_INTERRUPTED)
         _State.requested = True
         return
     if _State.requested:
@@ -48,7 +51,7 @@ def on_stop(signum, frame) -> None:
 
 def install() -> None:
     """Handle the stop signals from now on, in "import" mode (called first thing by cgan-infer)."""
-    _State.installed, _State.mode, _State.requested, _State.left_import = True, "import", False, False
+    _State.installed, _State.mode, _State.requested = True, "import", False
     for sig in STOP_SIGNALS:
         signal.signal(sig, on_stop)
 

@@ -5,6 +5,8 @@ Ctrl-C during the seconds torch, OpenCV or ONNX Runtime take to load would.
 """
 import itertools
 import signal
+import subprocess
+import sys
 import textwrap
 
 import pytest
@@ -64,13 +66,29 @@ def test_a_stop_signal_during_the_import_ends_with_one_line(command_module, caps
     assert len(err.splitlines()) == 1 and "nothing" in err and err.startswith(prog)
 
 
-@pytest.mark.parametrize("launch", [lambda module: launch_command(module, "cgan-train"), launch_infer])
-def test_a_second_ctrl_c_that_a_library_turns_into_an_import_error_is_still_a_stop(command_module, capsys, launch):
+def test_a_second_ctrl_c_that_a_library_turns_into_an_import_error_is_still_a_stop(command_module, capsys):
     write, calls, _ = command_module
     with pytest.raises(SystemExit) as stopped:
-        launch(write(TWO_CTRL_C_LIKE_ONNX_RUNTIME))
+        launch_command(write(TWO_CTRL_C_LIKE_ONNX_RUNTIME), "cgan-train")
     assert stopped.value.code == 130 and calls == []
     assert len(capsys.readouterr().err.splitlines()) == 1
+
+
+def test_a_second_ctrl_c_while_infer_imports_ends_it_at_once(tmp_path):
+    """cgan-infer's second Ctrl-C ends the process (nothing is written while importing), so no
+    KeyboardInterrupt can be lost inside a library's import."""
+    (tmp_path / "slow_command.py").write_text(textwrap.dedent("""\
+        import os, signal, time
+        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(30)  # the rest of a long import, never reached
+        def main():
+            print("ran")
+        """))
+    code = "import sys; sys.path.insert(0, sys.argv[1]); from cgan.infer.entry import launch; launch('slow_command')"
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, timeout=20)
+    assert done.returncode == 130 and done.stdout == ""
+    assert done.stderr == "stopped before starting; nothing written\n"
 
 
 @pytest.mark.parametrize("launch", [lambda module: launch_command(module, "cgan-train"), launch_infer])
