@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -12,7 +11,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 from click.testing import CliRunner
-from helpers import export_tiny, image, read_video, write_video
+from helpers import LEGACY_MODEL, export_tiny, image, read_video, write_video
 
 from cgan.infer import Translator
 from cgan.infer import tiling
@@ -143,9 +142,6 @@ def test_auto_tiling_under_a_small_budget_says_so_once(rgb_model):
     assert isinstance(t.prepare(frame), tiling.TiledFrame)
     assert t(frame).shape == frame.shape and t(frame).shape == frame.shape
     assert len(notes) == 1 and "memory budget" in notes[0]
-
-
-LEGACY_MODEL = Path(__file__).parent / "data" / "legacy_norm_stats_G.onnx"  # made by cgan-export before plain graphs
 
 
 def test_tiles_of_a_plain_model_open_the_statistics_graph_once_on_the_first_tiled_frame(rgb_model):
