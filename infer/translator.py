@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from functools import partial
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -72,10 +72,9 @@ class Translator:
         self.budget = tiling.parse_memory(max_memory) if isinstance(max_memory, str) else (
             max_memory or tiling.default_budget())
         info = self.spec.info
-        carries_stats = bool(info and info.norm_stats)  # a file exported before models were plain
+        self.carries_stats = bool(info and info.norm_stats)  # a file exported before models were plain
         # Instance-norm layers whose whole-image statistics tiles use; 0: tiles keep their own.
-        self.stats_layers = info.norm_stats if carries_stats else count_instance_norms(self.path)
-        self._tile_session: DeviceSession | None = self.session if carries_stats else None  # opened when needed
+        self.stats_layers = info.norm_stats if self.carries_stats else count_instance_norms(self.path)
         self.tile_notes: set[str] = set()  # said once per run
         self.log = log or (lambda line: None)
 
@@ -149,18 +148,21 @@ class Translator:
 
     def run_tiled(self, tiled: TiledFrame) -> np.ndarray:
         """A TiledFrame through the model tile by tile: the finished OpenCV image."""
-        if self.stats_layers and self._tile_session is None:
-            self._tile_session = self._statistics_session()
-        result = tiling.translate_tiled(tiled.frame, tiled.tiling, self.spec.layout, self._run_feeds,
-                                        self.spec.output_name, self.stats_layers, self._stats_pixels())
+        run = partial(self._run_feeds, self.tile_session)  # opening it first may leave stats_layers at 0
+        result = tiling.translate_tiled(tiled.frame, tiled.tiling, self.spec.layout, run, self.spec.output_name,
+                                        self.stats_layers, self._stats_pixels())
         if result.shape[:2] != tiled.original:
             oh, ow = tiled.original
             result = cv2.resize(result, (ow, oh), interpolation=cv2.INTER_LINEAR)
         return result
 
-    def _statistics_session(self) -> DeviceSession:
-        """The statistics graph derived from the model (cgan.infer.norm_stats), opened like the model; the
-        model itself, with a warning, when the graph cannot be derived or opened."""
+    @cached_property
+    def tile_session(self) -> DeviceSession:
+        """The session tiles run on, opened on first use: for an instance-norm model, the statistics graph
+        derived from it (cgan.infer.norm_stats), opened like the model; else, or with a warning when that
+        graph cannot be derived or opened, the model's own session."""
+        if not self.stats_layers or self.carries_stats:
+            return self.session
         try:
             graph, self.stats_layers = expose_norm_stats(read_model_file(self.path))
             return self._open_session(model=graph)
@@ -170,11 +172,12 @@ class Translator:
             self.stats_layers = 0
             return self.session
 
-    def _run_feeds(self, feeds: dict[str, np.ndarray], outputs: list[str], x: np.ndarray) -> list[np.ndarray]:
-        """One tile-pass call with extra inputs (instance-norm statistics) and any outputs; timed."""
+    def _run_feeds(self, session: DeviceSession, feeds: dict[str, np.ndarray], outputs: list[str],
+                   x: np.ndarray) -> list[np.ndarray]:
+        """One call of the tile pass with extra inputs (instance-norm statistics) and any outputs; timed."""
         start = time.perf_counter()
         try:
-            result = (self._tile_session or self.session).session.run(outputs, {self.spec.input_name: x, **feeds})
+            result = session.session.run(outputs, {self.spec.input_name: x, **feeds})
         except ORT_RUN_ERRORS as e:
             raise ModelRunError(f"the model failed on a {x.shape[3]}x{x.shape[2]} tile ({ort_message(e)})") from None
         self.model_seconds += time.perf_counter() - start
