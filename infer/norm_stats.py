@@ -173,7 +173,7 @@ def expose_norm_stats(data: bytes) -> tuple[bytes, int]:
     """
     graph = _graph_field(data)
     nodes = _top_level_nodes(data, graph)
-    norms = [node for _, node in nodes if node.is_instance_norm]
+    norms = [(field, node) for field, node in nodes if node.is_instance_norm]
     if not norms:
         return data, 0
     taken = _names(data, graph, [node for _, node in nodes])
@@ -181,20 +181,17 @@ def expose_norm_stats(data: bytes) -> tuple[bytes, int]:
     clash = sorted(n for n in taken if n in ours or n.startswith(PREFIX))
     if clash:
         raise ValueError(f"its graph already has a tensor named {clash[0]!r}")
-    for node in norms:
+    for _, node in norms:
         if len(node.inputs) != 3 or len(node.outputs) != 1 or not all(node.inputs):
             raise ValueError(f"an {INSTANCE_NORM} node has {len(node.inputs)} inputs and {len(node.outputs)} "
                              "outputs, not 3 and 1")
 
-    layer_of = {id(node): i for i, node in enumerate(norms)}
     constants = [_constant(PREFIX + "one", 1.0), _constant(PREFIX + "shape_1c11", [1, -1, 1, 1], np.int64),
                  _constant(NORM_STATS_WEIGHT, 0.0)]
     inputs, outputs = [_float_value(NORM_STATS_WEIGHT, 0)], []
     added_nodes: dict[int, bytes] = {}  # start of an instance norm's field -> its replacement and new nodes
-    for field, node in nodes:
-        if id(node) not in layer_of:
-            continue
-        i, names = layer_of[id(node)], norm_stat_names(layer_of[id(node)])
+    for i, (field, node) in enumerate(norms):
+        names = norm_stat_names(i)
         constants.append(_constant(f"{PREFIX}{i}/eps", node.epsilon))
         for key, default in (("mean_in", 0.0), ("var_in", 1.0)):
             constants.append(_constant(names[key], np.full((1, 1, 1, 1), default)))
