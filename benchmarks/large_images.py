@@ -73,6 +73,7 @@ def tiled(model: Path, image: np.ndarray, tile: int, overlap: int, stats_scale: 
     t = Translator(model, "cpu", tile=tile, tile_overlap=overlap, tile_stats_scale=stats_scale)
     if per_tile_stats:
         t.stats_layers = 0
+    t.tile_session  # opened before timing, as `whole` opens its session before timing
     start = time.perf_counter()
     out = t.run_tiled(tiling.TiledFrame(image, t.tiling, image.shape[:2]))
     return out, time.perf_counter() - start

@@ -39,15 +39,25 @@ def median_wall_and_cpu_seconds(fn: Callable[[], object], repeats: int = 3) -> t
 def interleaved_medians(fns: dict[str, Callable[[], object]], repeats: int = 5, warmup: int = 1) -> dict[str, float]:
     """Median wall seconds of each function, timed in rounds (one call of each per round), so that a
     change of load on a shared machine hits every function alike and their ratios stay fair."""
+    return interleaved_wall_and_cpu(fns, repeats, warmup)[0]
+
+
+def interleaved_wall_and_cpu(fns: dict[str, Callable[[], object]], repeats: int = 5,
+                             warmup: int = 1) -> tuple[dict[str, float], dict[str, float]]:
+    """Median wall seconds and median CPU seconds (this process's) of each function, from the same calls
+    made in interleaved rounds (see interleaved_medians)."""
     if repeats < 1:
         raise ValueError(f"repeats={repeats}: time at least one call")
     for _ in range(warmup):
         for fn in fns.values():
             fn()
-    times: dict[str, list[float]] = {name: [] for name in fns}
+    wall: dict[str, list[float]] = {name: [] for name in fns}
+    cpu: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
-            start = time.perf_counter()
+            start_wall, start_cpu = time.perf_counter(), time.process_time()
             fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
+            wall[name].append(time.perf_counter() - start_wall)
+            cpu[name].append(time.process_time() - start_cpu)
+    return ({name: statistics.median(t) for name, t in wall.items()},
+            {name: statistics.median(t) for name, t in cpu.items()})

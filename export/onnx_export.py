@@ -34,7 +34,6 @@ from cgan.infer.files import DestinationExists, atomic_write, os_reason
 from cgan.infer.metadata import INPUT_NAME, OUTPUT_NAME, ModelInfo
 
 from .errors import ExportError
-from .norm_stats import expose_norm_stats
 from .quantize import VARIANTS, variant_parity
 from .verify import (FP32_TOLERANCE, Comparison, compare_runs, cpu_session, parity_shapes, random_inputs,
                      run_session, worst)
@@ -164,7 +163,8 @@ def _dims(value: onnx.ValueInfoProto) -> tuple:
 
 
 def check_onnx(model: onnx.ModelProto) -> tuple[tuple, tuple]:
-    """Full ONNX checker, then strict shape inference: output batch, H, W must be the input's.
+    """Full ONNX checker, strict shape inference, one input `image` and one output `translated` (a plain
+    graph: no initializer listed among the inputs), whose batch, H, W must be the input's.
 
     Returns the input and output shapes (ints and symbol names).
     """
@@ -173,7 +173,12 @@ def check_onnx(model: onnx.ModelProto) -> tuple[tuple, tuple]:
         inferred = onnx.shape_inference.infer_shapes(model, strict_mode=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
         raise ExportError(f"the exported model is not valid ONNX: {str(e).splitlines()[0]}") from None
-    in_dims, out_dims = _dims(inferred.graph.input[0]), _dims(inferred.graph.output[0])
+    graph = inferred.graph
+    inputs, outputs = [i.name for i in graph.input], [o.name for o in graph.output]
+    if inputs != [INPUT_NAME] or outputs != [OUTPUT_NAME]:
+        raise ExportError(f"the exported graph has inputs {inputs} and outputs {outputs}; an exported model has "
+                          f"input {INPUT_NAME!r} and output {OUTPUT_NAME!r} only")
+    in_dims, out_dims = _dims(graph.input[0]), _dims(graph.output[0])
     if len(out_dims) != 4 or (out_dims[0], *out_dims[2:]) != (in_dims[0], *in_dims[2:]):
         raise ExportError(f"shape inference gives output {list(out_dims)} for input {list(in_dims)}; "
                           "batch, height and width must match")
@@ -299,8 +304,7 @@ def export_generator(net: nn.Module, path: str | os.PathLike, info: ModelInfo, *
         else:
             log(f"--no-verify: {precision} vs fp32 comparison NOT made")
 
-    model, norm_layers = expose_norm_stats(model)  # lets tiled inference use whole-image statistics
-    info = replace(info, precision=precision, norm_stats=norm_layers,
+    info = replace(info, precision=precision,
                    export_date=info.export_date or datetime.now(timezone.utc).isoformat(timespec="seconds"))
     props = info.to_metadata_props()
     if verify:

@@ -24,11 +24,12 @@ PREPROCESS = ("x = pixels / 127.5 - 1 for 8-bit pixels in the colour order below
               "HWC -> CHW, batch dimension first (N, C, H, W), float32; H and W padded to a multiple "
               "of side_multiple (reflect) and the output cropped back")
 POSTPROCESS = "pixels = round(clip((y + 1) * 127.5, 0, 255)) as uint8, CHW -> HWC"
-# Whole-image instance-norm statistics for tiled inference (docs/tiling.md). Layer i of a model
-# with `norm_stats` = n > 0 outputs its per-tile statistics as norm{i}_mean / norm{i}_var
-# (N x C x 1 x 1) and takes overrides as norm{i}_mean_in / norm{i}_var_in (1 x C x 1 x 1); these
-# and NORM_STATS_WEIGHT are optional inputs: omitted, the model normalizes by each input's own
-# statistics, as before; fed with the weight at 1, it normalizes by the fed ones.
+# Whole-image instance-norm statistics for tiled inference (docs/tiling.md). In the statistics graph
+# (cgan.infer.norm_stats derives it from a plain model; files exported before models were plain carry
+# it themselves, with `norm_stats` = n > 0) layer i outputs its per-tile statistics as norm{i}_mean /
+# norm{i}_var (N x C x 1 x 1) and takes overrides as norm{i}_mean_in / norm{i}_var_in; these and
+# NORM_STATS_WEIGHT are optional inputs: omitted, the model normalizes by each input's own
+# statistics; fed with the weight at 1, it normalizes by the fed ones.
 NORM_STATS_WEIGHT = "norm_stats_weight"
 
 
@@ -72,7 +73,7 @@ class ModelInfo:
     cgan_version: str = field(default_factory=cgan_version)
     export_date: str = ""  # ISO 8601, UTC
     checkpoint_sha256: str = ""  # of the checkpoint file the weights came from
-    norm_stats: int | None = None  # instance-norm layers with overridable statistics; None: not exported
+    norm_stats: int | None = None  # layers whose statistics the graph itself exposes (older files); None: plain
     format_version: int = FORMAT_VERSION
 
     def to_metadata_props(self) -> dict[str, str]:

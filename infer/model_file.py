@@ -21,6 +21,7 @@ import os
 from pathlib import Path
 
 from .errors import InferError
+from .wire import LENGTH_DELIMITED, VARINT, Malformed, fields
 
 # Message -> {field number: message type of that (length-delimited) field}; other fields are skipped.
 MESSAGES: dict[str, dict[int, str]] = {
@@ -40,54 +41,19 @@ EXTERNAL = 1
 MAX_DEPTH = 64  # nested subgraphs deeper than this are not a generator
 
 
-class _Malformed(ValueError):
-    pass
-
-
-def _varint(data, pos: int, end: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        if pos >= end or shift > 63:
-            raise _Malformed("truncated or overlong varint")
-        byte = data[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        if byte < 0x80:
-            return value, pos
-        shift += 7
-
-
 def _uses_external_data(data, pos: int, end: int, message: str, depth: int) -> bool:
     """Whether the `message` in data[pos:end], or anything inside it, refers to external data."""
     if depth > MAX_DEPTH:
-        raise _Malformed("messages nested too deep")
-    fields = MESSAGES[message]
-    while pos < end:
-        key, pos = _varint(data, pos, end)
-        number, wire = key >> 3, key & 7
-        if number == 0:
-            raise _Malformed("field number 0")
-        if wire == 0:
-            value, pos = _varint(data, pos, end)
-            if message == "TensorProto" and number == TENSOR_DATA_LOCATION and value == EXTERNAL:
-                return True
-        elif wire == 1:
-            pos += 8
-        elif wire == 5:
-            pos += 4
-        elif wire == 2:
-            length, pos = _varint(data, pos, end)
-            if pos + length > end:
-                raise _Malformed("a field runs past the end of its message")
-            if message == "TensorProto" and number == TENSOR_EXTERNAL_DATA:
-                return True
-            if number in fields and _uses_external_data(data, pos, pos + length, fields[number], depth + 1):
-                return True
-            pos += length
-        else:  # groups (3, 4) are not used by ONNX; anything else is not protobuf
-            raise _Malformed(f"wire type {wire}")
-    if pos != end:
-        raise _Malformed("a field runs past the end of its message")
+        raise Malformed("messages nested too deep")
+    nested = MESSAGES[message]
+    for field in fields(data, pos, end):
+        if message == "TensorProto" and (
+                (field.number == TENSOR_DATA_LOCATION and field.wire == VARINT and field.value == EXTERNAL)
+                or (field.number == TENSOR_EXTERNAL_DATA and field.wire == LENGTH_DELIMITED)):
+            return True
+        if (field.wire == LENGTH_DELIMITED and field.number in nested
+                and _uses_external_data(data, field.payload, field.end, nested[field.number], depth + 1)):
+            return True
     return False
 
 
@@ -99,6 +65,16 @@ def refers_to_external_data(data) -> bool:
     return _uses_external_data(data, 0, len(data), "ModelProto", 0)
 
 
+def _check_self_contained(path: Path, data) -> None:
+    try:
+        external = refers_to_external_data(data)
+    except ValueError as e:
+        raise InferError(f"{path}: not an ONNX model (its protobuf is malformed: {e})") from None
+    if external:
+        raise InferError(f"{path}: the model keeps weights in external data files; cgan runs self-contained "
+                         "models only (save it with the weights inside, as cgan-export does)")
+
+
 def check_model_file(path: Path) -> None:
     """Refuse, in one line, a model file that keeps weights outside itself or is not protobuf at all."""
     try:
@@ -106,11 +82,18 @@ def check_model_file(path: Path) -> None:
             if os.fstat(f.fileno()).st_size == 0:
                 raise InferError(f"{path}: the file is empty, not an ONNX model")
             with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
-                external = refers_to_external_data(data)
+                _check_self_contained(path, data)
     except OSError as e:
         raise InferError(f"{path}: cannot read the model ({e.strerror or e})") from None
-    except ValueError as e:
-        raise InferError(f"{path}: not an ONNX model (its protobuf is malformed: {e})") from None
-    if external:
-        raise InferError(f"{path}: the model keeps weights in external data files; cgan runs self-contained "
-                         "models only (save it with the weights inside, as cgan-export does)")
+
+
+def read_model_file(path: Path) -> bytes:
+    """The bytes of a model file, refused as check_model_file refuses it (for a graph derived in memory)."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise InferError(f"{path}: cannot read the model ({e.strerror or e})") from None
+    if not data:
+        raise InferError(f"{path}: the file is empty, not an ONNX model")
+    _check_self_contained(path, data)
+    return data

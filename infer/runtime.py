@@ -144,9 +144,14 @@ def _failure_reason(captured: str) -> str:
 
 
 def create_session(path: Path, device: Device, *, fp16: bool = False, strict: bool = False,
-                   cache_dir: Path | None = None) -> DeviceSession:
-    """Open `path` on `device`, falling back towards the CPU (or raising InferError when `strict`)."""
-    check_model_file(path)
+                   cache_dir: Path | None = None, model: bytes | None = None) -> DeviceSession:
+    """Open `path` on `device`, falling back towards the CPU (or raising InferError when `strict`).
+
+    `model`: the bytes to run instead of the file's (a graph derived from them, already checked as
+    check_model_file checks a file); `path` then names it in messages.
+    """
+    if model is None:
+        check_model_file(path)
     available = set(ort.get_available_providers())
     chain = [k for k in FALLBACK_CHAIN[device.kind] if PROVIDER_NAMES[k] in available or k == "cpu"]
     wanted = chain[0]
@@ -160,7 +165,7 @@ def create_session(path: Path, device: Device, *, fp16: bool = False, strict: bo
         if wanted != "cpu" and hasattr(ort, "preload_dlls"):
             ort.preload_dlls()
         try:
-            session = ort.InferenceSession(str(path), options, providers=providers)
+            session = ort.InferenceSession(str(path) if model is None else model, options, providers=providers)
         except Exception as e:  # onnxruntime raises its own classes for unreadable files
             raise InferError(f"{path}: not a model ONNX Runtime can load ({ort_message(e)})") from None
     provider = session.get_providers()[0]

@@ -2,9 +2,9 @@
 
 A frame is cut into overlapping tiles of equal size, each translated on its own and blended into
 a preallocated uint8 output with feathered weights that sum to one. Instance norm would normalize
-each tile by its own statistics (the cause of tiles in different colours), so models exported with
-overridable statistics (metadata `norm_stats`, see cgan.export.norm_stats) first run once on a
-downscaled copy of the whole frame, and every tile is normalized with those statistics.
+each tile by its own statistics (the cause of tiles in different colours), so instance-norm models
+first run once on a downscaled copy of the whole frame, in the graph that exposes their statistics
+(cgan.infer.norm_stats), and every tile is normalized with those statistics.
 docs/tiling.md gives the reasons and the measurements.
 """
 from __future__ import annotations

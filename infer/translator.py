@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import time
-from functools import partial
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -12,9 +12,12 @@ import numpy as np
 from . import contract, processing, tiling
 from .errors import InferError
 from .model import find_model, read_spec
+from .model_file import read_model_file
+from .norm_stats import count_instance_norms, expose_norm_stats
 from .pipeline import RunReport, run_pipeline
 from .processing import Prepared
-from .runtime import ORT_RUN_ERRORS, PROVIDER_NAMES, ModelRunError, create_session, ort_message, parse_device
+from .runtime import (ORT_RUN_ERRORS, PROVIDER_NAMES, DeviceSession, ModelRunError, create_session, ort_message,
+                      parse_device)
 from .sinks import open_sink
 from .sources import open_source
 from .temporal import TEMPORAL_BY_DEFAULT, TemporalSettings
@@ -52,7 +55,9 @@ class Translator:
         self.session = open_session(fp16=fp16)
         self.spec, warning = read_spec(self.path, self.session)
         if self.session.provider == TENSORRT and self.spec.precision == "fp16" and not fp16:
+            fp16 = True
             self.session = open_session(fp16=True)  # TensorRT builds fp16 engines only when told
+        self._open_session = partial(open_session, fp16=fp16)  # for the statistics graph, alike
         if self.spec.fixed_size:  # the graph takes one size only, whatever --size says
             h, w = self.spec.fixed_size
             self.resize = processing.Resize(width=w, height=h)
@@ -69,7 +74,9 @@ class Translator:
         self.budget = tiling.parse_memory(max_memory) if isinstance(max_memory, str) else (
             max_memory or tiling.default_budget())
         info = self.spec.info
-        self.stats_layers = (info.norm_stats or 0) if info else 0  # 0: tiles keep their own statistics
+        self.carries_stats = bool(info and info.norm_stats)  # a file exported before models were plain
+        # Instance-norm layers whose whole-image statistics tiles use; 0: tiles keep their own.
+        self.stats_layers = info.norm_stats if self.carries_stats else count_instance_norms(self.path)
         self.tile_notes: set[str] = set()  # said once per run
         self.log = log or (lambda line: None)
 
@@ -156,22 +163,36 @@ class Translator:
 
     def run_tiled(self, tiled: TiledFrame) -> np.ndarray:
         """A TiledFrame through the model tile by tile: the finished OpenCV image."""
-        info = self.spec.info
-        if info is None or (info.norm_stats is None and info.norm == "instance"):
-            self._note(f"warning: {self.path.name} was exported without whole-image statistics: tiles are "
-                       "normalized on their own and may differ in colour (re-export it for seamless tiles)")
-        result = tiling.translate_tiled(tiled.frame, tiled.tiling, self.spec.layout, self._run_feeds,
-                                        self.spec.output_name, self.stats_layers, self._stats_pixels())
+        run = partial(self._run_feeds, self.tile_session)  # opening it first may leave stats_layers at 0
+        result = tiling.translate_tiled(tiled.frame, tiled.tiling, self.spec.layout, run, self.spec.output_name,
+                                        self.stats_layers, self._stats_pixels())
         if result.shape[:2] != tiled.original:
             oh, ow = tiled.original
             result = cv2.resize(result, (ow, oh), interpolation=cv2.INTER_LINEAR)
         return result
 
-    def _run_feeds(self, feeds: dict[str, np.ndarray], outputs: list[str], x: np.ndarray) -> list[np.ndarray]:
-        """One model call with extra inputs (instance-norm statistics) and any outputs; timed."""
+    @cached_property
+    def tile_session(self) -> DeviceSession:
+        """The session tiles run on, opened on first use: for an instance-norm model, the statistics graph
+        derived from it (cgan.infer.norm_stats), opened like the model; else, or with a warning when that
+        graph cannot be derived or opened, the model's own session."""
+        if not self.stats_layers or self.carries_stats:
+            return self.session
+        try:
+            graph, self.stats_layers = expose_norm_stats(read_model_file(self.path))
+            return self._open_session(model=graph)
+        except (ValueError, InferError) as e:
+            self._note(f"warning: tiles of {self.path.name} cannot use the whole image's instance-norm statistics "
+                       f"({e}); each is normalized on its own and may differ in colour")
+            self.stats_layers = 0
+            return self.session
+
+    def _run_feeds(self, session: DeviceSession, feeds: dict[str, np.ndarray], outputs: list[str],
+                   x: np.ndarray) -> list[np.ndarray]:
+        """One call of the tile pass with extra inputs (instance-norm statistics) and any outputs; timed."""
         start = time.perf_counter()
         try:
-            result = self.session.session.run(outputs, {self.spec.input_name: x, **feeds})
+            result = session.session.run(outputs, {self.spec.input_name: x, **feeds})
         except ORT_RUN_ERRORS as e:
             raise ModelRunError(f"the model failed on a {x.shape[3]}x{x.shape[2]} tile ({ort_message(e)})") from None
         self.model_seconds += time.perf_counter() - start

@@ -43,6 +43,20 @@ def export_tiny(path: Path, *, channels: int = 3, direction: str = "G", metadata
     return path
 
 
+ORT_WARNING_LEVEL = 2  # ONNX Runtime's default log severity: warnings and worse
+LEGACY_MODEL = Path(__file__).parent / "data" / "legacy_norm_stats_G.onnx"  # made by cgan-export before plain graphs
+
+
+def onnx_runtime_warnings(model: Path, capfd) -> list[str]:
+    """The warnings ONNX Runtime prints, at its default log level, while it loads `model` (pytest's capfd)."""
+    import onnxruntime as ort
+
+    ort.set_default_logger_severity(ORT_WARNING_LEVEL)  # cgan.infer's sessions lower it for the whole process
+    capfd.readouterr()
+    ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    return [line for line in capfd.readouterr().err.splitlines() if "W:onnxruntime" in line]
+
+
 def identity_model(path: Path, metadata: dict | str | None = None, *, channels: int = 3,
                    static_hw: tuple[int, int] | None = None) -> Path:
     """An ONNX 'generator' whose output is its input, made without torch in milliseconds.

@@ -14,6 +14,7 @@ from cgan.export.onnx_export import DEFAULT_EXPORTER, EXPORTERS, PARITY_KEY, exp
 from cgan.infer.metadata import INPUT_NAME, OUTPUT_NAME, ModelInfo
 from cgan.train import create_generator
 from cgan.train.networks import GENERATORS
+from helpers import LEGACY_MODEL, onnx_runtime_warnings
 
 NGF = 4
 # The smallest training size each architecture accepts (unet/encoder_decoder need their side multiple).
@@ -64,12 +65,18 @@ def test_export_writes_one_self_contained_file(exported):
     assert [p.name for p in path.parent.iterdir()] == ["G.onnx"]  # no temp file, no external-data file
     model = onnx.load(str(path), load_external_data=False)
     assert all(t.data_location == onnx.TensorProto.DEFAULT for t in model.graph.initializer)
-    initializers = {i.name for i in model.graph.initializer}
-    assert [i.name for i in model.graph.input if i.name not in initializers] == [INPUT_NAME]
-    assert model.graph.output[0].name == OUTPUT_NAME  # then the instance-norm statistics (docs/tiling.md)
+    assert [i.name for i in model.graph.input] == [INPUT_NAME]  # a plain graph: no initializer among the inputs
+    assert [o.name for o in model.graph.output] == [OUTPUT_NAME]
     assert report.parity and max(c.max_abs for c in report.parity) <= 1e-4
     assert {c.shape[0] for c in report.parity} == {1, 2}
     assert any(c.shape[2] != c.shape[3] for c in report.parity)
+
+
+def test_onnx_runtime_loads_it_without_a_warning(exported, capfd):
+    assert onnx_runtime_warnings(exported[2], capfd) == []
+    # A file with the statistics tensors exported before plain graphs draws one warning per optional input.
+    legacy = onnx_runtime_warnings(LEGACY_MODEL, capfd)
+    assert len(legacy) == 35 and all("appears in graph inputs" in line for line in legacy)
 
 
 def test_checker_and_shape_inference_keep_the_input_symbols(exported):
@@ -181,6 +188,8 @@ def test_static_size(tmp_path):
     report = export_generator(net, tmp_path / "G.onnx", _resnet_info(net), static_hw=(16, 24))
     assert report.input_shape == ("batch", 3, 16, 24) and report.output_shape == ("batch", 3, 16, 24)
     session = ort.InferenceSession(str(report.path), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == [INPUT_NAME] and not session.get_overridable_initializers()
+    assert [o.name for o in session.get_outputs()] == [OUTPUT_NAME]
     x = np.random.default_rng(3).uniform(-1, 1, (2, 3, 16, 24)).astype(np.float32)
     assert np.abs(session.run(None, {INPUT_NAME: x})[0] - torch_out(net, x)).max() <= 1e-4
     with pytest.raises(ExportError, match="multiples of 4"):

@@ -13,7 +13,7 @@ from cgan.export.quantize import MIN_PSNR_DB
 from cgan.export.verify import parity_shapes, random_inputs
 from cgan.infer.quality import psnr
 from cgan.infer.metadata import ModelInfo
-from helpers import invoke_export, make_run, official_file
+from helpers import invoke_export, make_run, official_file, onnx_runtime_warnings
 
 
 def run_model(path, x):
@@ -34,10 +34,12 @@ def exported(tmp_path_factory):
 
 
 @pytest.mark.parametrize("precision", ["fp16", "int8"])
-def test_variant_runs_and_stays_within_its_reported_psnr(exported, precision):
+def test_variant_runs_and_stays_within_its_reported_psnr(exported, precision, capfd):
     path = exported / f"G.{precision}.onnx"
     model = onnx.load(str(path))
     onnx.checker.check_model(model, full_check=True)
+    assert [v.name for v in model.graph.input] == ["image"] and [v.name for v in model.graph.output] == ["translated"]
+    assert onnx_runtime_warnings(path, capfd) == []
     for value in (*model.graph.input, *model.graph.output):
         assert value.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
     props = {p.key: p.value for p in model.metadata_props}

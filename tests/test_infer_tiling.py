@@ -7,16 +7,17 @@ from dataclasses import replace
 
 import cv2
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pytest
 from click.testing import CliRunner
-from helpers import export_tiny, image, read_video, write_video
+from helpers import LEGACY_MODEL, export_tiny, image, read_video, write_video
 
 from cgan.infer import Translator
 from cgan.infer import tiling
 from cgan.infer.cli import main as infer_main
 from cgan.infer.errors import InferError
-from cgan.infer.metadata import NORM_STATS_WEIGHT, ModelInfo, norm_stat_names
+from cgan.infer.metadata import ModelInfo, norm_stat_names
 
 
 def photo_like(h: int, w: int, seed: int = 0) -> np.ndarray:
@@ -75,47 +76,6 @@ def test_bad_tile_options(rgb_model):
         Translator(rgb_model, "cpu", tile=64, tile_overlap=40)
     with pytest.raises(InferError, match="--tile 8"):
         Translator(rgb_model, "cpu", tile=8)
-
-
-def _pre_pass_model(seed: int = 0):
-    """A tiny generator as the exporter traces it, before the statistics pass."""
-    import torch
-
-    from cgan.export.onnx_export import to_onnx
-    from cgan.train import create_generator
-
-    torch.manual_seed(seed)
-    return to_onnx(create_generator("resnet_6blocks", 3, 3, ngf=4).eval(), (1, 3, 32, 32), 17, dynamic_hw=True)
-
-
-def test_plain_app_feeding_only_the_image_gets_exactly_the_output_before_the_pass():
-    from cgan.export.norm_stats import expose_norm_stats
-
-    plain = _pre_pass_model()
-    model, layers = expose_norm_stats(plain)
-    assert layers == 17
-    before = ort.InferenceSession(plain.SerializeToString(), providers=["CPUExecutionProvider"])
-    after = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    assert [i.name for i in after.get_inputs()] == ["image"] and after.get_outputs()[0].name == "translated"
-    x = np.random.default_rng(0).uniform(-1, 1, (2, 3, 40, 36)).astype(np.float32)
-    assert np.array_equal(before.run(["translated"], {"image": x})[0], after.run(["translated"], {"image": x})[0])
-
-
-def test_statistics_outputs_and_overrides(rgb_model):
-    sess = ort.InferenceSession(str(rgb_model), providers=["CPUExecutionProvider"])
-    names = [o.name for o in sess.get_outputs()]
-    x = np.random.default_rng(0).uniform(-1, 1, (2, 3, 40, 36)).astype(np.float32)
-    own = dict(zip(names, sess.run(None, {"image": x})))
-    assert own[norm_stat_names(0)["mean"]].shape == (2, 4, 1, 1)
-    assert not np.allclose(own[norm_stat_names(0)["mean"]][0], own[norm_stat_names(0)["mean"]][1])  # per image
-    # Feeding an image's own statistics with weight 1 reproduces its default output.
-    feeds = {"image": x[:1], NORM_STATS_WEIGHT: np.array(1.0, np.float32)}
-    for i in range(17):
-        n = norm_stat_names(i)
-        feeds[n["mean_in"]], feeds[n["var_in"]] = own[n["mean"]][:1], own[n["var"]][:1]
-    np.testing.assert_allclose(sess.run(["translated"], feeds)[0], own["translated"][:1], atol=1e-5)
-    feeds[norm_stat_names(0)["mean_in"]] = feeds[norm_stat_names(0)["mean_in"]] + 0.5  # other stats, other output
-    assert np.abs(sess.run(["translated"], feeds)[0] - own["translated"][:1]).max() > 1e-3
 
 
 def test_tiles_with_whole_image_statistics_match_the_whole_image(rgb_model):
@@ -184,28 +144,61 @@ def test_auto_tiling_under_a_small_budget_says_so_once(rgb_model):
     assert len(notes) == 1 and "memory budget" in notes[0]
 
 
-def test_model_exported_without_statistics_tiles_with_a_warning(tmp_path):
-    import onnx
+def test_tiles_of_a_plain_model_open_the_statistics_graph_once_on_the_first_tiled_frame(rgb_model):
+    t = Translator(rgb_model, "cpu", tile=32, max_memory="500k")
+    assert t.stats_layers == 17 and "tile_session" not in vars(t)  # frames that run whole never pay for it
+    frame = photo_like(60, 80)
+    t(frame[:24, :24])
+    assert "tile_session" not in vars(t)
+    t(frame)
+    session = vars(t)["tile_session"]
+    assert session is not t.session
+    assert {o.name for o in session.session.get_outputs()} >= {norm_stat_names(16)["mean"], "translated"}
+    t(frame)
+    assert t.tile_session is session
 
-    from cgan.export.onnx_export import set_metadata
 
-    model = _pre_pass_model()
-    info = ModelInfo("G", "x", "y", "resnet_6blocks", 4, "instance", 3, 3, 4, 16)
-    set_metadata(model, info.to_metadata_props())
-    onnx.save(model, str(tmp_path / "old.onnx"))
+def test_a_file_exported_with_statistics_inside_still_tiles_on_its_own_graph():
+    """Files written before exports were plain graphs carry the statistics tensors; they are used as they are."""
+    sess = ort.InferenceSession(str(LEGACY_MODEL), providers=["CPUExecutionProvider"])
+    assert len(sess.get_outputs()) == 1 + 2 * 17 and len(sess.get_overridable_initializers()) == 1 + 2 * 17
+    frame = photo_like(96, 128)
+    whole = Translator(LEGACY_MODEL, "cpu")(frame)
     notes = []
-    t = Translator(tmp_path / "old.onnx", "cpu", tile=32, log=notes.append)
+    t = Translator(LEGACY_MODEL, "cpu", tile=64, tile_overlap=16, log=notes.append)
+    assert t.spec.info.norm_stats == 17 and t.stats_layers == 17 and t.tile_session is t.session
+    exact = replace(t.tiling, stats_scale=1.0)
+    ours = t.run_tiled(tiling.TiledFrame(frame, exact, frame.shape[:2]))
+    t.stats_layers = 0
+    naive = t.run_tiled(tiling.TiledFrame(frame, replace(exact, overlap=0), frame.shape[:2]))
+    assert psnr8(ours, whole) > 28 and psnr8(ours, whole) > psnr8(naive, whole) + 6
+    assert notes == []
+
+
+def test_a_model_whose_statistics_graph_cannot_be_derived_tiles_with_a_warning(tmp_path):
+    """A graph that already uses one of the statistics graph's tensor names: tiles keep their own statistics."""
+    model = onnx.load(str(export_tiny(tmp_path / "G.onnx")))
+    first_norm = next(n for n in model.graph.node if n.op_type == "InstanceNormalization")
+    taken = norm_stat_names(0)["mean"]
+    for node in model.graph.node:
+        node.input[:] = [taken if name == first_norm.output[0] else name for name in node.input]
+    first_norm.output[0] = taken
+    onnx.save(model, str(tmp_path / "clash.onnx"))
+    notes = []
+    t = Translator(tmp_path / "clash.onnx", "cpu", tile=32, max_memory="500k", log=notes.append)
     frame = photo_like(60, 80)
     assert t(frame).shape == frame.shape
     t(frame)
-    assert len(notes) == 1 and "without whole-image statistics" in notes[0]
+    assert t.stats_layers == 0 and t.tile_session is t.session
+    assert len(notes) == 1  # said once
+    assert "cannot use the whole image's instance-norm statistics" in notes[0] and repr(taken) in notes[0]
 
 
 @pytest.mark.parametrize("precision", ["fp16", "int8"])
-def test_variants_have_overridable_statistics(tmp_path, precision):
+def test_variants_tile_with_whole_image_statistics(tmp_path, precision):
     path = export_tiny(tmp_path / f"G.{precision}.onnx", precision=precision)
     t = Translator(path, "cpu", tile=32, tile_stats_scale=0.5)
-    assert t.spec.info.precision == precision and t.stats_layers == 17
+    assert t.spec.info.precision == precision and t.stats_layers == 17 and t.spec.info.norm_stats is None
     frame = photo_like(48, 72)
     assert isinstance(t.prepare(frame), tiling.TiledFrame)
     exact = replace(t.tiling, stats_scale=1.0)  # statistics from the full-resolution frame
