@@ -1,0 +1,281 @@
+"""The web page's pure modules under Node: web/onnx-metadata.js (the protobuf reader) against the onnx
+package's own encoding, and web/contract.js (metadata checks, pixels <-> tensors) against cgan.infer."""
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import helper
+
+from cgan.infer.metadata import ModelInfo
+from cgan.infer.processing import Layout, finish, prepare
+from helpers import identity_info, identity_model, image, need
+
+WEB = Path(__file__).resolve().parent.parent / "web"
+
+# Calls exported functions of one module; typed arrays travel as {"$u8"|"$u8c"|"$f32": base64}, a file's bytes
+# as {"$file": path}; each call answers {"value": ...} or {"error": class name, "message": ...}.
+HARNESS = r"""
+import { readFileSync } from "node:fs";
+const mod = await import(process.argv[1]);
+const TYPES = { $u8: Uint8Array, $u8c: Uint8ClampedArray, $f32: Float32Array };
+const decode = (v) => {
+  if (Array.isArray(v)) return v.map(decode);
+  if (v === null || typeof v !== "object") return v;
+  if ("$file" in v) return new Uint8Array(readFileSync(v.$file));
+  for (const [tag, Type] of Object.entries(TYPES)) {
+    if (tag in v) { const b = Buffer.from(v[tag], "base64"); return new Type(b.buffer, b.byteOffset, b.length / Type.BYTES_PER_ELEMENT); }
+  }
+  return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, decode(x)]));
+};
+const encode = (v) => {
+  for (const [tag, Type] of Object.entries(TYPES)) {
+    if (v instanceof Type) return { [tag]: Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString("base64") };
+  }
+  if (Array.isArray(v)) return v.map(encode);
+  if (v === null || typeof v !== "object") return v;
+  return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, encode(x)]));
+};
+const answers = JSON.parse(readFileSync(0, "utf8")).map(([name, args]) => {
+  try { return { value: encode(mod[name](...decode(args))) }; }
+  catch (e) { return { error: e.constructor.name, message: e.message }; }
+});
+process.stdout.write(JSON.stringify(answers));
+"""
+
+
+@pytest.fixture(scope="module")
+def node() -> str:
+    exe = shutil.which("node")
+    need(exe is not None, "no node on PATH (Debian: apt-get install nodejs; `make test` installs it as root)")
+    return exe
+
+
+def call_js(node: str, module: str, calls: list[tuple[str, list]]) -> list[dict]:
+    """Runs each (function, args) of web/`module` in one Node process."""
+    done = subprocess.run([node, "--input-type=module", "-e", HARNESS, (WEB / module).as_uri()],
+                          input=json.dumps(calls), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def b64(array: np.ndarray, tag: str) -> dict:
+    return {tag: base64.b64encode(np.ascontiguousarray(array).tobytes()).decode()}
+
+
+def unb64(value: dict, dtype) -> np.ndarray:
+    (data,) = value.values()
+    return np.frombuffer(base64.b64decode(data), dtype)
+
+
+# ---------------------------------------------------------------- the protobuf reader
+
+def write_model(path: Path, props: list[tuple[str, str]], doc: str = "") -> Path:
+    """identity_model's graph with exactly these metadata_props (duplicates and order kept)."""
+    model = onnx.load(str(identity_model(path)))
+    model.doc_string = doc
+    del model.metadata_props[:]
+    for key, value in props:
+        model.metadata_props.add(key=key, value=value)
+    onnx.save(model, str(path))
+    return path
+
+
+def read_js(node: str, paths: list[Path]) -> list[dict]:
+    return call_js(node, "onnx-metadata.js", [("readMetadataProps", [{"$file": str(p)}]) for p in paths])
+
+
+def onnx_props(path: Path) -> list[list[str]]:
+    return [[p.key, p.value] for p in onnx.load(str(path)).metadata_props]
+
+
+def test_reader_gives_what_onnx_wrote(node, tmp_path, rgb_model):
+    long = "".join(chr(0x20 + i % 0x5F) for i in range(300_000))  # a 3-byte length varint
+    cases = {
+        "none": [],
+        "unicode": [("cgan", json.dumps({"source_domain": "zèbre 🦓", "target_domain": "馬"}, ensure_ascii=False)),
+                    ("ключ ✓", "значение")],
+        "long": [("long", long), ("empty", ""), ("", "empty key")],
+        "duplicates": [("k", "first"), ("other", "x"), ("k", "second")],
+        "many": [(f"key{i}", str(i) * (i % 7)) for i in range(500)],
+    }
+    paths = [write_model(tmp_path / f"{name}.onnx", props, doc="é" * 200) for name, props in cases.items()]
+    paths.append(rgb_model)  # a real export: a large graph field before the metadata
+    answers = read_js(node, paths)
+    for path, answer in zip(paths, answers):
+        assert "error" not in answer, (path.name, answer)
+        assert answer["value"] == onnx_props(path), path.name
+    assert dict(answers[-1]["value"])["cgan"].startswith("{")
+
+
+def test_reader_refuses_truncated_files_exactly_when_protobuf_does(node, tmp_path):
+    whole = write_model(tmp_path / "m.onnx", [("cgan", "{}"), ("ключ", "ü" * 40)]).read_bytes()
+    cuts = sorted({*range(0, len(whole), max(1, len(whole) // 60)), *range(len(whole) - 80, len(whole))})
+    paths = []
+    for cut in cuts:
+        paths.append(tmp_path / f"cut{cut}.onnx")
+        paths[-1].write_bytes(whole[:cut])
+    for path, answer in zip(paths, read_js(node, paths)):
+        model = onnx.ModelProto()
+        try:
+            model.ParseFromString(path.read_bytes())
+        except Exception:  # noqa: BLE001 - protobuf's DecodeError class differs between its backends
+            assert answer.get("error") == "ProtobufError", (path.name, answer)
+        else:
+            assert answer.get("value") == [[p.key, p.value] for p in model.metadata_props], (path.name, answer)
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"\x72\x80\x80\x80\x80\x80\x20", "runs past the end"),  # field 14, a length of 2^40
+    (b"\x72\x05\x0a\x03ab", "runs past the end"),  # an entry longer than the bytes left
+    (b"\x72\x03\x0a\x05abc", "runs past the end"),  # a key longer than its entry
+    (b"\x08" + b"\xff" * 11, "longer than 10 bytes"),  # a varint that never ends
+    (b"\x08\xff\xff\xff\xff\xff\xff\xff\xff\x7f", "too large"),  # beyond 2^53
+    (b"\x0b", "wire type 3"),  # a group
+    (b"\x00", "field number 0"),
+    (b"\x70\x01", "metadata_props with wire type 0"),
+    (b"\x72\x04\x0a\x02\xc3\x28", "not valid UTF-8"),
+    (b"\x3a", "truncated varint"),
+], ids=["huge-length", "entry-overruns", "key-overruns", "endless-varint", "varint-over-2^53", "group",
+        "field-0", "props-as-varint", "bad-utf8", "cut-key"])
+def test_reader_refuses_hostile_bytes_with_one_error(node, tmp_path, data, message):
+    path = tmp_path / "bad.onnx"
+    path.write_bytes(data)
+    (answer,) = read_js(node, [path])
+    assert answer.get("error") == "ProtobufError" and message in answer["message"], answer
+
+
+def test_reader_never_fails_otherwise_on_random_bytes(node, tmp_path):
+    rng = np.random.default_rng(0)
+    whole = write_model(tmp_path / "m.onnx", [("cgan", json.dumps(identity_info()))]).read_bytes()
+    paths = []
+    for i in range(200):
+        data = bytearray(whole) if i % 2 else bytearray(rng.integers(0, 256, int(rng.integers(1, 400)), np.uint8))
+        for at in rng.integers(0, len(data), 1 + i % 5):  # a few flipped bytes in a real file
+            data[at] = int(rng.integers(0, 256))
+        paths.append(tmp_path / f"r{i}.onnx")
+        paths[-1].write_bytes(bytes(data))
+    for path, answer in zip(paths, read_js(node, paths)):
+        assert "value" in answer or answer["error"] == "ProtobufError", (path.name, answer)
+
+
+# ---------------------------------------------------------------- the contract: metadata
+
+GRAPH_IO = ([{"name": "image", "isTensor": True, "type": "float32", "shape": ["batch", 3, "height", "width"]}],
+            [{"name": "translated", "isTensor": True, "type": "float32", "shape": ["batch", 3, "height", "width"]}])
+
+
+def spec_js(node, metadata_texts: list[str | None], io=GRAPH_IO) -> list[dict]:
+    calls = [("modelSpec", [[] if text is None else [["cgan", text]], *io]) for text in metadata_texts]
+    return call_js(node, "contract.js", calls)
+
+
+@pytest.mark.parametrize("changes", [
+    {}, {"side_multiple": 0}, {"side_multiple": 1025}, {"side_multiple": 2.5}, {"side_multiple": True},
+    {"value_range": [1, 1]}, {"value_range": [0, "1"]}, {"value_range": [0, 1e7]}, {"value_range": [0, 1, 2]},
+    {"value_range": [0, 255]}, {"input_channels": 2}, {"output_channels": 1}, {"direction": "X"},
+    {"color_order": "BGR"}, {"color_order": "GBR"}, {"layout": "NHWC"}, {"ngf": 0}, {"train_size": 16385},
+    {"source_domain": 3}, {"target_domain": "y" * 1001}, {"generator": None}, {"new_key": "ignored"},
+    {"norm": "a\nb"}, {"norm": "a\u00a0b"}, {"norm": "a\u200bb"}, {"norm": "zèbre 🦓 馬"},
+], ids=lambda c: ",".join(f"{k}={v!r}"[:30] for k, v in c.items()) or "valid")
+def test_metadata_checks_match_cgan_infer(node, changes):
+    data = identity_info(**changes)
+    text = json.dumps(data)
+    (answer,) = spec_js(node, [text])
+    try:
+        ModelInfo.from_metadata_props({"cgan": text})
+    except ValueError as e:
+        assert answer.get("error") == "ContractError", (answer, str(e))
+        key = next(iter(changes))
+        assert key in answer["message"], answer
+    else:
+        assert "value" in answer, answer
+        spec = answer["value"]
+        assert spec["sideMultiple"] == data["side_multiple"] and spec["valueRange"] == data["value_range"]
+        assert spec["colorOrder"] == data["color_order"] and spec["info"] == data
+
+
+@pytest.mark.parametrize("text, message", [
+    ("not json", "not valid JSON"), ("NaN", "not valid JSON"), ("[1, 2]", "not a JSON object"),
+    ('{"direction": "G"}', "missing"),
+])
+def test_broken_metadata_is_refused_in_one_line(node, text, message):
+    (answer,) = spec_js(node, [text])
+    assert answer.get("error") == "ContractError" and message in answer["message"] and "\n" not in answer["message"]
+
+
+def test_names_come_from_the_metadata_else_the_graph(node):
+    plain_io = ([{"name": "x", "isTensor": True, "type": "float32", "shape": [1, 3, "h", "w"]},
+                 {"name": "extra", "isTensor": True, "type": "float32", "shape": [1]}],
+                [{"name": "y", "isTensor": True, "type": "float32", "shape": [1, 3, "h", "w"]},
+                 {"name": "stats", "isTensor": True, "type": "float32", "shape": [1]}])
+    named, unnamed, missing, absent = spec_js(node, [
+        json.dumps(identity_info(input_name="x", output_name="y")),
+        json.dumps({k: v for k, v in identity_info().items() if k not in ("input_name", "output_name")}),
+        json.dumps(identity_info()),  # names image/translated, which this graph lacks
+        None,
+    ], plain_io)
+    assert (named["value"]["inputName"], named["value"]["outputName"]) == ("x", "y")
+    assert (unnamed["value"]["inputName"], unnamed["value"]["outputName"]) == ("x", "y")
+    assert missing["error"] == "ContractError" and "'image'" in missing["message"]
+    plain = absent["value"]
+    assert (plain["inputName"], plain["outputName"], plain["info"]) == ("x", "y", None)
+    assert plain["sideMultiple"] == 4 and plain["valueRange"] == [-1, 1] and "no cgan metadata" in plain["note"]
+
+
+# ---------------------------------------------------------------- the contract: pixels <-> tensors
+
+def layout_of(spec: dict) -> Layout:
+    return Layout(spec["inputChannels"], spec["outputChannels"], spec["colorOrder"], tuple(spec["valueRange"]),
+                  spec["sideMultiple"], np.dtype(np.float32))
+
+
+@pytest.mark.parametrize("size, multiple, channels, order, value_range", [
+    ((30, 21), 4, 3, "RGB", [-1, 1]),
+    ((17, 40), 8, 3, "BGR", [0, 1]),
+    ((9, 9), 1, 3, "RGB", [-1, 1]),
+    ((33, 64), 32, 1, "RGB", [-0.5, 2]),
+    ((5, 7), 4, 3, "RGB", [1, -1]),
+])
+def test_pixels_to_tensor_and_back_match_cgan_infer(node, size, multiple, channels, order, value_range):
+    h, w = size
+    spec = {"inputChannels": channels, "outputChannels": channels, "colorOrder": order, "valueRange": value_range,
+            "sideMultiple": multiple}
+    bgr = image(h, w, seed=h * w)
+    rgba = np.dstack([bgr[:, :, ::-1], np.full((h, w), 255, np.uint8)])
+    prepared = prepare(bgr, layout_of(spec))
+    output = np.random.default_rng(h).uniform(-1.2, 2.2, prepared.tensor.shape).astype(np.float32)
+    dims = [1, *prepared.tensor.shape]
+    tensor, pixels = call_js(node, "contract.js", [
+        ("toTensor", [b64(rgba, "$u8c"), w, h, spec]),
+        ("toPixels", [b64(output, "$f32"), dims, w, h, spec]),
+    ])
+    assert tensor["value"]["dims"] == dims
+    data = unb64(tensor["value"]["data"], np.float32).reshape(prepared.tensor.shape)
+    np.testing.assert_allclose(data, prepared.tensor, atol=1e-6)  # padding, channel order, range: all as infer
+    expected = finish(output, prepared, layout_of(spec))
+    expected = expected[:, :, ::-1] if expected.ndim == 3 else np.repeat(expected[:, :, None], 3, axis=2)
+    got = unb64(pixels["value"], np.uint8).reshape(h, w, 4)
+    assert (got[:, :, 3] == 255).all()
+    assert np.abs(got[:, :, :3].astype(int) - expected.astype(int)).max() <= 1  # float32 vs float64 rounding
+
+
+def test_too_small_pictures_are_refused(node):
+    spec = {"inputChannels": 3, "outputChannels": 3, "colorOrder": "RGB", "valueRange": [-1, 1], "sideMultiple": 8}
+    (answer,) = call_js(node, "contract.js", [("toTensor", [b64(np.zeros(3 * 3 * 4, np.uint8), "$u8c"), 3, 3, spec])])
+    assert answer["error"] == "ContractError" and "too small" in answer["message"]
+
+
+def test_runtime_version_is_pinned():
+    """package.json pins onnxruntime-web to one version, and the lock file holds that version."""
+    package = json.loads((WEB / "package.json").read_text())
+    lock = json.loads((WEB / "package-lock.json").read_text())
+    pinned = package["dependencies"]["onnxruntime-web"]
+    assert pinned.replace(".", "").isdigit(), pinned
+    assert lock["packages"]["node_modules/onnxruntime-web"]["version"] == pinned
