@@ -61,6 +61,10 @@ def serve(files: Path) -> Iterator[str]:
         server.wait(timeout=10)
 
 
+class NotYet(Exception):
+    """The tab has no document to evaluate in yet."""
+
+
 def _above(fd: int, lowest: int) -> int:
     """`fd` moved to a number >= lowest."""
     moved = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, lowest)
@@ -152,7 +156,12 @@ class Browser:
         return errors[-1] if errors else "it printed nothing"
 
     def _evaluate(self, session: str, expression: str):
-        result = self._send("Runtime.evaluate", {"expression": expression, "returnByValue": True}, session)
+        try:
+            result = self._send("Runtime.evaluate", {"expression": expression, "returnByValue": True}, session)
+        except RuntimeError as e:
+            if "execution context" in str(e):  # the page is still navigating
+                raise NotYet() from None
+            raise
         return result["result"].get("value")
 
     def open(self, url: str, timeout: float = 60, screenshot: bool = False) -> PageResult:
@@ -167,7 +176,8 @@ class Browser:
                     status = self._evaluate(session, "document.getElementById('status')?.textContent")
                     raise RuntimeError(f"the page wrote no result within {timeout:g} s; its status line: {status!r}")
                 time.sleep(0.1)
-                text = self._evaluate(session, "document.getElementById('result')?.textContent || ''")
+                with contextlib.suppress(NotYet):
+                    text = self._evaluate(session, "document.getElementById('result')?.textContent || ''")
             dom = self._evaluate(session, "document.documentElement.outerHTML")
             shot = None
             if screenshot:

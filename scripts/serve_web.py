@@ -21,7 +21,7 @@ ISOLATION = {"Cross-Origin-Opener-Policy": "same-origin", "Cross-Origin-Embedder
 
 
 class PageHandler(http.server.SimpleHTTPRequestHandler):
-    """web/ at /, and an optional folder at /files/; quiet, uncached, cross-origin isolated."""
+    """web/ at /, and an optional folder at /files/; quiet, revalidated, cross-origin isolated."""
 
     extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map,
                       ".mjs": "text/javascript", ".js": "text/javascript", ".wasm": "application/wasm"}
@@ -38,7 +38,7 @@ class PageHandler(http.server.SimpleHTTPRequestHandler):
     def end_headers(self) -> None:
         for name, value in ISOLATION.items():
             self.send_header(name, value)
-        self.send_header("Cache-Control", "no-store")
+        self.send_header("Cache-Control", "no-cache")  # revalidated: edits show at once, the runtime stays cached
         super().end_headers()
 
     def log_message(self, *args) -> None:

@@ -131,24 +131,27 @@ def test_reader_refuses_truncated_files_exactly_when_protobuf_does(node, tmp_pat
             assert answer.get("value") == [[p.key, p.value] for p in model.metadata_props], (path.name, answer)
 
 
-@pytest.mark.parametrize("data, message", [
-    (b"\x72\x80\x80\x80\x80\x80\x20", "runs past the end"),  # field 14, a length of 2^40
-    (b"\x72\x05\x0a\x03ab", "runs past the end"),  # an entry longer than the bytes left
-    (b"\x72\x03\x0a\x05abc", "runs past the end"),  # a key longer than its entry
-    (b"\x08" + b"\xff" * 11, "longer than 10 bytes"),  # a varint that never ends
-    (b"\x08\xff\xff\xff\xff\xff\xff\xff\xff\x7f", "too large"),  # beyond 2^53
-    (b"\x0b", "wire type 3"),  # a group
-    (b"\x00", "field number 0"),
-    (b"\x70\x01", "metadata_props with wire type 0"),
-    (b"\x72\x04\x0a\x02\xc3\x28", "not valid UTF-8"),
-    (b"\x3a", "truncated varint"),
-], ids=["huge-length", "entry-overruns", "key-overruns", "endless-varint", "varint-over-2^53", "group",
-        "field-0", "props-as-varint", "bad-utf8", "cut-key"])
-def test_reader_refuses_hostile_bytes_with_one_error(node, tmp_path, data, message):
-    path = tmp_path / "bad.onnx"
-    path.write_bytes(data)
-    (answer,) = read_js(node, [path])
-    assert answer.get("error") == "ProtobufError" and message in answer["message"], answer
+HOSTILE = {  # bytes -> what the one error must say
+    "huge length": (b"\x72\x80\x80\x80\x80\x80\x20", "runs past the end"),  # field 14, a length of 2^40
+    "entry overruns": (b"\x72\x05\x0a\x03ab", "runs past the end"),  # an entry longer than the bytes left
+    "key overruns": (b"\x72\x03\x0a\x05abc", "runs past the end"),  # a key longer than its entry
+    "endless varint": (b"\x08" + b"\xff" * 11, "longer than 10 bytes"),
+    "varint over 2^53": (b"\x08\xff\xff\xff\xff\xff\xff\xff\xff\x7f", "too large"),
+    "group": (b"\x0b", "wire type 3"),
+    "field 0": (b"\x00", "field number 0"),
+    "props as varint": (b"\x70\x01", "metadata_props with wire type 0"),
+    "bad utf-8": (b"\x72\x04\x0a\x02\xc3\x28", "not valid UTF-8"),
+    "cut key": (b"\x3a", "truncated varint"),
+}
+
+
+def test_reader_refuses_hostile_bytes_with_one_error(node, tmp_path):
+    paths = []
+    for i, (data, _) in enumerate(HOSTILE.values()):
+        paths.append(tmp_path / f"bad{i}.onnx")
+        paths[-1].write_bytes(data)
+    for (case, (_, message)), answer in zip(HOSTILE.items(), read_js(node, paths)):
+        assert answer.get("error") == "ProtobufError" and message in answer["message"], (case, answer)
 
 
 def test_reader_never_fails_otherwise_on_random_bytes(node, tmp_path):
@@ -176,38 +179,38 @@ def spec_js(node, metadata_texts: list[str | None], io=GRAPH_IO) -> list[dict]:
     return call_js(node, "contract.js", calls)
 
 
-@pytest.mark.parametrize("changes", [
+METADATA_CHANGES = [
     {}, {"side_multiple": 0}, {"side_multiple": 1025}, {"side_multiple": 2.5}, {"side_multiple": True},
     {"value_range": [1, 1]}, {"value_range": [0, "1"]}, {"value_range": [0, 1e7]}, {"value_range": [0, 1, 2]},
     {"value_range": [0, 255]}, {"input_channels": 2}, {"output_channels": 1}, {"direction": "X"},
     {"color_order": "BGR"}, {"color_order": "GBR"}, {"layout": "NHWC"}, {"ngf": 0}, {"train_size": 16385},
     {"source_domain": 3}, {"target_domain": "y" * 1001}, {"generator": None}, {"new_key": "ignored"},
     {"norm": "a\nb"}, {"norm": "a\u00a0b"}, {"norm": "a\u200bb"}, {"norm": "zèbre 🦓 馬"},
-], ids=lambda c: ",".join(f"{k}={v!r}"[:30] for k, v in c.items()) or "valid")
-def test_metadata_checks_match_cgan_infer(node, changes):
-    data = identity_info(**changes)
-    text = json.dumps(data)
-    (answer,) = spec_js(node, [text])
-    try:
-        ModelInfo.from_metadata_props({"cgan": text})
-    except ValueError as e:
-        assert answer.get("error") == "ContractError", (answer, str(e))
-        key = next(iter(changes))
-        assert key in answer["message"], answer
-    else:
-        assert "value" in answer, answer
-        spec = answer["value"]
-        assert spec["sideMultiple"] == data["side_multiple"] and spec["valueRange"] == data["value_range"]
-        assert spec["colorOrder"] == data["color_order"] and spec["info"] == data
+]
 
 
-@pytest.mark.parametrize("text, message", [
-    ("not json", "not valid JSON"), ("NaN", "not valid JSON"), ("[1, 2]", "not a JSON object"),
-    ('{"direction": "G"}', "missing"),
-])
-def test_broken_metadata_is_refused_in_one_line(node, text, message):
-    (answer,) = spec_js(node, [text])
-    assert answer.get("error") == "ContractError" and message in answer["message"] and "\n" not in answer["message"]
+def test_metadata_checks_match_cgan_infer(node):
+    """Each variant of valid metadata is accepted by the page exactly when cgan-infer accepts it."""
+    texts = [json.dumps(identity_info(**changes)) for changes in METADATA_CHANGES]
+    for changes, text, answer in zip(METADATA_CHANGES, texts, spec_js(node, texts)):
+        try:
+            ModelInfo.from_metadata_props({"cgan": text})
+        except ValueError as e:
+            assert answer.get("error") == "ContractError", (changes, answer, str(e))
+            assert next(iter(changes)) in answer["message"], (changes, answer)
+        else:
+            assert "value" in answer, (changes, answer)
+            spec, data = answer["value"], json.loads(text)
+            assert spec["sideMultiple"] == data["side_multiple"] and spec["valueRange"] == data["value_range"]
+            assert spec["colorOrder"] == data["color_order"] and spec["info"] == data
+
+
+def test_broken_metadata_is_refused_in_one_line(node):
+    cases = {"not json": "not valid JSON", "NaN": "not valid JSON", "[1, 2]": "not a JSON object",
+             '{"direction": "G"}': "missing"}
+    for (text, message), answer in zip(cases.items(), spec_js(node, list(cases))):
+        assert answer.get("error") == "ContractError" and message in answer["message"], (text, answer)
+        assert "\n" not in answer["message"]
 
 
 def test_names_come_from_the_metadata_else_the_graph(node):
@@ -231,39 +234,37 @@ def test_names_come_from_the_metadata_else_the_graph(node):
 
 # ---------------------------------------------------------------- the contract: pixels <-> tensors
 
-def layout_of(spec: dict) -> Layout:
-    return Layout(spec["inputChannels"], spec["outputChannels"], spec["colorOrder"], tuple(spec["valueRange"]),
-                  spec["sideMultiple"], np.dtype(np.float32))
-
-
-@pytest.mark.parametrize("size, multiple, channels, order, value_range", [
+PIXEL_CASES = [  # (h, w), side multiple, channels, colour order, value range
     ((30, 21), 4, 3, "RGB", [-1, 1]),
     ((17, 40), 8, 3, "BGR", [0, 1]),
     ((9, 9), 1, 3, "RGB", [-1, 1]),
     ((33, 64), 32, 1, "RGB", [-0.5, 2]),
     ((5, 7), 4, 3, "RGB", [1, -1]),
-])
-def test_pixels_to_tensor_and_back_match_cgan_infer(node, size, multiple, channels, order, value_range):
-    h, w = size
-    spec = {"inputChannels": channels, "outputChannels": channels, "colorOrder": order, "valueRange": value_range,
-            "sideMultiple": multiple}
-    bgr = image(h, w, seed=h * w)
-    rgba = np.dstack([bgr[:, :, ::-1], np.full((h, w), 255, np.uint8)])
-    prepared = prepare(bgr, layout_of(spec))
-    output = np.random.default_rng(h).uniform(-1.2, 2.2, prepared.tensor.shape).astype(np.float32)
-    dims = [1, *prepared.tensor.shape]
-    tensor, pixels = call_js(node, "contract.js", [
-        ("toTensor", [b64(rgba, "$u8c"), w, h, spec]),
-        ("toPixels", [b64(output, "$f32"), dims, w, h, spec]),
-    ])
-    assert tensor["value"]["dims"] == dims
-    data = unb64(tensor["value"]["data"], np.float32).reshape(prepared.tensor.shape)
-    np.testing.assert_allclose(data, prepared.tensor, atol=1e-6)  # padding, channel order, range: all as infer
-    expected = finish(output, prepared, layout_of(spec))
-    expected = expected[:, :, ::-1] if expected.ndim == 3 else np.repeat(expected[:, :, None], 3, axis=2)
-    got = unb64(pixels["value"], np.uint8).reshape(h, w, 4)
-    assert (got[:, :, 3] == 255).all()
-    assert np.abs(got[:, :, :3].astype(int) - expected.astype(int)).max() <= 1  # float32 vs float64 rounding
+]
+
+
+def test_pixels_to_tensor_and_back_match_cgan_infer(node):
+    calls, expected = [], []
+    for (h, w), multiple, channels, order, value_range in PIXEL_CASES:
+        spec = {"inputChannels": channels, "outputChannels": channels, "colorOrder": order,
+                "valueRange": value_range, "sideMultiple": multiple}
+        layout = Layout(channels, channels, order, tuple(value_range), multiple, np.dtype(np.float32))
+        bgr = image(h, w, seed=h * w)
+        rgba = np.dstack([bgr[:, :, ::-1], np.full((h, w), 255, np.uint8)])
+        prepared = prepare(bgr, layout)
+        output = np.random.default_rng(h).uniform(-1.2, 2.2, prepared.tensor.shape).astype(np.float32)
+        dims = [1, *prepared.tensor.shape]
+        calls += [("toTensor", [b64(rgba, "$u8c"), w, h, spec]), ("toPixels", [b64(output, "$f32"), dims, w, h, spec])]
+        frame = finish(output, prepared, layout)
+        expected.append((prepared.tensor, dims, frame[:, :, ::-1] if frame.ndim == 3 else np.dstack([frame] * 3)))
+    answers = call_js(node, "contract.js", calls)
+    for case, (tensor, dims, pixels), to_tensor, to_pixels in zip(PIXEL_CASES, expected, answers[::2], answers[1::2]):
+        assert to_tensor["value"]["dims"] == dims, case
+        data = unb64(to_tensor["value"]["data"], np.float32).reshape(tensor.shape)
+        np.testing.assert_allclose(data, tensor, atol=1e-6, err_msg=str(case))  # padding, order, range as infer
+        got = unb64(to_pixels["value"], np.uint8).reshape(*pixels.shape[:2], 4)
+        assert (got[:, :, 3] == 255).all(), case
+        assert np.abs(got[:, :, :3].astype(int) - pixels.astype(int)).max() <= 1, case  # float32 vs 64 rounding
 
 
 def test_too_small_pictures_are_refused(node):

@@ -14,6 +14,7 @@ const $ = (id) => document.getElementById(id);
 const canvas2d = (canvas) => canvas.getContext("2d", { willReadFrequently: true });
 
 let ort = null; // the onnxruntime-web module
+let runtime = null; // [backend, why not WebGPU], chosen once
 let model = null; // { session, spec, backend, why, name }
 let camera = null; // { stream, running, loop }
 let queue = Promise.resolve(); // model loads and translations run one at a time, in order
@@ -46,9 +47,11 @@ function serial(task) {
   return run;
 }
 
-async function loadRuntime() {
+/** Loads onnxruntime-web: its WebGPU build (which has WASM too) where WebGPU will run, else the lighter WASM one. */
+async function loadRuntime(backend) {
+  const build = backend === "webgpu" ? "ort.webgpu.min.mjs" : "ort.wasm.min.mjs";
   try {
-    ort = await import(`${ORT_DIST}ort.webgpu.min.mjs`);
+    ort = await import(`${ORT_DIST}${build}`);
   } catch {
     throw new Error("onnxruntime-web is missing: run `npm ci` in web/ (`make web` does it and serves this page)");
   }
@@ -65,8 +68,8 @@ async function chooseBackend() {
   return adapter ? ["webgpu", ""] : ["wasm", "WebGPU has no adapter here"];
 }
 
-async function createSession(bytes) {
-  const [backend, why] = await chooseBackend();
+/** A session on `backend`; when WebGPU fails, one on WASM and why. */
+async function createSession(bytes, backend, why) {
   const create = (ep) => ort.InferenceSession.create(bytes, { executionProviders: [ep] });
   if (backend === "wasm") return { session: await create("wasm"), backend, why };
   try {
@@ -125,7 +128,7 @@ async function openModel(bytes, name) {
   }
   status(`Creating an ONNX Runtime session for ${name}…`);
   await nextPaint();
-  const { session, backend, why } = await createSession(bytes);
+  const { session, backend, why } = await createSession(bytes, ...runtime);
   let spec;
   try {
     spec = modelSpec(props, session.inputMetadata, session.outputMetadata);
@@ -331,7 +334,8 @@ function wire() {
 
 async function main() {
   wire();
-  await loadRuntime();
+  runtime = await chooseBackend();
+  await loadRuntime(runtime[0]);
   $("model-file").disabled = false;
   status("Open an exported model (.onnx): the file picker above, or drop it on this page.");
   return fromQuery();
