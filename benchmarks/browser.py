@@ -25,10 +25,12 @@ from typing import Iterator
 ROOT = Path(__file__).resolve().parent.parent
 SERVER = ROOT / "scripts" / "serve_web.py"
 NODE_MODULES = ROOT / "web" / "node_modules" / "onnxruntime-web"
-# Headless, no GPU, and none of the background connections this machine's closed network refuses.
+# Headless, no GPU, none of the background connections this machine's closed network refuses, and no
+# throttling of tabs that Chromium thinks are in the background (it would slow the timed frames).
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--remote-debugging-pipe")
+         "--disable-background-timer-throttling", "--disable-renderer-backgrounding",
+         "--disable-backgrounding-occluded-windows", "--remote-debugging-pipe")
 
 
 def chromium() -> str | None:

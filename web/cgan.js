@@ -213,7 +213,9 @@ async function translatePicture(blob, name, runs = 1) {
   }
   const last = times[times.length - 1];
   status(`${name}: ${width}x${height} in ${ms(last.total)} (model ${ms(last.run)}) on ${runsOn()}.`);
-  $("output").toBlob((png) => Object.assign($("save"), { href: URL.createObjectURL(png), hidden: false }));
+  const png = await new Promise((resolve) => $("output").toBlob(resolve));
+  URL.revokeObjectURL($("save").href);
+  Object.assign($("save"), { href: URL.createObjectURL(png), hidden: false });
   return { width, height, times };
 }
 
