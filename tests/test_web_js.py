@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -280,3 +281,17 @@ def test_runtime_version_is_pinned():
     pinned = package["dependencies"]["onnxruntime-web"]
     assert pinned.replace(".", "").isdigit(), pinned
     assert lock["packages"]["node_modules/onnxruntime-web"]["version"] == pinned
+
+
+def test_readme_browser_snippet_imports_what_the_modules_export(node):
+    """The README's JavaScript lines import names that web/'s modules really export."""
+    readme = (WEB.parent / "README.md").read_text(encoding="utf-8")
+    (block,) = re.findall(r"```js\n(.*?)```", readme.split("## The ONNX contract", 1)[1].split("\n## ", 1)[0], re.S)
+    imports = re.findall(r'import \{([^}]*)\} from "\./web/([\w.-]+)"', block)
+    assert {module for _, module in imports} == {"onnx-metadata.js", "contract.js"}
+    for names, module in imports:
+        script = f"const m = await import({json.dumps((WEB / module).as_uri())}); " \
+                 "console.log(JSON.stringify(Object.keys(m).filter((k) => typeof m[k] === 'function')))"
+        done = subprocess.run([node, "--input-type=module", "-e", script], capture_output=True, text=True, timeout=60)
+        exported = set(json.loads(done.stdout))
+        assert {n.strip() for n in names.split(",")} <= exported, (module, exported)

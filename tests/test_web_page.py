@@ -30,6 +30,7 @@ def files(tmp_path_factory, rgb_model, gray_model, plain_model) -> Path:
     for name, model in (("G.onnx", rgb_model), ("gray.onnx", gray_model), ("plain.onnx", plain_model)):
         shutil.copy(model, folder / name)
     identity_model(folder / "bad_metadata.onnx", identity_info(side_multiple=0))
+    identity_model(folder / "fixed.onnx", identity_info(), static_hw=(16, 16))
     cv2.imwrite(str(folder / "in.png"), image(H, W, seed=3))
     return folder
 
@@ -95,6 +96,13 @@ def test_a_file_without_metadata_runs_on_assumptions_and_says_so(page):
     assert result.report["info"] is None and "no cgan metadata" in result.report["note"]
     assert shown_metadata(result.dom) == {}
     assert "plain.onnx: no cgan metadata: assuming RGB in [-1, 1], padded to a multiple of 4" in result.dom
+
+
+def test_a_graph_of_one_size_gets_the_picture_resized_to_it_and_back(page, files):
+    report = page("fixed.onnx").report  # an identity of 16 x 16: the output is the picture, resampled twice
+    assert report["ok"] and (report["width"], report["height"]) == (W, H), report
+    picture = cv2.imread(str(files / "in.png"))[:, :, ::-1].astype(int)
+    assert np.abs(output_pixels(report).astype(int) - picture).mean() < 12
 
 
 @pytest.mark.parametrize("model, picture, message", [
