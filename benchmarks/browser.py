@@ -25,12 +25,14 @@ from typing import Iterator
 ROOT = Path(__file__).resolve().parent.parent
 SERVER = ROOT / "scripts" / "serve_web.py"
 NODE_MODULES = ROOT / "web" / "node_modules" / "onnxruntime-web"
-# Headless, no GPU, none of the background connections this machine's closed network refuses, and no
-# throttling of tabs that Chromium thinks are in the background (it would slow the timed frames).
+# Headless, no GPU, none of the background connections this machine's closed network refuses, no
+# throttling of tabs that Chromium thinks are in the background (it would slow the timed frames), and
+# Chromium's own test pattern as the webcam, granted without asking.
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          "--disable-background-timer-throttling", "--disable-renderer-backgrounding",
-         "--disable-backgrounding-occluded-windows", "--remote-debugging-pipe")
+         "--disable-backgrounding-occluded-windows", "--use-fake-device-for-media-stream",
+         "--use-fake-ui-for-media-stream", "--remote-debugging-pipe")
 
 
 def chromium() -> str | None:
@@ -50,17 +52,20 @@ def missing() -> str:
 @contextlib.contextmanager
 def serve(files: Path) -> Iterator[str]:
     """scripts/serve_web.py on an ephemeral 127.0.0.1 port, with `files` under /files/; yields its base URL."""
-    server = subprocess.Popen([sys.executable, str(SERVER), "--port", "0", "--files", str(files)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        line = server.stdout.readline()
-        found = re.search(r"http://127\.0\.0\.1:\d+/", line)
-        if not found:
-            raise RuntimeError(f"serve_web.py did not start: {line.strip() or server.stderr.read().strip()}")
-        yield found.group(0)
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    with tempfile.TemporaryFile("w+") as errors:  # a file, not a pipe: nobody reads it while the server runs
+        server = subprocess.Popen([sys.executable, str(SERVER), "--port", "0", "--files", str(files)],
+                                  stdout=subprocess.PIPE, stderr=errors, text=True)
+        try:
+            line = server.stdout.readline()
+            found = re.search(r"http://127\.0\.0\.1:\d+/", line)
+            if not found:
+                server.wait(timeout=10)
+                errors.seek(0)
+                raise RuntimeError(f"serve_web.py did not start: {line.strip() or errors.read().strip()}")
+            yield found.group(0)
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
 
 
 class NotYet(Exception):

@@ -1,6 +1,7 @@
 """The web page's time per frame on WASM beside ONNX Runtime in Python: one file, one machine, one run.
 
-    python -m benchmarks.web                                  # resnet_9blocks, ngf 64, 256x256; 1 and 2 threads
+    python -m benchmarks.web                                  # resnet_9blocks, ngf 64, 256x256, 1 thread
+    python -m benchmarks.web --threads 1 2 4                  # more thread counts (each both ways)
     python -m benchmarks.web --quick                          # ngf 8 at 64x64: a smoke run, figures meaningless
     python -m benchmarks.web --json docs/web_speed.json --markdown docs/web_speed.md
     python -m benchmarks.web --still docs/web.png             # the still of the page in docs/, nothing timed
@@ -164,7 +165,7 @@ def still(out: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a small model and picture: a smoke run")
-    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="thread counts (default 1 2)")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1], help="thread counts to compare at (default 1)")
     parser.add_argument("--json", type=Path, default=Path("bench_out/web.json"), help="where the results go")
     parser.add_argument("--markdown", type=Path, help="also write them as a markdown page, e.g. docs/web_speed.md")
     parser.add_argument("--still", type=Path, help="only write the still of the page (a PNG), e.g. docs/web.png")

@@ -45,10 +45,18 @@ class PageHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def serve(port: int = 0, files: Path | None = None) -> http.server.ThreadingHTTPServer:
+class PageServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):  # a browser leaving mid-answer is no error
+            super().handle_error(request, client_address)
+
+
+def serve(port: int = 0, files: Path | None = None) -> PageServer:
     """A server bound to 127.0.0.1:`port` (0: any free port); call serve_forever() on it."""
     handler = functools.partial(PageHandler, files=files.resolve() if files else None)
-    return http.server.ThreadingHTTPServer((HOST, port), handler)
+    return PageServer((HOST, port), handler)
 
 
 def main() -> None:

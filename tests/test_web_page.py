@@ -37,14 +37,14 @@ def files(tmp_path_factory, rgb_model, gray_model, plain_model) -> Path:
 
 @pytest.fixture(scope="module")
 def page(files):
-    """open(model, picture) -> PageResult of the page served on 127.0.0.1 in one headless Chromium (each
-    pair is loaded once: the tests read different things off the same load)."""
+    """open(model, picture, **query) -> PageResult of the page served on 127.0.0.1 in one headless Chromium
+    (each address is loaded once: the tests read different things off the same load)."""
     need(not missing(), missing())
     with serve(files) as url, Browser() as browser:
         @functools.cache
-        def open_page(model: str, picture: str = "in.png"):
-            query = urlencode({"model": f"/files/{model}", "image": f"/files/{picture}", "backend": "wasm", "test": 1})
-            return browser.open(f"{url}index.html?{query}")
+        def open_page(model: str, picture: str = "in.png", **query):
+            query = {"model": f"/files/{model}", "image": f"/files/{picture}", "backend": "wasm", "test": 1, **query}
+            return browser.open(f"{url}index.html?{urlencode(query)}")
         yield open_page
 
 
@@ -96,6 +96,15 @@ def test_a_file_without_metadata_runs_on_assumptions_and_says_so(page):
     assert result.report["info"] is None and "no cgan metadata" in result.report["note"]
     assert shown_metadata(result.dom) == {}
     assert "plain.onnx: no cgan metadata: assuming RGB in [-1, 1], padded to a multiple of 4" in result.dom
+
+
+def test_webcam_frames_match_onnx_runtime_in_python_and_the_webcam_is_released(page, files):
+    report = page("G.onnx", webcam=2).report  # Chromium's test pattern as the webcam
+    assert report["ok"] and len(report["times"]) == 2 and report["webcamReleased"], report
+    h, w = report["height"], report["width"]
+    frame = np.frombuffer(base64.b64decode(report["input"]), np.uint8).reshape(h, w, 3)
+    expected = Translator(files / "G.onnx", device="cpu")(frame, rgb=True)  # the last frame the page translated
+    assert np.abs(output_pixels(report).astype(int) - expected.astype(int)).max() <= 1
 
 
 def test_a_graph_of_one_size_gets_the_picture_resized_to_it_and_back(page, files):

@@ -1,9 +1,10 @@
 // The page: open an exported .onnx (picker or drop), show what it is from its cgan metadata, and
 // translate pictures and the webcam with onnxruntime-web: WebGPU where the browser has it, WASM otherwise.
 //
-// Automation (tests, benchmarks, screenshots): index.html?model=URL&image=URL opens both; &runs=N translates
-// the picture N times; &backend=wasm skips WebGPU; &threads=N sets the WASM threads; &test=1 writes the
-// outcome as JSON into #result.
+// Automation (tests, benchmarks, screenshots): index.html?model=URL&image=URL opens both; &runs=N
+// translates the picture N times; &webcam=N translates N webcam frames instead of a picture;
+// &backend=wasm skips WebGPU; &threads=N sets the WASM threads; &test=1 writes the outcome as JSON
+// into #result.
 import { ProtobufError, readMetadataProps } from "./onnx-metadata.js";
 import { modelSpec, toPixels, toTensor } from "./contract.js";
 
@@ -219,21 +220,24 @@ async function translatePicture(blob, name, runs = 1) {
   return { width, height, times };
 }
 
-async function cameraLoop(current, video) {
-  let frames = 0;
+/** Translates webcam frames until stopped (or `limit` frames); returns the frame size and times. */
+async function cameraLoop(current, video, limit) {
+  const times = [];
   const began = performance.now();
-  while (current.running) {
+  while (current.running && times.length < limit) {
     const t = await translate(video, video.videoWidth, video.videoHeight);
-    frames += 1;
-    const fps = (1000 * frames) / (performance.now() - began);
+    times.push(t);
+    const fps = (1000 * times.length) / (performance.now() - began);
     status(`Webcam ${video.videoWidth}x${video.videoHeight}: ${ms(t.total)} per frame (model ${ms(t.run)}), ` +
       `${fps.toFixed(1)} frames/s on ${runsOn()}.`);
     await nextPaint();
   }
+  return { width: video.videoWidth, height: video.videoHeight, times };
 }
 
-async function startCamera() {
-  if (!model || camera) return;
+/** Opens the webcam and runs its frames through the model until Stop (or `limit` frames). */
+async function startCamera(limit = Infinity) {
+  if (!model || camera) return null;
   const video = $("camera");
   let stream;
   try {
@@ -247,11 +251,16 @@ async function startCamera() {
   camera = current;
   $("camera-start").disabled = true;
   $("camera-stop").disabled = false;
-  current.loop = cameraLoop(current, video).finally(() => {
+  current.loop = cameraLoop(current, video, limit).finally(() => {
     stream.getTracks().forEach((track) => track.stop());
     video.srcObject = null;
+    if (camera === current) { // the loop ended by itself (Stop clears `camera` first): the webcam can start again
+      camera = null;
+      $("camera-stop").disabled = true;
+      $("camera-start").disabled = !model;
+    }
   });
-  await current.loop;
+  return current.loop;
 }
 
 /** Stops the webcam loop and waits for its frame in flight. */
@@ -278,18 +287,21 @@ function base64(bytes) {
   return btoa(text);
 }
 
-/** What ?test=1 reports: what runs, the model's spec, and the output picture's RGB bytes. */
+/** A canvas's pixels as RGB bytes in base64. */
+function canvasRgb(canvas) {
+  const rgba = canvas2d(canvas).getImageData(0, 0, canvas.width, canvas.height).data;
+  return base64(rgba.filter((_, i) => i % 4 !== 3));
+}
+
+/** What ?test=1 reports: what runs, the model's spec, and the last input and output pictures as RGB bytes. */
 function testReport(picture) {
-  if (!picture) return { ok: false, error: "?test=1 needs ?model=URL&image=URL" };
+  if (!picture) return { ok: false, error: "?test=1 needs ?model=URL and &image=URL or &webcam=N" };
   const { spec } = model;
-  const output = $("output");
-  const rgba = canvas2d(output).getImageData(0, 0, output.width, output.height).data;
-  const rgb = rgba.filter((_, i) => i % 4 !== 3);
   return {
     ok: true, backend: model.backend, why: model.why, threads: ort.env.wasm.numThreads ?? null,
     crossOriginIsolated, inputName: spec.inputName, outputName: spec.outputName, sideMultiple: spec.sideMultiple,
     info: spec.info, note: spec.note, width: picture.width, height: picture.height, times: picture.times,
-    rgb: base64(rgb),
+    input: canvasRgb($("input")), rgb: canvasRgb($("output")), webcamReleased: camera === null && !$("camera").srcObject,
   };
 }
 
@@ -298,6 +310,7 @@ async function fromQuery() {
   if (!modelUrl) return null;
   const name = modelUrl.split("/").pop();
   await openModel(await fetchBytes(modelUrl, "model"), name);
+  if (params.has("webcam")) return startCamera(Math.max(1, Number(params.get("webcam")) || 1));
   const imageUrl = params.get("image");
   if (!imageUrl) return null;
   const runs = Math.max(1, Math.min(100, Number(params.get("runs")) || 1));
@@ -317,7 +330,7 @@ function wire() {
   });
   pick($("model-file"), async (file) => openModel(new Uint8Array(await file.arrayBuffer()), file.name));
   pick($("picture-file"), (file) => translatePicture(file, file.name));
-  $("camera-start").addEventListener("click", () => serial(startCamera).catch(() => {}));
+  $("camera-start").addEventListener("click", () => serial(() => startCamera()).catch(() => {}));
   $("camera-stop").addEventListener("click", () => stopCamera());
 
   const drop = $("drop");
