@@ -10,6 +10,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 import torch
 from click.testing import CliRunner
 
@@ -206,6 +207,15 @@ def cuda_works() -> bool:
         except Exception:  # noqa: BLE001 - any failure to start means no working CUDA
             return False
     return "CUDAExecutionProvider" in session.get_providers()
+
+
+def need(present: bool, reason: str) -> None:
+    """Skips the test when something it needs is absent here, but fails it under CI (CI=true), whose
+    `make test` installs everything: a skip there would hide a missing install step."""
+    if not present:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason}, and CI must have it")
+        pytest.skip(reason)
 
 
 def official_file(path, net, prefix="", stale_norm=False):
