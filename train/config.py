@@ -104,8 +104,10 @@ class TrainConfig:
     runs_dir: str = setting("runs", "Parent folder of run directories.", path="folder")
     seed: int = setting(0, "Random seed of weights, data order, flips and pools.", low=0, high=2**32 - 1)
     device: str = setting("auto", "auto, cpu, cuda, cuda:N or mps.")
-    workers: int = setting(4, "Data loading worker processes (0: load in the training process).", low=0, high=1024)
-    threads: int = setting(0, "torch CPU threads of the training process; 0: one per core.", low=0, high=4096)
+    workers: int = setting(4, "Data loading worker processes, at most one per core (0: load in the training "
+                           "process).", low=0, high=1024)
+    threads: int = setting(0, "torch CPU threads of the training process; 0: the cores free at the start (cores "
+                           "less the load average; OMP_NUM_THREADS if set).", low=0, high=4096)
     recipe: str = setting("cgan", "Default set: cgan (ours, measured in docs/recipe.md) or official (the official "
                           "repo's defaults exactly); options given here win.", choices=tuple(RECIPES))
     preset: str = setting("standard", "Size and length of the run: quick (a small net on 64-pixel crops, 2,000 "
@@ -179,11 +181,11 @@ class TrainConfig:
                                      "--sample-every; 0: never); see docs/evaluation.md.", low=0)
     eval_images: int = setting(16, "Held-out pictures per domain for samples and measures.", low=1, high=1024)
     # speed and scale
-    precision: str = setting("auto", "Autocast precision of the forward passes: auto picks bf16 on GPUs and CPUs "
-                             "that have it, fp16 with a grad scaler on older GPUs, else fp32; losses stay fp32.",
-                             choices=PRECISIONS)
+    precision: str = setting("auto", "Autocast precision of the forward passes: auto times the run's nets in each "
+                             "precision the device computes natively (bf16, fp16 with a grad scaler) and keeps one "
+                             "only when it is clearly faster than fp32; losses stay fp32.", choices=PRECISIONS)
     channels_last: bool = setting(False, "Keep the nets in channels-last memory format.")
-    compile: bool = setting(False, "torch.compile the nets (slow first steps; see the README).")
+    compile: bool = setting(False, "torch.compile the nets (slow first steps; see docs/training.md#precision).")
     dist_timeout: int = setting(600, "Under torchrun: seconds a process waits for the others before it stops "
                                 "with an error.", low=1, high=30 * 86_400)
 
