@@ -19,10 +19,10 @@ from .distributed import DistEnv, any_rank, shutdown_distributed
 from .evaluation import heldout_set
 from .known_answer import KnownAnswerDataset, known_answer_report
 from .networks import create_discriminator, side_multiple
+from .pace import Pace
 from .preprocess import CROPPING, Preprocess
 from .resume import Resume, truncate_log
 from .run_dir import RunDir, claim_run_dir, remove_unused_run
-from .pace import Pace
 from .run_lock import RunLock
 from .session import Session, start_session
 from .signals import StopRequest
