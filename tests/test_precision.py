@@ -182,3 +182,15 @@ def test_cli_start_line_says_what_auto_measured(tmp_path, monkeypatch):
                                        "--device", "cpu", "--runs-dir", str(tmp_path / "runs")])
     assert result.exit_code == 0, result.output
     assert "(auto: measured bf16 " in result.output and "x fp32 at 32x32, batch 1)" in result.output
+
+
+def test_precision_auto_benchmark_page_says_whether_the_pick_was_fast_enough():
+    from benchmarks.precision_auto import markdown
+
+    run = {"preset": "quick", "threads": 2, "repeats": 5, "generator": "resnet_6blocks", "ngf": 16,
+           "size": "64x64, batch 1", "auto_says": "auto: measured bf16 0.90x fp32 at 64x64, batch 1",
+           "auto_picks": "fp32", "step_s": {"fp32": 1.0, "bf16": 0.9}, "picked_vs_fastest": 0.9}
+    page = markdown({"device": "cpu (test)", "runs": [run, {**run, "threads": 1, "picked_vs_fastest": 1.0}]})
+    rows = [line for line in page.splitlines() if line.startswith("| quick")]
+    assert rows[0].endswith("| bf16 0.90x fp32 | fp32 | fp32 1, bf16 0.9 (5) | 0.90x (NOT met) |")
+    assert rows[1].endswith("| 1.00x (met) |")
