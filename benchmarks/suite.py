@@ -24,7 +24,7 @@ from cgan.export.verify import worst
 from cgan.infer import Translator, translate_video
 from cgan.infer.metadata import ModelInfo
 from cgan.train import create_generator
-from cgan.train.precision import cpu_bf16_flag, resolve_precision
+from cgan.train.precision import cpu_bf16_flag
 
 from .cost import Cost, generator_cost
 from .inference import REFERENCE, EngineResult, build_models, limit_fraction, measure_engines
@@ -250,7 +250,7 @@ def training_section(config: SuiteConfig, shared: dict) -> tuple[list[Row], dict
             speedup = fp32["s_per_step"] / auto["s_per_step"]
             rss_ok = auto["peak_rss_mib"] <= fp32["peak_rss_mib"] * RSS_TOLERANCE
             rows.append(Row(name, "--precision auto / fp32 steps/s", speedup, "x",
-                            f"auto runs {resolve_precision('auto', torch.device('cpu')).describe()}; peak RSS "
+                            f"auto runs {auto['precision']}; peak RSS "
                             f"{auto['peak_rss_mib']:.0f} vs {fp32['peak_rss_mib']:.0f} MiB (needs ≤ fp32 + 2%)",
                             goal=AUTO_GOAL_SPEEDUP, met=speedup >= AUTO_GOAL_SPEEDUP and rss_ok))
         data[model] = results

@@ -66,7 +66,8 @@ def time_case(model: str, variant: str, repeats: int, ngf: int = 64, threads: in
         step()
     warmup_s = time.perf_counter() - start
     seconds, cpu = median_wall_and_cpu_seconds(step, repeats=repeats)
-    return {"model": model, "variant": variant, "s_per_step": seconds, "cpu_s_per_step": cpu,
+    return {"model": model, "variant": variant, "precision": session.precision.describe(), "s_per_step": seconds,
+            "cpu_s_per_step": cpu,
             "peak_rss_mib": peak_rss_mib(), "warmup_steps": warmup, "warmup_s": warmup_s, "timed_steps": repeats}
 
 

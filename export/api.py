@@ -2,11 +2,16 @@
 behind `cgan-export`, usable without the CLI."""
 from __future__ import annotations
 
+import json
 import os
+import shlex
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from cgan.infer.model import GENERATOR_LETTERS
+from cgan.train.data import domain_folders
+from cgan.train.errors import TrainError
+from cgan.train.images import find_images
 
 from .calibration import calibration_images
 from .errors import ExportError
@@ -91,3 +96,28 @@ def export_official(checkpoint: str | os.PathLike, generator: str, *, ngf: int =
     folder = Path(out) if out is not None else Path(models_dir) / (path.resolve().parent.name or path.stem)
     return _export_all([g], folder, None, opset=opset, static_hw=static_hw, verify=verify, overwrite=overwrite,
                        precision=precision, calibration=calibration, exporter=exporter, log=log)
+
+
+
+def trial_source(run: str | os.PathLike | None = None, gen: str = "G", runs_dir: str | os.PathLike = RUNS_DIR
+                 ) -> str | None:
+    """The cgan-infer source to try generator `gen` of a run on: `--folder` of its input domain's held-out
+    pictures (the test folder) or else its training pictures; `--video in.mp4` for a run on the built-in
+    data; None when the run's config is not at hand (a checkpoint file on its own) or its folders are gone."""
+    _, checkpoint = find_checkpoint(run, runs_dir)
+    try:
+        config = json.loads((checkpoint.parent.parent / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(config, dict) or "data" not in config:
+        return None
+    if not config["data"]:
+        return "--video in.mp4"
+    for phase in ("test", "train"):
+        try:  # G takes domain X, F domain Y
+            folder = domain_folders(config["data"], config.get("direction", "AtoB"), phase)[gen != "G"]
+        except (TrainError, TypeError):
+            return None
+        if find_images(folder):
+            return f"--folder {shlex.quote(str(folder))}"
+    return None

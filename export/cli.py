@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 
 import click
 
@@ -10,7 +11,7 @@ from cgan.train.layers import NORMS
 from cgan.infer.model import GENERATOR_LETTERS
 from cgan.train.networks import GENERATOR_CHOICES
 
-from .api import MODELS_DIR, PRECISIONS, RUNS_DIR, export_official, export_run
+from .api import MODELS_DIR, PRECISIONS, RUNS_DIR, directions, export_official, export_run, trial_source
 from .errors import ExportError
 from .onnx_export import DEFAULT_EXPORTER, EXPORTERS
 
@@ -76,4 +77,7 @@ def main(run, gen, out, checkpoint, generator, ngf, norm, opset, static_hw, prec
     click.echo("")
     for report in reports:
         click.echo("\n".join(report.lines()))
-    click.echo(f"\nnext: cgan-infer --model {reports[0].path} --video in.mp4")
+    source = None if checkpoint else trial_source(run, directions(gen or "both")[0], runs_dir)
+    click.echo(f"\nnext: cgan-infer --model {shlex.quote(str(reports[0].path))} {source or '--image PICTURE.jpg'}")
+    if source == "--video in.mp4":
+        click.echo("(in.mp4: any video; python scripts/demo_video.py in.mp4 writes one of built-in pictures)")

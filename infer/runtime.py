@@ -6,6 +6,7 @@ import io
 import math
 import os
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,6 +144,11 @@ def _failure_reason(captured: str) -> str:
     return "its libraries could not be loaded"
 
 
+def nvidia_gpu_present() -> bool:
+    """Whether this machine shows an NVIDIA GPU at all: its device node (Linux) or the driver's nvidia-smi."""
+    return Path("/dev/nvidia0").exists() or shutil.which("nvidia-smi") is not None
+
+
 def create_session(path: Path, device: Device, *, fp16: bool = False, strict: bool = False,
                    cache_dir: Path | None = None, model: bytes | None = None) -> DeviceSession:
     """Open `path` on `device`, falling back towards the CPU (or raising InferError when `strict`).
@@ -154,6 +160,8 @@ def create_session(path: Path, device: Device, *, fp16: bool = False, strict: bo
         check_model_file(path)
     available = set(ort.get_available_providers())
     chain = [k for k in FALLBACK_CHAIN[device.kind] if PROVIDER_NAMES[k] in available or k == "cpu"]
+    if device.kind == "auto" and not nvidia_gpu_present():
+        chain = ["cpu"]  # the GPU providers of onnxruntime-gpu could only fail here: nothing to report
     wanted = chain[0]
     ort.set_default_logger_severity(ORT_LOG_FATAL_ONLY)
     options = ort.SessionOptions()

@@ -4,6 +4,7 @@ the cgan-export tests."""
 from __future__ import annotations
 
 import functools
+import json
 import os
 from collections import OrderedDict
 from pathlib import Path
@@ -167,7 +168,7 @@ def make_run(runs, name="horse2zebra", mtime=None, **config):
     nets.update({d: {} for d in ("D_X", "D_Y")})
     run = runs / name
     run.mkdir(parents=True)
-    (run / "config.json").write_text("{}")
+    (run / "config.json").write_text(json.dumps(cfg))
     path = save_checkpoint(run / "checkpoints" / "latest.pt", {"format": "cgan-checkpoint", "version": 1,
                                                                "config": cfg, "nets": nets, "step": 0, "epoch": 0})
     if mtime is not None:

@@ -168,6 +168,7 @@ def test_sigterm_saves_at_the_step_boundary_and_prints_the_resume_command(tmp_pa
     assert "SIGTERM: stopping after this step" in err
     assert f"resume with: cgan-train --resume {runs / 't'}" in out and "known-answer" not in out
     step = int(out.split("stopped by SIGTERM at step ")[1].split(";")[0])
+    assert f"cgan-train: stopping at step {step}: saving a checkpoint, then the final samples" in out
     assert load_checkpoint(runs / "t" / "checkpoints" / "latest.pt")["step"] == step
     assert json.loads(log.read_text().splitlines()[-1])["step"] == step
 

@@ -37,7 +37,29 @@ def test_exports_both_generators_of_the_latest_run(workdir):
     assert "dry run: input [1, 3, 16, 16] -> output [1, 3, 16, 16]" in result.output
     assert "ONNX Runtime vs PyTorch: worst max abs" in result.output
     assert f"next: cgan-infer --model {os.path.join('models', 'horse2zebra', 'G.onnx')} --video in.mp4" \
-        in result.output
+        in result.output  # a run on the built-in data: a video of its pictures
+    assert "python scripts/demo_video.py in.mp4" in result.output
+
+
+def test_next_command_tries_the_model_on_pictures_of_its_input_domain(workdir):
+    from helpers import image
+    import cv2
+
+    data = workdir / "photos"
+    for folder in ("trainA", "trainB", "testB"):
+        (data / folder).mkdir(parents=True)
+        cv2.imwrite(str(data / folder / "a.png"), image(8, 8))
+    make_run(workdir / "runs", "photos", data=str(data))
+    lines = invoke_export("--gen", "G").output.splitlines()
+    assert lines[-1] == f"next: cgan-infer --model {os.path.join('models', 'photos', 'G.onnx')} --folder {data / 'trainA'}"
+    result = invoke_export("--gen", "F")  # F takes domain Y, which has held-out pictures
+    assert result.output.splitlines()[-1].endswith(f"--folder {data / 'testB'}")
+    make_run(workdir / "runs", "flipped", data=str(data), direction="BtoA")
+    assert invoke_export("--gen", "G").output.splitlines()[-1].endswith(f"--folder {data / 'testB'}")
+    (workdir / "models" / "photos" / "G.onnx").unlink()
+    for folder in ("trainA", "trainB", "testB"):
+        (data / folder / "a.png").unlink()  # data gone: a picture of the user's own
+    assert invoke_export(workdir / "runs" / "photos", "--gen", "G").output.splitlines()[-1].endswith("--image PICTURE.jpg")
 
 
 def test_exports_one_generator_of_a_named_run_or_checkpoint(workdir):

@@ -139,6 +139,26 @@ def test_cuda_unavailable_falls_back_to_cpu_in_one_note(rgb_model):
         Translator(rgb_model, device="cuda", strict_device=True)
 
 
+def test_auto_on_a_machine_without_an_nvidia_gpu_says_nothing_of_gpu_libraries(rgb_model, monkeypatch):
+    from cgan.infer import runtime
+
+    monkeypatch.setattr(runtime, "nvidia_gpu_present", lambda: False)
+    t = Translator(rgb_model, device="auto")
+    assert t.provider == "CPUExecutionProvider" and t.notes == []
+    assert Translator(rgb_model, device="cuda").notes or cuda_works()  # asked for by name: still said
+
+
+@pytest.mark.skipif(cuda_works(), reason="CUDA works here")
+def test_auto_where_an_nvidia_gpu_is_present_but_unusable_says_why(rgb_model, monkeypatch):
+    from cgan.infer import runtime
+
+    monkeypatch.setattr(runtime, "nvidia_gpu_present", lambda: True)
+    t = Translator(rgb_model, device="auto")
+    assert t.provider == "CPUExecutionProvider"
+    if {"CUDAExecutionProvider", "TensorrtExecutionProvider"} & set(runtime.ort.get_available_providers()):
+        assert len(t.notes) == 1 and "cannot be used" in t.notes[0]
+
+
 def test_importing_the_api_loads_no_torch():
     code = ("import sys; from cgan.infer import Translator, translate_video; import cgan.infer.cli; "
             "print('torch' in sys.modules)")

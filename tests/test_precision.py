@@ -123,3 +123,74 @@ def test_cli_trains_in_mixed_precision_and_saves_the_scaler(tmp_path, precision,
     assert state["precision"] == precision and state["step"] == 2
     assert all(v.dtype == torch.float32 and torch.isfinite(v).all() for v in state["nets"]["G"].values())
     assert ("scale" in state["scaler"]) == (precision == "fp16")
+
+
+# --- auto measures -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("seconds, chosen, said", [
+    ({"fp32": 1.0, "bf16": 1 / 0.87}, "fp32", "bf16 0.87x fp32"),  # the small photo setting
+    ({"fp32": 1.35, "bf16": 1.0}, "bf16", "bf16 1.35x fp32"),  # resnet_9blocks at 256x256
+    ({"fp32": 1.03, "bf16": 1.0}, "fp32", "bf16 1.03x fp32"),  # faster, but not clearly
+    ({"fp32": 2.0, "bf16": 1.0, "fp16": 0.8}, "fp16", "bf16 2.00x fp32, fp16 2.50x fp32"),
+])
+def test_auto_keeps_a_half_precision_only_when_clearly_faster(seconds, chosen, said):
+    picked = P.fastest(seconds, "cpu", "64x64, batch 1")
+    assert picked.name == chosen
+    assert picked.describe().endswith(f"(auto: measured {said} at 64x64, batch 1)")
+    best = min(seconds.values())
+    assert best / seconds[chosen] >= 0.95  # never more than 5 % slower than the fastest measured
+
+
+def test_auto_measures_only_where_there_is_a_choice():
+    asked = []
+
+    def measure(names):
+        asked.append(names)
+        return {"fp32": 1.0, "bf16": 2.0}, "32x32, batch 1"
+
+    assert resolve_precision("auto", CPU, AMX_CPU, measure=measure).name == "fp32"
+    assert resolve_precision("auto", CPU, AVX2_CPU, measure=measure).name == "fp32"
+    assert resolve_precision("bf16", CPU, AMX_CPU, measure=measure).name == "bf16"  # asked for: not measured
+    assert asked == [("fp32", "bf16")]
+
+
+def test_cuda_candidates_follow_native_bf16(monkeypatch):
+    for native, names in ((True, ("fp32", "bf16", "fp16")), (False, ("fp32", "fp16"))):
+        monkeypatch.setattr(P, "_cuda_bf16", lambda device: native)
+        assert P.native_precisions(torch.device("cuda", 0)) == names
+    assert P.native_precisions(torch.device("mps")) == ("fp32",)
+
+
+def test_pass_timer_times_the_run_nets_without_touching_the_seeds():
+    from cgan.train.config import make_config
+    from cgan.train.precision_auto import PassTimer
+
+    config = make_config({}, {"ngf": 4, "ndf": 4, "crop_size": 16, "load_size": 16, "batch_size": 2,
+                              "discriminator": "pixel"})
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    seconds, size = PassTimer(config, CPU).measure(("fp32", "bf16"))
+    assert torch.equal(torch.rand(3), expected)
+    assert set(seconds) == {"fp32", "bf16"} and all(t > 0 for t in seconds.values())
+    assert size == "16x16, batch 2"
+
+
+def test_cli_start_line_says_what_auto_measured(tmp_path, monkeypatch):
+    monkeypatch.setattr(P, "cpu_bf16_flag", lambda cpuinfo=None: "avx512_bf16")  # a choice on any CPU
+    result = CliRunner().invoke(main, ["--ngf", "4", "--ndf", "4", "--max-dataset-size", "2", "--max-steps", "1",
+                                       "--device", "cpu", "--runs-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 0, result.output
+    assert "(auto: measured bf16 " in result.output and "x fp32 at 32x32, batch 1)" in result.output
+
+
+def test_precision_auto_benchmark_page_says_whether_the_pick_was_fast_enough():
+    from benchmarks.precision_auto import markdown
+
+    run = {"preset": "quick", "threads": 2, "repeats": 5, "generator": "resnet_6blocks", "ngf": 16,
+           "size": "64x64, batch 1", "auto_says": "auto: measured bf16 0.90x fp32 at 64x64, batch 1",
+           "auto_picks": "fp32", "step_s": {"fp32": 1.0, "bf16": 0.9}, "picked_vs_fastest": 0.9}
+    page = markdown({"device": "cpu (test)", "runs": [run, {**run, "threads": 1, "picked_vs_fastest": 1.0}]})
+    rows = [line for line in page.splitlines() if line.startswith("| quick")]
+    assert rows[0].endswith("| bf16 0.90x fp32 | fp32 | fp32 1, bf16 0.9 (5) | 0.90x (NOT met) |")
+    assert rows[1].endswith("| 1.00x (met) |")

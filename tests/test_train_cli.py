@@ -146,3 +146,29 @@ def test_make_config_precedence_and_domain_names():
     assert make_config({}, {"data": "x/summer2winter", "direction": "BtoA"}).domain_x == "winter"
     assert make_config({}, {"data": "x/photos"}).domain_x == "A"
     assert make_config({}, {"data": "x/photos"}).epochs == 100
+
+
+def test_a_run_says_how_long_it_will_take_after_its_first_steps(tmp_path, monkeypatch):
+    from functools import partial
+
+    from cgan.train import loop
+    from cgan.train.pace import TIMED_STEPS, WARMUP_STEPS, Pace
+
+    monkeypatch.setattr(loop, "Pace", partial(Pace, timed_s=0))
+    result = train("--runs-dir", str(tmp_path / "runs"), "--max-dataset-size", "4", "--max-steps", "20",
+                   "--precision", "fp32")  # 24 steps in all: --max-steps ends the run
+    assert result.exit_code == 0, result.output
+    estimate = [line for line in result.output.splitlines() if " left for " in line]
+    assert len(estimate) == 1, result.output
+    assert estimate[0].startswith("cgan-train: about ") and estimate[0].endswith(
+        f"left for {20 - WARMUP_STEPS - TIMED_STEPS} more steps ({estimate[0].split('(')[1]}")
+    assert "--preset quick" not in result.output  # seconds, not hours
+
+
+def test_the_final_rate_counts_only_this_process_steps(tmp_path):
+    runs = tmp_path / "runs"
+    first = train("--runs-dir", str(runs), "--max-dataset-size", "2", "--max-steps", "3", "--precision", "fp32")
+    assert "cgan-train: done, 3 steps in " in first.output
+    resumed = CliRunner().invoke(main, ["--resume", str(runs / "builtin"), "--max-steps", "5"])
+    assert resumed.exit_code == 0, resumed.output
+    assert "cgan-train: done, 2 steps (this process: steps 4-5) in " in resumed.output

@@ -99,7 +99,8 @@ def main(ctx: click.Context, config_file: str | None, resume: str | None, **para
     if result.known_answer is not None:
         click.echo(format_report(result.known_answer))
     minutes, seconds = divmod(round(result.seconds), 60)
-    click.echo(f"cgan-train: done, {result.steps} steps in {minutes}m{seconds:02d}s "
-               f"({result.steps / max(result.seconds, 1e-9):.2f} step/s). Run dir {result.path}: "
+    resumed = f" (this process: steps {result.first_step + 1}-{result.steps})" if result.first_step else ""
+    click.echo(f"cgan-train: done, {result.steps_run} steps{resumed} in {minutes}m{seconds:02d}s "
+               f"({result.steps_run / max(result.seconds, 1e-9):.2f} step/s). Run dir {result.path}: "
                f"checkpoints/latest.pt, samples/, loss_curve.png, index.html")
     click.echo("next: cgan-export --gen G")

@@ -7,7 +7,9 @@ makes one flag per field), so a new field with its help is all a new flag takes.
 
 Precedence, lowest first: the defaults below, the recipe's (RECIPES; `--recipe official` restores the
 official repo's defaults), BUILTIN_DEFAULTS when no `--data` is given, then a `--config FILE` (a run's
-saved config.json), then options given on the command line.
+saved config.json), then options given on the command line. A preset (PRESETS) is a named set of
+options that applies where it is named, below the options named beside it: `--preset quick` beats
+the config file and loses to every other flag given.
 """
 from __future__ import annotations
 
@@ -82,6 +84,16 @@ RECIPES: dict[str, dict[str, Any]] = {
 }
 
 
+# Named sets of options for the size and length of a run (docs/training.md#presets has their figures).
+# `standard` is the defaults: the official network, image size and schedule, for results as in the paper.
+PRESETS: dict[str, dict[str, Any]] = {
+    "quick": {"generator": "resnet_6blocks", "ngf": 16, "ndf": 16, "load_size": 80, "crop_size": 64,
+              "max_steps": 2000},  # minutes on a 2-core CPU; 64-pixel detail
+    "standard": {},
+    "official": {"recipe": "official"},  # the official repo's everything: standard sizes, official recipe
+}
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     # run
@@ -92,10 +104,15 @@ class TrainConfig:
     runs_dir: str = setting("runs", "Parent folder of run directories.", path="folder")
     seed: int = setting(0, "Random seed of weights, data order, flips and pools.", low=0, high=2**32 - 1)
     device: str = setting("auto", "auto, cpu, cuda, cuda:N or mps.")
-    workers: int = setting(4, "Data loading worker processes (0: load in the training process).", low=0, high=1024)
-    threads: int = setting(0, "torch CPU threads of the training process; 0: one per core.", low=0, high=4096)
+    workers: int = setting(4, "Data loading worker processes, at most one per core (0: load in the training "
+                           "process).", low=0, high=1024)
+    threads: int = setting(0, "torch CPU threads of the training process; 0: the cores free at the start (cores "
+                           "less the load average; OMP_NUM_THREADS if set).", low=0, high=4096)
     recipe: str = setting("cgan", "Default set: cgan (ours, measured in docs/recipe.md) or official (the official "
                           "repo's defaults exactly); options given here win.", choices=tuple(RECIPES))
+    preset: str = setting("standard", "Size and length of the run: quick (a small net on 64-pixel crops, 2,000 "
+                          "steps: minutes on a CPU), standard (the full-size nets and schedule) or official "
+                          "(standard with --recipe official); options given here win.", choices=tuple(PRESETS))
     # model
     generator: str = setting("resnet_9blocks", "Generator architecture.", choices=GENERATOR_CHOICES,
                              canonical=generator_name)
@@ -164,11 +181,11 @@ class TrainConfig:
                                      "--sample-every; 0: never); see docs/evaluation.md.", low=0)
     eval_images: int = setting(16, "Held-out pictures per domain for samples and measures.", low=1, high=1024)
     # speed and scale
-    precision: str = setting("auto", "Autocast precision of the forward passes: auto picks bf16 on GPUs and CPUs "
-                             "that have it, fp16 with a grad scaler on older GPUs, else fp32; losses stay fp32.",
-                             choices=PRECISIONS)
+    precision: str = setting("auto", "Autocast precision of the forward passes: auto times the run's nets in each "
+                             "precision the device computes natively (bf16, fp16 with a grad scaler) and keeps one "
+                             "only when it is clearly faster than fp32; losses stay fp32.", choices=PRECISIONS)
     channels_last: bool = setting(False, "Keep the nets in channels-last memory format.")
-    compile: bool = setting(False, "torch.compile the nets (slow first steps; see the README).")
+    compile: bool = setting(False, "torch.compile the nets (slow first steps; see docs/training.md#precision).")
     dist_timeout: int = setting(600, "Under torchrun: seconds a process waits for the others before it stops "
                                 "with an error.", low=1, high=30 * 86_400)
 
@@ -267,6 +284,7 @@ def make_config(file_values: Mapping[str, Any] | None = None,
     file_values, overrides = dict(file_values or {}), dict(overrides or {})
     _check_keys(file_values, "config")
     _check_keys(overrides, "options")
+    file_values, overrides = with_preset(file_values), with_preset(overrides)
     if {"data", "direction"} & overrides.keys():  # names saved for other data do not carry over
         file_values = {k: v for k, v in file_values.items() if k not in ("domain_x", "domain_y")}
     merged = {**file_values, **overrides}
@@ -279,6 +297,13 @@ def make_config(file_values: Mapping[str, Any] | None = None,
         if domains:
             config = replace(config, domain_x=domains[0], domain_y=domains[1])
     return config
+
+
+def with_preset(values: Mapping[str, Any]) -> dict[str, Any]:
+    """`values` over the settings of the preset they name (an unknown name or type fails in validate)."""
+    name = values.get("preset")
+    preset = PRESETS.get(name, {}) if isinstance(name, str) else {}
+    return {**preset, **values}
 
 
 _KIND_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}

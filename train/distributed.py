@@ -174,3 +174,12 @@ def gather_to_main(obj: Any, env: DistEnv) -> list[Any] | None:
     out = [None] * env.world_size if env.is_main else None
     dist.gather_object(obj, out, dst=0)
     return out
+
+
+def from_main(obj: Any, env: DistEnv) -> Any:
+    """Rank 0's `obj` on every rank, for a choice all must share (such as a precision measured on each)."""
+    if not env.enabled:
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]

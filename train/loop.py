@@ -13,11 +13,13 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from .config import ConfigError, TrainConfig
+from .cores import cores_now, default_threads, loader_workers
 from .data import UnalignedDataset, build_loader, check_batchable, start_epoch
 from .distributed import DistEnv, any_rank, shutdown_distributed
 from .evaluation import heldout_set
 from .known_answer import KnownAnswerDataset, known_answer_report
 from .networks import create_discriminator, side_multiple
+from .pace import Pace
 from .preprocess import CROPPING, Preprocess
 from .resume import Resume, truncate_log
 from .run_dir import RunDir, claim_run_dir, remove_unused_run
@@ -41,17 +43,26 @@ def total_steps(config: TrainConfig, loader: DataLoader) -> int:
     return min(total, config.max_steps) if config.max_steps else total
 
 
-def fit(trainer: Trainer, loader: DataLoader, run: RunDir | None, session: Session, progress: bool = True) -> bool:
+def fit(trainer: Trainer, loader: DataLoader, run: RunDir | None, session: Session, progress: bool = True,
+        echo: Callable[[str], None] = print) -> bool:
     """Train from wherever `trainer` stands to the end of the schedule (or --max-steps, or a stop signal).
 
-    `run` is None on every process but the main one: it does all logging, samples and checkpoints.
+    `run` is None on every process but the main one: it does all logging, samples and checkpoints, and
+    says (through `echo`) how long the run will take and what it does when stopped.
     Returns True when SIGINT/SIGTERM stopped the run (after saving a checkpoint at that step).
     """
     c = trainer.config
     steps_per_epoch, total = batches_per_epoch(loader), total_steps(c, loader)
     bar = tqdm(total=total, initial=trainer.step, unit="step", dynamic_ncols=True, disable=run is None or not progress)
+
+    def say(line: str) -> None:
+        if run is not None:
+            with bar.external_write_mode():
+                echo(line)
+
     trainer.train()
     first_step = saved_at = trainer.step
+    pace = Pace(c, first_step, total)
     stopped = False
     try:
         while trainer.step < total and not stopped:
@@ -61,6 +72,11 @@ def fit(trainer: Trainer, loader: DataLoader, run: RunDir | None, session: Sessi
                 stopped = session.after_step(trainer, losses)
                 bar.update(1)
                 bar.set_postfix({k: f"{losses[k]:.3g}" for k in PROGRESS_TERMS}, refresh=False)
+                for line in pace.step_done(trainer.step):
+                    say(line)
+                if stopped:
+                    say(f"cgan-train: stopping at step {trainer.step}: saving a checkpoint, then the final samples "
+                        "and measures")
                 if run is not None:
                     run.log(trainer.step, trainer.epoch, trainer.lr, losses)
                     if run.evaluate(trainer):
@@ -101,14 +117,21 @@ class StoppedAtStart(Exception):
 class RunResult:
     path: Path | None  # the run directory (None on processes other than the main one)
     config: TrainConfig  # the config as run (with its final name)
-    steps: int
-    seconds: float
+    steps: int  # where the run stands
+    seconds: float  # this process's training time
     known_answer: dict[str, Any] | None  # built-in data only
     stopped_by: str | None = None  # "SIGTERM"/"SIGINT" when a signal stopped the run early
+    first_step: int = 0  # where this process started (after a resume, the checkpoint's step)
+
+    @property
+    def steps_run(self) -> int:
+        """The steps this process trained."""
+        return self.steps - self.first_step
 
 
-def build_data(config: TrainConfig, pin_memory: bool = False, env: DistEnv = DistEnv()):
-    """The training dataset for `config` (its folders, or the built-in one) and this process's loader."""
+def build_data(config: TrainConfig, pin_memory: bool = False, env: DistEnv = DistEnv(), workers: int | None = None):
+    """The training dataset for `config` (its folders, or the built-in one) and this process's loader
+    (with `workers` worker processes; default: config.workers)."""
     if config.data:
         dataset = UnalignedDataset(
             config.data, Preprocess(config.preprocess, config.load_size, config.crop_size, not config.no_flip,
@@ -119,7 +142,8 @@ def build_data(config: TrainConfig, pin_memory: bool = False, env: DistEnv = Dis
     else:
         dataset = KnownAnswerDataset(size=config.crop_size, length=config.max_dataset_size or BUILTIN_LENGTH,
                                      seed=config.seed, flip=not config.no_flip, serial_batches=config.serial_batches)
-    loader = build_loader(dataset, config.batch_size, config.workers, shuffle=not config.serial_batches,
+    workers = config.workers if workers is None else workers
+    loader = build_loader(dataset, config.batch_size, workers, shuffle=not config.serial_batches,
                           seed=config.seed, rank=env.rank, world_size=env.world_size, pin_memory=pin_memory)
     # Items are pure functions of (seed, epoch, index); an own generator for the workers' base seed keeps
     # the loader off the global RNG, so resuming mid-epoch leaves dropout's random stream exactly in place.
@@ -151,8 +175,8 @@ def run_training(config: TrainConfig, name_given: bool = False, echo: Callable[[
     run folder is removed again, as after any error before the first step); later they stop the run
     at the next step boundary, with a checkpoint.
     """
-    if config.threads:
-        torch.set_num_threads(config.threads)
+    cores = cores_now()
+    workers = loader_workers(config.workers, cores)
     path, run, started = None, None, False
 
     def remove_if_unused(exc_type, *_) -> None:  # a new run that ends before its first step leaves nothing
@@ -160,12 +184,18 @@ def run_training(config: TrainConfig, name_given: bool = False, echo: Callable[[
             remove_unused_run(path)
 
     with contextlib.ExitStack() as cleanup:
+        cleanup.callback(torch.set_num_threads, torch.get_num_threads())
+        torch.set_num_threads(config.threads or default_threads(cores))
         stop = cleanup.enter_context(StopRequest())
+        check_discriminator_fits(config)  # before `auto` precision runs the nets
         session = start_session(config, stop)
         env = session.env
         cleanup.callback(shutdown_distributed)
-        dataset, loader = build_data(config, pin_memory=session.device.type == "cuda", env=env)
-        check_discriminator_fits(config)
+        if session.device.type == "cpu":
+            session.notes.append(cores.describe(torch.get_num_threads()))
+        if workers < config.workers:
+            session.notes.append(f"{workers} loader workers ({config.workers} asked, {cores.allowed} cores)")
+        dataset, loader = build_data(config, pin_memory=session.device.type == "cuda", env=env, workers=workers)
         heldout = heldout_set(config) if env.is_main else None
         if env.is_main:
             if resume is None:
@@ -195,8 +225,8 @@ def run_training(config: TrainConfig, name_given: bool = False, echo: Callable[[
             echo(f"cgan-train: device {session.device}, {session.describe(config.batch_size)}, "
                  f"X '{config.domain_x}' {dataset.sizes[0]} images, Y '{config.domain_y}' {dataset.sizes[1]} images, "
                  f"{batches_per_epoch(loader)} steps/epoch, {steps} steps, run dir {path}")
-        start, started = time.perf_counter(), True
-        stopped = fit(trainer, loader, run, session, progress)
+        start, started, first_step = time.perf_counter(), True, trainer.step
+        stopped = fit(trainer, loader, run, session, progress, echo)
         known = None
         if run is not None and not config.data and not stopped:
             known = known_answer_report(trainer.generator("G"), trainer.generator("F"),
@@ -204,4 +234,4 @@ def run_training(config: TrainConfig, name_given: bool = False, echo: Callable[[
             run.write_known_answer(known)
             run.write_report()
     seconds = time.perf_counter() - start
-    return RunResult(path, config, trainer.step, seconds, known, stop.signal_name if stopped else None)
+    return RunResult(path, config, trainer.step, seconds, known, stop.signal_name if stopped else None, first_step)

@@ -17,10 +17,11 @@ import torch.nn as nn
 from .checkpoint import checkpoint_state, rank_state, restore_checkpoint
 from .config import TrainConfig
 from .device import resolve_device
-from .distributed import (DistEnv, any_rank, dist_env, gather_to_main, init_distributed, rank_seed,
+from .distributed import (DistEnv, any_rank, dist_env, from_main, gather_to_main, init_distributed, rank_seed,
                           sync_batchnorm, wrap)
 from .finite import NonFiniteLossError, check_finite, nonfinite_terms
 from .precision import Amp, Precision, float_outputs, resolve_precision
+from .precision_auto import measure_precisions
 from .rng_state import seed_everything
 from .signals import StopRequest
 from .trainer import Trainer
@@ -89,5 +90,5 @@ def start_session(config: TrainConfig, stop: StopRequest | None = None) -> Sessi
     `stop`: the signal handler already installed for this run (default: a new one)."""
     env = dist_env()
     device = init_distributed(env, resolve_device(config.device), config.dist_timeout)
-    return Session(env, device, resolve_precision(config.precision, device), config.channels_last, config.compile,
-                   stop or StopRequest())
+    precision = from_main(resolve_precision(config.precision, device, measure=measure_precisions(config, device)), env)
+    return Session(env, device, precision, config.channels_last, config.compile, stop or StopRequest())

@@ -21,7 +21,9 @@ class StopRequest:
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-    def __init__(self, announce: str | None = "stopping after this step and saving a checkpoint") -> None:
+    ANNOUNCE = "stopping after this step, then saving a checkpoint and writing the final samples and measures"
+
+    def __init__(self, announce: str | None = ANNOUNCE) -> None:
         self.announce = announce  # printed when the first signal comes (None: nothing)
         self.signal_name: str | None = None
         self._previous: dict[int, object] = {}
