@@ -59,75 +59,40 @@ def references_by_key(references: list[dict]) -> dict[tuple, dict]:
     return {reference_key(r["kind"], r["task"], r["seed"], r.get("overrides", {})): r for r in references}
 
 
-def share(gain: float, reference: dict | None, which: str) -> float | None:
-    """gain / the reference's gain of generator `which`; None without a reference or when it gains too little."""
-    if reference is None or reference[f"gain_{which}"] < SHARE_MIN_DB:
-        return None
-    return gain / reference[f"gain_{which}"]
+@dataclass(frozen=True)
+class Scored:
+    """One unpaired run of a drawn task beside its references (None where not measured)."""
+    run: dict
+    paired: dict | None
+    oracle: dict | None
+
+    def gain(self, which: str) -> float:
+        return self.run[f"gain_{which}"]
+
+    def reference_gain(self, kind: str, which: str) -> float | None:
+        reference = getattr(self, kind)
+        return None if reference is None else reference[f"gain_{which}"]
+
+    def share(self, kind: str, which: str) -> float | None:
+        """gain / the reference's gain; None without a reference or when it gains too little."""
+        reference = self.reference_gain(kind, which)
+        return None if reference is None or reference < SHARE_MIN_DB else self.gain(which) / reference
 
 
-def _mean(values: list[float | None]) -> float | None:
-    known = [v for v in values if v is not None]
-    return statistics.fmean(known) if known else None
-
-
-def _cell(value: float | None, fmt: str = "+.2f") -> str:
-    return "–" if value is None else format(value, fmt)
-
-
-def _pct(value: float | None) -> str:
-    return "–" if value is None else f"{100 * value:.0f} %"
-
-
-def headline(record: dict) -> list[str]:
-    """Per family, split and recipe: a markdown table of every draw (gains over doing nothing, the
-    references' gains, the shares of them reached), its mean and worst, and the family's targets."""
+def scored_runs(record: dict) -> dict[tuple[str, str, str], dict[str, list[Scored]]]:
+    """The record's drawn-task runs with their references, by (family, split, recipe), then by task."""
     refs = references_by_key(record.get("references", []))
-    draws = record.get("draws", {})
-    drawn = [r for r in record["runs"] if parse_task_name(r["task"])]
-    lines: list[str] = []
-    groups = sorted({(parse_task_name(r["task"])[0], split_of(r["task"]), r["recipe"]) for r in drawn},
-                    key=lambda g: (g[0], g[1] != "heldout", g[2] != "cgan", g[2]))
-    for family, split, recipe in groups:
-        runs = [r for r in drawn if (parse_task_name(r["task"])[0], split_of(r["task"]), r["recipe"]) ==
-                (family, split, recipe)]
-        target = FAMILY_TARGETS[family]
-        lines += [f"### {family}, {split} draws, recipe {recipe}", "",
-                  f"Gains in dB over doing nothing, G / F, mean over seeds; shares of the {target.reference} "
-                  "reference's gain.", "",
-                  "| draw | seeds | do-nothing | gain | paired gain | oracle gain | share of oracle | share of paired |",
-                  "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-        per_draw: dict[str, dict[str, list]] = {}
-        for task in sorted({r["task"] for r in runs}, key=lambda t: parse_task_name(t)[1]):
-            of_task = [r for r in runs if r["task"] == task]
-            figures: dict[str, list] = {}
-            for r in of_task:
-                paired = refs.get(reference_key("paired", task, r["seed"], r.get("overrides", {})))
-                oracle = refs.get(reference_key("oracle", task, 0, {}))
-                for which in ("G", "F"):
-                    figures.setdefault(f"gain_{which}", []).append(r[f"gain_{which}"])
-                    figures.setdefault(f"paired_{which}", []).append(paired and paired[f"gain_{which}"])
-                    figures.setdefault(f"oracle_{which}", []).append(oracle and oracle[f"gain_{which}"])
-                    figures.setdefault(f"share_oracle_{which}", []).append(share(r[f"gain_{which}"], oracle, which))
-                    figures.setdefault(f"share_paired_{which}", []).append(share(r[f"gain_{which}"], paired, which))
-                    figures.setdefault(f"met_{which}", []).append(target.every_run(
-                        r[f"gain_{which}"], share(r[f"gain_{which}"], refs.get(
-                            reference_key(target.reference, task, r["seed"], r.get("overrides", {}))), which)))
-            per_draw[task] = figures
-
-            def pair(key: str, cell=_cell) -> str:
-                return " / ".join(cell(_mean(figures[f"{key}_{w}"])) for w in ("G", "F"))
-            nothing = f"{of_task[0]['baseline_G']:.2f} / {of_task[0]['baseline_F']:.2f}"
-            lines.append(f"| {task} | {len(of_task)} | {nothing} | {pair('gain')} | {pair('paired')} | "
-                         f"{pair('oracle')} | {pair('share_oracle', _pct)} | {pair('share_paired', _pct)} |")
-        lines += _family_rows(per_draw)
-        lines += ["", *_verdicts(family, per_draw, target), ""]
-    if draws and groups:
-        lines += ["Draws (the look Y holds; do-nothing PSNR on the probe crops of training photos):", "",
-                  "| draw | split | look |", "| --- | --- | --- |",
-                  *(f"| {name} | {split_of(name)} | {draws[name]} |"
-                    for name in sorted(draws, key=lambda n: parse_task_name(n))), ""]
-    return lines
+    groups: dict[tuple[str, str, str], dict[str, list[Scored]]] = {}
+    for r in record["runs"]:
+        drawn = parse_task_name(r["task"])
+        if drawn is None:
+            continue
+        overrides = r.get("overrides", {})
+        scored = Scored(r, refs.get(reference_key("paired", r["task"], r["seed"], overrides)),
+                        refs.get(reference_key("oracle", r["task"], r["seed"], overrides)))
+        groups.setdefault((drawn[0], split_of(r["task"]), r["recipe"]), {}).setdefault(r["task"], []).append(scored)
+    order = sorted(groups, key=lambda g: (g[0], g[1] != "heldout", g[2] != "cgan", g[2]))
+    return {g: dict(sorted(groups[g].items(), key=lambda item: parse_task_name(item[0])[1])) for g in order}
 
 
 def split_of(task: str) -> str:
@@ -135,33 +100,84 @@ def split_of(task: str) -> str:
     return next((name for name, seeds in SPLITS.items() if seed in seeds), "other")
 
 
-def _family_rows(per_draw: dict[str, dict[str, list]]) -> list[str]:
-    """The mean row (draws weigh alike) and the worst row (the worst run of any draw)."""
-    def over_draws(key: str, reduce) -> str:
-        cells = []
-        for which in ("G", "F"):
-            values = [v for f in per_draw.values() for v in ([_mean(f[f"{key}_{which}"])] if reduce is None
-                                                               else f[f"{key}_{which}"]) if v is not None]
-            cells.append("–" if not values else (statistics.fmean(values) if reduce is None else reduce(values)))
-        return cells
-
-    def fmt(cells: list, pct: bool = False) -> str:
-        return " / ".join(c if isinstance(c, str) else (_pct(c) if pct else _cell(c)) for c in cells)
-    mean_row = (f"| **mean** | | | {fmt(over_draws('gain', None))} | {fmt(over_draws('paired', None))} | "
-                f"{fmt(over_draws('oracle', None))} | {fmt(over_draws('share_oracle', None), True)} | "
-                f"{fmt(over_draws('share_paired', None), True)} |")
-    worst_row = (f"| **worst run** | | | {fmt(over_draws('gain', min))} | | | "
-                 f"{fmt(over_draws('share_oracle', min), True)} | {fmt(over_draws('share_paired', min), True)} |")
-    return [mean_row, worst_row]
+def _mean(values) -> float | None:
+    known = [v for v in values if v is not None]
+    return statistics.fmean(known) if known else None
 
 
-def _verdicts(family: str, per_draw: dict[str, dict[str, list]], target: FamilyTarget) -> list[str]:
+def _db(value: float | None) -> str:
+    return "–" if value is None else f"{value:+.2f}"
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{100 * value:.0f} %"
+
+
+def _both(value: Callable[[str], float | None], cell: Callable[[float | None], str]) -> str:
+    """A G / F cell."""
+    return " / ".join(cell(value(which)) for which in ("G", "F"))
+
+
+@dataclass(frozen=True)
+class Column:
+    title: str
+    figure: Callable[[Scored, str], float | None]  # of one run, for generator G or F
+    cell: Callable[[float | None], str]
+    worst: bool  # the worst-run row shows this column
+
+
+COLUMNS = (
+    Column("gain", lambda s, w: s.gain(w), _db, True),
+    Column("paired gain", lambda s, w: s.reference_gain("paired", w), _db, False),
+    Column("oracle gain", lambda s, w: s.reference_gain("oracle", w), _db, False),
+    Column("share of oracle", lambda s, w: s.share("oracle", w), _pct, True),
+    Column("share of paired", lambda s, w: s.share("paired", w), _pct, True),
+)
+
+
+def headline(record: dict) -> list[str]:
+    """Per family, split and recipe: a markdown table of every draw (gains over doing nothing, the
+    references' gains, the shares of them reached; means over seeds), the mean over draws (each draw
+    weighs alike), the worst run, and the family's targets."""
+    lines: list[str] = []
+    for (family, split, recipe), by_task in scored_runs(record).items():
+        def of_draw(runs: list[Scored], column: Column) -> Callable[[str], float | None]:
+            return lambda w: _mean(column.figure(s, w) for s in runs)
+
+        def of_mean(column: Column) -> Callable[[str], float | None]:
+            return lambda w: _mean(of_draw(runs, column)(w) for runs in by_task.values())
+
+        def of_worst(column: Column) -> Callable[[str], float | None]:
+            return lambda w: min((v for runs in by_task.values() for s in runs
+                                  if (v := column.figure(s, w)) is not None), default=None)
+
+        lines += [f"### {family}, {split} draws, recipe {recipe}", "",
+                  f"| draw | seeds | do-nothing | {' | '.join(c.title for c in COLUMNS)} |",
+                  f"| --- | --- | --- |{' --- |' * len(COLUMNS)}"]
+        for task, runs in by_task.items():
+            nothing = f"{runs[0].run['baseline_G']:.2f} / {runs[0].run['baseline_F']:.2f}"
+            lines.append(f"| {task} | {len(runs)} | {nothing} | "
+                         f"{' | '.join(_both(of_draw(runs, c), c.cell) for c in COLUMNS)} |")
+        worst = (_both(of_worst(c), c.cell) if c.worst else "" for c in COLUMNS)
+        lines += [f"| **mean** | | | {' | '.join(_both(of_mean(c), c.cell) for c in COLUMNS)} |",
+                  f"| **worst run** | | | {' | '.join(worst)} |",
+                  "", *_verdicts(by_task, FAMILY_TARGETS[family]), ""]
+    draws = record.get("draws", {})
+    if lines and draws:
+        lines += ["Draws (the look Y holds):", "", "| draw | split | look |", "| --- | --- | --- |",
+                  *(f"| {name} | {split_of(name)} | {draws[name]} |"
+                    for name in sorted(draws, key=lambda n: parse_task_name(n))), ""]
+    return lines
+
+
+def _verdicts(by_task: dict[str, list[Scored]], target: FamilyTarget) -> list[str]:
     out = []
     for which in ("G", "F"):
-        shares = [_mean(f[f"share_{target.reference}_{which}"]) for f in per_draw.values()]
+        shares = [_mean(s.share(target.reference, which) for s in runs) for runs in by_task.values()]
         mean = _mean(shares)
-        every = all(all(f[f"met_{which}"]) for f in per_draw.values())
-        missing = sum(s is None for s in shares)
+        every = all(target.every_run(s.gain(which), s.share(target.reference, which))
+                    for runs in by_task.values() for s in runs)
+        missing = sum(v is None for v in shares)
         note = f" ({missing} draw(s) without a usable {target.reference} gain left out)" if missing else ""
         out.append(f"- {which}: mean share of the {target.reference} gain ≥ {100 * target.mean_share:.0f} %: "
                    f"{_pct(mean)}, {'met' if mean is not None and mean >= target.mean_share else 'NOT met'}{note}; "
@@ -201,6 +217,10 @@ def wall_times(record: dict) -> list[str]:
             for kind, rows in kinds.items() if rows]
 
 
+def _settings(overrides: dict) -> str:
+    return ", ".join(f"`{k}={json.dumps(v)}`" for k, v in overrides.items()) or "the defaults"
+
+
 def markdown(record: dict, floors: Callable[[str], tuple[float | None, float | None]]) -> str:
     """The page of docs/learning.md: the drawn tasks' headline against the references, then the fixed
     tasks' summary, then every run; figures from the record only."""
@@ -232,7 +252,7 @@ def markdown(record: dict, floors: Callable[[str], tuple[float | None, float | N
         lines += ["## Fixed tasks", "",
                   "Mean ± 2 standard errors over seeds; poor-mode seeds gain less than the task's floor in G or F.",
                   "", "| recipe | settings beside the task's |", "| --- | --- |",
-                  *(f"| {name} | {', '.join(f'`{k}={json.dumps(v)}`' for k, v in overrides.items()) or 'the defaults'} |"
+                  *(f"| {name} | {_settings(overrides)} |"
                     for name, overrides in sorted({r["recipe"]: r.get("overrides", {}) for r in fixed}.items())),
                   "", "```", *summarize(fixed, floors), "```", ""]
     lines += ["## Every run", "",

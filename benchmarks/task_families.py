@@ -102,9 +102,10 @@ def draw(family: str, seed: int) -> Draw:
 
 
 def draws(families: list[str], split: str, count: int) -> list[Draw]:
-    """The first `count` draws of `split` for each family."""
+    """The first `count` draws of `split` for each family, the families taking turns (so that a run cut
+    short has measured each of them)."""
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; choose from {', '.join(SPLITS)}")
     if not 1 <= count <= len(SPLITS[split]):
         raise ValueError(f"{split} has {len(SPLITS[split])} draws per family; ask for 1 to that many")
-    return [draw(family, seed) for family in families for seed in SPLITS[split][:count]]
+    return [draw(family, seed) for seed in SPLITS[split][:count] for family in families]
