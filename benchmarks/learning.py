@@ -139,6 +139,27 @@ def references_for(name: str, kinds: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(k for k in kinds if look is not None and (k != "oracle" or isinstance(look, Grade)))
 
 
+Case = tuple[str, str, str, int, dict]  # kind, task, recipe, seed, config overrides
+
+
+def plan(names: list[str], recipes: dict[str, dict], seeds: range, steps: int | None, kinds: tuple[str, ...],
+         known: set[tuple]) -> list[Case]:
+    """Every run to make, in order: per task, each recipe's seeds, each unpaired run followed by its paired
+    ceiling, then the task's oracle; references already `known` (by reference_key) are not made again."""
+    cases: list[Case] = []
+    for name in names:
+        wanted = references_for(name, kinds)
+        for recipe, recipe_overrides in recipes.items():
+            overrides = {**recipe_overrides, **({"max_steps": steps} if steps else {})}
+            for seed in seeds:
+                cases.append(("unpaired", name, recipe, seed, overrides))
+                if "paired" in wanted and reference_key("paired", name, seed, overrides) not in known:
+                    cases.append(("paired", name, recipe, seed, overrides))
+        if "oracle" in wanted and seeds and reference_key("oracle", name, 0, {}) not in known:
+            cases.append(("oracle", name, "", 0, {}))
+    return cases
+
+
 def cpu_name() -> str:
     """The CPU's model name and what torch's CPU kernels use on it (e.g. AVX2, AVX512)."""
     try:
@@ -224,19 +245,10 @@ def main(tasks, families, split, draw_count, recipes, variants, reference_kinds,
         record["references"] += pooled.get("references", [])
         record["draws"].update(pooled.get("draws", {}))
     record["draws"].update({n: draw(*parse_task_name(n)).look.describe() for n in names if parse_task_name(n)})
-    known = set(references_by_key(record["references"]))
-    saving = threading.Lock()
 
-    cases = []  # (kind, task, recipe, seed, overrides): references after their task's runs, oracles once
-    for name in names:
-        for recipe, recipe_overrides in chosen.items():
-            overrides = {**recipe_overrides, **({"max_steps": steps} if steps else {})}
-            for seed in range(first_seed, first_seed + seeds):
-                cases.append(("unpaired", name, recipe, seed, overrides))
-                cases += [(kind, name, recipe, seed, overrides) for kind in references_for(name, kinds)
-                          if kind == "paired" and reference_key(kind, name, seed, overrides) not in known]
-        if "oracle" in references_for(name, kinds) and seeds and reference_key("oracle", name, 0, {}) not in known:
-            cases.append(("oracle", name, "", 0, {}))
+    cases = plan(names, chosen, range(first_seed, first_seed + seeds), steps, kinds,
+                 set(references_by_key(record["references"])))
+    saving = threading.Lock()
 
     def run_case(case) -> dict:
         kind, name, recipe, seed, overrides = case

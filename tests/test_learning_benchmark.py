@@ -142,6 +142,19 @@ def test_references_go_only_where_they_mean_something():
     assert learning.references_for("colour_0", learning.REFERENCES) == ("paired", "oracle")
 
 
+def test_the_plan_follows_each_run_by_its_paired_ceiling_and_makes_no_known_reference_again():
+    recipes = {"cgan": {}, "official": {"recipe": "official"}}
+    cases = learning.plan(["colour_0", "builtin"], recipes, range(2), None, learning.REFERENCES, set())
+    assert [c[:2] for c in cases[:2]] == [("unpaired", "colour_0"), ("paired", "colour_0")]
+    assert sum(c[0] == "unpaired" for c in cases) == 8 and sum(c[0] == "paired" for c in cases) == 4
+    assert [c[0] for c in cases].count("oracle") == 1 and cases[8][0] == "oracle"  # once per task, after its runs
+    known = {learning.reference_key("paired", "colour_0", 1, {}), learning.reference_key("oracle", "colour_0", 0, {})}
+    again = learning.plan(["colour_0"], {"cgan": {}}, range(2), None, learning.REFERENCES, known)
+    assert [(c[0], c[3]) for c in again] == [("unpaired", 0), ("paired", 0), ("unpaired", 1)]
+    assert learning.plan(["colour_0"], {"cgan": {}}, range(1), 300, (), set()) == [
+        ("unpaired", "colour_0", "cgan", 0, {"max_steps": 300})]
+
+
 def test_a_wrong_task_or_draw_count_is_one_line_naming_the_option():
     runner = CliRunner()
     for args, option in ((["--tasks", "colour_x"], "--tasks"), (["--families", "colour", "--draws", "99"], "--draws"),
