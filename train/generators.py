@@ -50,6 +50,14 @@ class Generator(nn.Module):
         change = 2 * out if self.pointwise is None else 2 * out + self.pointwise(x)
         return (match_channels(x, out.shape[1]) + change).clamp(-1, 1)
 
+    def map_colours(self, pixels: torch.Tensor) -> torch.Tensor:
+        """What the per-pixel colour map alone makes of a bag of pixels (N, C): clamp(pixel + map(pixel))."""
+        if self.pointwise is None:
+            raise ValueError("only a residual generator with a colour map (pointwise) maps colours on their own")
+        bag = pixels.T[None, :, :, None]  # the pixels as one N x 1 picture
+        mapped = match_channels(bag, self.pointwise[-1].out_channels) + self.pointwise(bag)
+        return mapped.clamp(-1, 1)[0, :, :, 0].T
+
 
 def match_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
     """`x` with `channels` channels: grey repeated to RGB, RGB averaged to grey, else unchanged."""
