@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, Mapping, NamedTuple
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as tf
@@ -86,15 +87,24 @@ def generator_loss(images: CycleImages, d_y_on_fake_y: torch.Tensor, d_x_on_fake
     return terms
 
 
-def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, directions: int = 64) -> torch.Tensor:
-    """Mean over `directions` random unit directions of the 1-D Wasserstein-1 distance between the
-    projections of point sets `a` (N, C) and `b` (M, C): 0 for equal sets, differentiable in both.
-    With N != M, b's sorted projections are read at a's quantiles."""
-    lines = tf.normalize(torch.randn(a.shape[1], directions, device=a.device), dim=0)
-    pa, pb = (torch.sort(points.float() @ lines, dim=0).values for points in (a, b))
-    if pb.shape[0] != pa.shape[0]:
-        pb = pb[((torch.arange(pa.shape[0], device=a.device) + 0.5) * pb.shape[0] / pa.shape[0]).long()]
+def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, directions: int = 16) -> torch.Tensor:
+    """Mean over `directions` random unit directions (new ones at each call) of the 1-D Wasserstein-1
+    distance between the projections of point sets `a` (N, C) and `b` (M, C): 0 for equal sets,
+    differentiable in both. With N != M, b's sorted projections are read at a's quantiles."""
+    lines = tf.normalize(torch.randn(directions, a.shape[1], device=a.device), dim=1)
+    pa, pb = (_sorted(lines @ points.float().T) for points in (a, b))
+    if pb.shape[1] != pa.shape[1]:
+        pb = pb[:, ((torch.arange(pa.shape[1], device=a.device) + 0.5) * pb.shape[1] / pa.shape[1]).long()]
     return (pa - pb).abs().mean()
+
+
+def _sorted(values: torch.Tensor) -> torch.Tensor:
+    """Each row of `values` sorted, differentiably; on the CPU by numpy, several times faster than torch."""
+    if values.device.type != "cpu":
+        return torch.sort(values, dim=1).values
+    if not values.requires_grad:
+        return torch.from_numpy(np.sort(values.numpy(), axis=1))
+    return values.gather(1, torch.from_numpy(np.argsort(values.detach().numpy(), axis=1)))
 
 
 def colour_match_terms(G: nn.Module, F: nn.Module, pixels_x: torch.Tensor, pixels_y: torch.Tensor,
