@@ -12,11 +12,14 @@ so it loads with `torch.load(weights_only=True)`:
     optimizers      {"G": Adam of G and F, "D": Adam of D_X and D_Y}
     schedulers      {"G", "D"}: their learning-rate schedulers
     pools           {"X", "Y"}: the image pools of rank 0 (stored images and their random generator)
+    colour_pools    {"X", "Y"}: rank 0's pools of real pixels for colour_match, in the image pools'
+                    format (pixels as 1x1 images); {} when colour_match is 0, absent in older files
     averages        {"G", "F"}: the moving averages of the generators' weights ({"updates", "net"}),
                     when the run keeps them (config ema > 0); export takes these weights
     step, epoch, batch_in_epoch, epoch_loss_sum     where the run stands
     precision       "fp32", "bf16" or "fp16"; scaler: the fp16 grad scaler's state ({} otherwise)
-    world_size      processes that trained; ranks: per rank {"rng": RNG states, "pools": (ranks > 0)}
+    world_size      processes that trained; ranks: per rank {"rng": RNG states, "pools" and "colour_pools":
+                    (ranks > 0)}
 
 The trainer's sections (nets, optimizers, schedulers, pools) are its dicts of the same names, saved
 entry by entry (TRAINER_SECTIONS); resume checks each entry against what the config builds.
@@ -58,7 +61,7 @@ FORMAT_VERSION = 1
 POSITION = ("step", "epoch", "batch_in_epoch")  # ints >= 0; epoch_loss_sum is a float
 # The Trainer's dicts of objects with state_dict()/load_state_dict(), saved entry by entry under
 # the same names (its `nets` are saved as bare modules). A new section goes here and in _Check.training.
-TRAINER_SECTIONS = ("optimizers", "schedulers", "pools")
+TRAINER_SECTIONS = ("optimizers", "schedulers", "pools", "colour_pools")
 
 # What torch.load(weights_only=True) raises on bytes it cannot read: its zip reader, restricted
 # unpickler and tensor rebuilders each have their own (tests/test_fuzz_checkpoint.py flips and cuts
@@ -74,10 +77,11 @@ class CheckpointError(TrainError, ValueError):
 
 # --- writing -----------------------------------------------------------------------------------
 def rank_state(trainer: Trainer, is_main: bool) -> dict[str, Any]:
-    """What each process adds: its RNG states, and its own image pools on ranks other than 0."""
+    """What each process adds: its RNG states, and its own image and pixel pools on ranks other than 0."""
     mine: dict[str, Any] = {"rng": capture_rng()}
     if not is_main:
         mine["pools"] = _states(trainer.pools)
+        mine["colour_pools"] = _states(trainer.colour_pools)
     return mine
 
 
@@ -174,8 +178,10 @@ def restore_checkpoint(trainer: Trainer, state: dict[str, Any], rank: int = 0, w
     for name, net in trainer.nets.items():
         unwrap(net).load_state_dict(state["nets"][name])
     for section in TRAINER_SECTIONS:
+        saved = state.get(section, {})  # checked before; colour pools are absent where the run kept none
         for name, obj in getattr(trainer, section).items():
-            obj.load_state_dict(state[section][name])
+            if name in saved:
+                obj.load_state_dict(saved[name])
     trainer.apply_rates()
     for name, average in trainer.averages.items():
         if name in (state.get("averages") or {}):
@@ -192,9 +198,11 @@ def restore_checkpoint(trainer: Trainer, state: dict[str, Any], rank: int = 0, w
     if len(ranks) != world_size:
         return [f"resumed with {world_size} processes where the run had {len(ranks)}: random streams start afresh"]
     restore_rng(ranks[rank]["rng"])
-    for name, pool in trainer.pools.items():
-        if "pools" in ranks[rank]:
-            pool.load_state_dict(ranks[rank]["pools"][name])
+    for section in ("pools", "colour_pools"):
+        saved = ranks[rank].get(section, {})
+        for name, pool in getattr(trainer, section).items():
+            if name in saved:
+                pool.load_state_dict(saved[name])
     return []
 
 
@@ -294,8 +302,10 @@ class _Check:
         for name, scheduler in schedulers.items():
             self.like(f"schedulers.{name}", self.section(state, "schedulers").get(name), scheduler.state_dict())
         channels = {"X": config.input_nc, "Y": config.output_nc}
-        for domain in channels:
-            self.pool(f"pools.{domain}", self.section(state, "pools").get(domain), channels[domain])
+        pool_sections = ("pools", "colour_pools") if config.colour_match else ("pools",)
+        for section in pool_sections:
+            for domain in channels:
+                self.pool(f"{section}.{domain}", self.section(state, section).get(domain), channels[domain])
         for key in POSITION:
             if not (_is_int(state.get(key)) and state[key] >= 0):
                 self.fail(key, f"= {state.get(key)!r} is not a count")
@@ -315,9 +325,9 @@ class _Check:
             if not isinstance(mine, dict):
                 self.fail(f"ranks[{i}]", "is not a dict")
             self.rng(f"ranks[{i}].rng", mine.get("rng"))
-            if "pools" in mine:
+            for section in (s for s in pool_sections if s in mine):
                 for domain in channels:
-                    self.pool(f"ranks[{i}].pools.{domain}", self.section(mine, "pools").get(domain),
+                    self.pool(f"ranks[{i}].{section}.{domain}", self.section(mine, section).get(domain),
                               channels[domain])
 
     def rng(self, where: str, found: Any) -> None:

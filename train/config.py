@@ -141,6 +141,11 @@ class TrainConfig:
     lambda_y: float = setting(10.0, "Weight of the Y cycle loss |G(F(y)) - y|.", low=0, high=1e4)
     lambda_identity: float = setting(0.0, "Identity loss weight relative to the cycle weights; 0 turns it off.",
                                      low=0, high=1e4)
+    colour_match: float = setting(0.0, "Weight of a loss that matches, through G's per-pixel colour map, the colours "
+                                  "of recent X pictures to those of recent Y pictures (and back through F's): a "
+                                  "sliced Wasserstein distance between pooled pixels; 0: off.", low=0, high=1e4)
+    colour_pool: int = setting(4096, "Pixels per domain pooled for --colour-match, 64 from each recent picture.",
+                               low=64, high=1 << 20)
     ema: float = setting(0.0, "Decay of a moving average of G's and F's weights, used for samples, reports "
                          "and export (e.g. 0.999 for long runs); 0: none.", low=0, high=1, high_open=True)
     pool_size: int = setting(50, "Generated images kept for the discriminators; 0 disables the pool.",
@@ -369,6 +374,9 @@ def validate(config: TrainConfig) -> TrainConfig:
     if config.lambda_identity and config.input_nc != config.output_nc:
         raise _problem("lambda_identity", config.lambda_identity,
                        "the identity loss needs input_nc == output_nc; set it to 0")
+    if config.colour_match and not (config.residual and config.pointwise):
+        raise _problem("colour_match", config.colour_match,
+                       "needs the generators' colour maps (--residual --pointwise); set it to 0")
     if config.name and (re.fullmatch(NAME_PATTERN, config.name) is None or config.name in (".", "..")):
         raise _problem("name", config.name, "use at most 100 letters, digits, '_', '-' and '.'")
     for key in (key for key in FIELD_NAMES if FIELDS[key].metadata["path"]):

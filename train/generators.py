@@ -50,6 +50,14 @@ class Generator(nn.Module):
         change = 2 * out if self.pointwise is None else 2 * out + self.pointwise(x)
         return (match_channels(x, out.shape[1]) + change).clamp(-1, 1)
 
+    def map_colours(self, pixels: torch.Tensor) -> torch.Tensor:
+        """What the per-pixel colour map alone makes of a bag of pixels (N, C): clamp(pixel + map(pixel))."""
+        if self.pointwise is None:
+            raise ValueError("only a residual generator with a colour map (pointwise) maps colours on their own")
+        row = pixels.T.contiguous()[None, :, None, :]  # one picture 1 pixel high (a column is far slower)
+        mapped = match_channels(row, self.pointwise[-1].out_channels) + self.pointwise(row)
+        return mapped.clamp(-1, 1)[0, :, 0, :].T
+
 
 def match_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
     """`x` with `channels` channels: grey repeated to RGB, RGB averaged to grey, else unchanged."""

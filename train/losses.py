@@ -6,8 +6,9 @@ exactly the number that was back-propagated. Generator terms come weighted; `tot
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, NamedTuple
+from typing import Callable, Mapping, NamedTuple
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as tf
@@ -64,9 +65,11 @@ class CycleImages(NamedTuple):
 
 def generator_loss(images: CycleImages, d_y_on_fake_y: torch.Tensor, d_x_on_fake_x: torch.Tensor,
                    gan: str = "lsgan", lambda_x: float = 10.0, lambda_y: float = 10.0,
-                   lambda_identity: float = 0.5) -> dict[str, torch.Tensor]:
+                   lambda_identity: float = 0.5,
+                   matching: Mapping[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
     """L_GAN(G, D_Y) + L_GAN(F, D_X) + lambda_x |F(G(x)) - x| + lambda_y |G(F(y)) - y|
-    + lambda_identity (lambda_y |G(y) - y| + lambda_x |F(x) - x|), each term weighted as it enters the total."""
+    + lambda_identity (lambda_y |G(y) - y| + lambda_x |F(x) - x|), each term weighted as it enters the total;
+    `matching` adds terms computed elsewhere (already weighted), such as `colour_match_terms`."""
     mode = gan_loss(gan)
     terms = {
         "gan_G": mode.generator(d_y_on_fake_y),
@@ -79,8 +82,39 @@ def generator_loss(images: CycleImages, d_y_on_fake_y: torch.Tensor, d_x_on_fake
             raise ValueError("lambda_identity > 0 needs the identity images G(y) and F(x)")
         terms["idt_X"] = lambda_identity * lambda_x * tf.l1_loss(images.idt_x, images.real_x)
         terms["idt_Y"] = lambda_identity * lambda_y * tf.l1_loss(images.idt_y, images.real_y)
+    terms.update(matching or {})
     terms["total"] = sum(terms.values())
     return terms
+
+
+def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, directions: int = 16) -> torch.Tensor:
+    """Mean over `directions` random unit directions (new ones at each call) of the 1-D Wasserstein-1
+    distance between the projections of point sets `a` (N, C) and `b` (M, C): 0 for equal sets,
+    differentiable in both. With N != M, b's sorted projections are read at a's quantiles."""
+    lines = tf.normalize(torch.randn(directions, a.shape[1], device=a.device), dim=1)
+    pa, pb = (_sorted(lines @ points.float().T) for points in (a, b))
+    if pb.shape[1] != pa.shape[1]:
+        pb = pb[:, ((torch.arange(pa.shape[1], device=a.device) + 0.5) * pb.shape[1] / pa.shape[1]).long()]
+    return (pa - pb).abs().mean()
+
+
+def _sorted(values: torch.Tensor) -> torch.Tensor:
+    """Each row of `values` sorted, differentiably; on the CPU by numpy, several times faster than torch."""
+    if values.device.type != "cpu":
+        return torch.sort(values, dim=1).values
+    if not values.requires_grad:
+        return torch.from_numpy(np.sort(values.numpy(), axis=1))
+    return values.gather(1, torch.from_numpy(np.argsort(values.detach().numpy(), axis=1)))
+
+
+def colour_match_terms(G: nn.Module, F: nn.Module, pixels_x: torch.Tensor, pixels_y: torch.Tensor,
+                       weight: float) -> dict[str, torch.Tensor]:
+    """weight SWD(G's colour map of X's pooled pixels, Y's pooled pixels), and the same for F from Y
+    to X: the colour maps see a domain's colours over many pictures at once, so they can match
+    whole distributions, where one crop's content would drag them. Gradients reach only the colour
+    maps (the pixels are real pictures'); see docs/recipe.md."""
+    return {"colour_G": weight * sliced_wasserstein(G.map_colours(pixels_x), pixels_y),
+            "colour_F": weight * sliced_wasserstein(F.map_colours(pixels_y), pixels_x)}
 
 
 def gradient_penalty(discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,5 @@
-"""The image history pool (Shrivastava et al.): discriminators also see older generated images."""
+"""Pools of past steps' pictures: the image history pool (Shrivastava et al.), so that discriminators
+also see older generated images, and the pixel pool, a bag of real colours from many recent pictures."""
 from __future__ import annotations
 
 from typing import Any
@@ -47,4 +48,37 @@ class ImagePool:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.size = int(state["size"])
         self.images = list(state["images"].unbind(0)) if state["images"].numel() else []
+        self.rng.set_state(state["rng"])
+
+
+class PixelPool:
+    """The last `size` pixels taken from real pictures, `per_picture` at random places of each picture
+    added: a domain's colours over many recent pictures, not one crop's.
+
+    A pixel is kept as a 1x1 float32 image, so the state has the image pool's format. The pool has
+    its own random generator, so its draws and contents resume exactly.
+    """
+
+    def __init__(self, size: int, per_picture: int, seed: int = 0):
+        if size < 1 or per_picture < 1:
+            raise ValueError(f"a pixel pool holds at least one pixel, got size {size}, per_picture {per_picture}")
+        self.size, self.per_picture = size, per_picture
+        self.pixels = torch.empty(0)  # (n, channels), newest last
+        self.rng = torch.Generator().manual_seed(seed)
+
+    def add(self, images: torch.Tensor) -> torch.Tensor:
+        """Take pixels of a batch (N, C, H, W) in, dropping the oldest beyond `size`; returns the pool's pixels."""
+        n, c, h, w = images.shape
+        places = torch.randint(h * w, (n, 1, self.per_picture), generator=self.rng).to(images.device)
+        new = images.detach().flatten(2).gather(2, places.expand(n, c, -1)).transpose(1, 2).reshape(-1, c)
+        kept = self.pixels.to(new.device) if self.pixels.numel() else new[:0]
+        self.pixels = torch.cat([kept, new.float()])[-self.size:]
+        return self.pixels
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"size": self.size, "images": self.pixels.cpu()[:, :, None, None], "rng": self.rng.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.size = int(state["size"])
+        self.pixels = state["images"].flatten(1) if state["images"].numel() else torch.empty(0)
         self.rng.set_state(state["rng"])

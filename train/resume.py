@@ -28,7 +28,7 @@ FIXED_ON_RESUME = (
     "colour_judge", "colour_judge_lr",
     "gan_loss",    # the discriminators learned this objective
     "lr_policy",   # the scheduler's saved state belongs to its policy
-    "pool_size",   # the pools' saved contents
+    "pool_size", "colour_pool",  # the pools' saved contents
     "batch_size",  # the position in the epoch is counted in batches
 )
 NOT_COMPARED = ("name", "runs_dir")

@@ -1,7 +1,7 @@
 """The CycleGAN training state and its step.
 
 `Trainer` holds everything a run needs to continue: the four nets, their optimizers and
-schedulers, both image pools, and where it stands (step, epoch, batch within the epoch). What a
+schedulers, both image pools (and pixel pools with colour_match), and where it stands (step, epoch, batch within the epoch). What a
 checkpoint keeps of it is listed in one place, train/checkpoint.py.
 
 How this process runs the nets is given when the Trainer is built: `amp` (precision: autocast
@@ -17,11 +17,14 @@ import torch.nn as nn
 
 from .config import TrainConfig
 from .ema import WeightAverage
-from .losses import CycleImages, discriminator_loss, generator_loss
+from .losses import CycleImages, colour_match_terms, discriminator_loss, generator_loss
 from .networks import create_discriminator, create_generator
-from .pool import ImagePool
+from .pool import ImagePool, PixelPool
 from .precision import Amp, Precision
 from .schedulers import create_scheduler, step_scheduler
+
+
+COLOUR_PIXELS_PER_PICTURE = 64  # pixels a colour pool takes from each picture
 
 
 def unwrap(net: nn.Module) -> nn.Module:
@@ -76,7 +79,7 @@ def build_optimizers(nets: dict[str, nn.Module], config: TrainConfig) -> dict[st
 
 
 def pool_seed(seed: int, rank: int, k: int) -> int:
-    """Seed of image pool k (1: X, 2: Y) on `rank`; rank 0 keeps the single-process seeds."""
+    """Seed of pool k (1, 2: the image pools of X, Y; 3, 4: their pixel pools) on `rank`; rank 0 keeps the single-process seeds."""
     return seed + k if rank == 0 else (seed + rank) * 1_000_003 + k
 
 
@@ -105,6 +108,9 @@ class Trainer:
         self.pools = {  # "X": past F(y) shown to D_X, "Y": past G(x) shown to D_Y
             domain: ImagePool(config.pool_size, seed=pool_seed(config.seed, rank, k))
             for k, domain in enumerate(("X", "Y"), start=1)}
+        self.colour_pools = {  # real pixels of recent pictures of each domain, for colour_match (none when 0)
+            domain: PixelPool(config.colour_pool, COLOUR_PIXELS_PER_PICTURE, seed=pool_seed(config.seed, rank, k))
+            for k, domain in enumerate(("X", "Y"), start=3)} if config.colour_match else {}
         # Moving averages of G's and F's weights: what samples, reports and exports show (none when ema is 0).
         self.averages = {name: WeightAverage(nets[name], config.ema) for name in ("G", "F") if config.ema}
         self.nets = {name: prepare_net(net) for name, net in nets.items()} if prepare_net else nets
@@ -138,10 +144,15 @@ class Trainer:
         D_X, D_Y = self.nets["D_X"], self.nets["D_Y"]
 
         set_requires_grad((D_X, D_Y), False)
+        matching = {}
+        if self.colour_pools:  # in float32: sorting in half precision would blur the distributions
+            pixels_x, pixels_y = self.colour_pools["X"].add(x), self.colour_pools["Y"].add(y)
+            matching = colour_match_terms(unwrap(self.nets["G"]), unwrap(self.nets["F"]), pixels_x, pixels_y,
+                                          c.colour_match)
         with self.amp.autocast():
             images = self.cycle(x, y)
             g = generator_loss(images, D_Y(images.fake_y), D_X(images.fake_x), c.gan_loss,
-                               c.lambda_x, c.lambda_y, c.lambda_identity)
+                               c.lambda_x, c.lambda_y, c.lambda_identity, matching)
         self.optimize(g["total"], self.optimizers["G"])
         for name, average in self.averages.items():
             average.update(unwrap(self.nets[name]))
