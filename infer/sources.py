@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 import cv2
 import numpy as np
 
-from .errors import InferError
+from .errors import InferError, cut
 from .image_files import UnreadableImage, read_image
 from .naming import unique_names
 from .native_logs import native_stderr, quiet_opencv
@@ -161,7 +161,7 @@ MAX_CAMERA_INDEX = 1023
 def _camera(value: str, factory) -> Source:
     index = int(value)
     if not 0 <= index <= MAX_CAMERA_INDEX:
-        raise InferError(f"--camera {index}: use an index from 0 to {MAX_CAMERA_INDEX} (0 is the first camera)")
+        raise InferError(f"--camera {cut(str(index))}: use an index from 0 to {MAX_CAMERA_INDEX} (0 is the first camera)")
     capture = _open_capture(index, f"--camera {index}: no camera with that index (or it is in use)", factory)
     return CaptureSource(f"camera{index}", capture, "camera", live=True)
 

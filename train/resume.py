@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from .checkpoint import latest_run, load_checkpoint
-from .config import TrainConfig, make_config, saved_config
+from .config import TrainConfig, load_config_file, make_config, saved_config
 from .errors import TrainError
 from .report import write_bytes_atomic
 from .run_dir import refuse_links
@@ -101,13 +101,7 @@ def load_resume(path: Path, file_values: Mapping[str, Any], overrides: Mapping[s
     """The config to continue with and the run's latest checkpoint (or None before the first one)."""
     latest = path / "checkpoints" / "latest.pt"
     state = load_checkpoint(latest, resume=True) if latest.exists() else None
-    if state is not None:
-        saved = state["config"]
-    else:
-        try:
-            saved = json.loads((path / "config.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError) as e:
-            raise ResumeError(f"{path / 'config.json'}: cannot be read ({e})") from None
+    saved = state["config"] if state is not None else load_config_file(path / "config.json")
     config, changes = resume_config(saved_config(saved), file_values, overrides)
     return Resume(path, config, state, changes)
 
