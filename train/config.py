@@ -21,6 +21,8 @@ from dataclasses import Field, asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from cgan.infer.metadata import TEXT, is_text
+
 from .data import DIRECTIONS
 from .errors import TrainError
 from .generators import PADDINGS
@@ -359,6 +361,9 @@ def validate(config: TrainConfig) -> TrainConfig:
     if config.lambda_identity and config.input_nc != config.output_nc:
         raise _problem("lambda_identity", config.lambda_identity,
                        "the identity loss needs input_nc == output_nc; set it to 0")
+    for key in ("domain_x", "domain_y"):  # they go into exported models' metadata, which inference checks
+        if not is_text(getattr(config, key)):
+            raise _problem(key, getattr(config, key), f"must be {TEXT}")
     if config.name and (re.fullmatch(NAME_PATTERN, config.name) is None or config.name in (".", "..")):
         raise _problem("name", config.name, "use at most 100 letters, digits, '_', '-' and '.'")
     for key in (key for key in FIELD_NAMES if FIELDS[key].metadata["path"]):
