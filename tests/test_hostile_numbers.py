@@ -73,7 +73,8 @@ def test_any_number_for_any_export_option(tmp_path, flag, number):
                                    "99999x4", "-4x4"], ids=["too_many_digits", "width_too_many_digits",
                                                             "beyond_float", "zero", "beyond_16384", "negative"])
 def test_any_static_size_for_export(tmp_path, value):
-    result = CliRunner().invoke(export_main, [str(tmp_path / "no_run"), "--static", value, "--out", str(tmp_path / "m")])
+    result = CliRunner().invoke(export_main, [str(tmp_path / "no_run"), "--static", value,
+                                              "--out", str(tmp_path / "m")])
     assert_one_line_error(result, "--static", "give height x width")
     assert len(result.output.strip().splitlines()[-1]) < SHORT_LINE
 
@@ -98,7 +99,8 @@ def test_any_number_for_any_infer_option(tmp_path, infer_files, flag, number):
 
 
 @pytest.mark.parametrize("text", [BEYOND_FLOAT, TOO_MANY_DIGITS, BEYOND_FLOAT + "G", "1e5G", "0", "1025T", "-1G"],
-                         ids=["beyond_float", "too_many_digits", "beyond_float_G", "exponent", "zero", "1025T", "negative"])
+                         ids=["beyond_float", "too_many_digits", "beyond_float_G", "exponent", "zero", "1025T",
+                              "negative"])
 def test_a_memory_budget_beyond_any_machine_is_refused(text):
     with pytest.raises(InferError, match="^--max-memory .*give a size like 4G"):
         tiling.parse_memory(text)

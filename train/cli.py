@@ -44,7 +44,8 @@ def config_option(key: str):
     elif kind is str and meta["choices"]:
         kw = {"type": click.Choice(list(meta["choices"]))}
     else:
-        kw = {"type": NUMBER_TYPES.get(kind, kind)}  # int choices (input_nc) and ranges are checked with the config, as for files
+        # int choices (input_nc) and ranges are checked with the config, as for files
+        kw = {"type": NUMBER_TYPES.get(kind, kind)}
     return click.option(flag, key, default=None, help=_help(meta["help"], key), show_default=False, **kw)
 
 
