@@ -13,9 +13,9 @@ from cgan.train.data import domain_folders
 from cgan.train.errors import TrainError
 from cgan.train.images import find_images
 
-from .calibration import calibration_images
+from .calibration import at_size, calibration_images
 from .errors import ExportError
-from .onnx_export import (DEFAULT_EXPORTER, ExportReport, Log, example_side, export_generator,
+from .onnx_export import (DEFAULT_EXPORTER, ExportReport, Log, checked_metadata, example_side, export_generator,
                           prepare_destination)
 from .quantize import VARIANTS
 from .loading import Generator, find_checkpoint, official_generator, run_generators
@@ -42,7 +42,9 @@ def _export_all(generators: Sequence[Generator], out: Path, config: Mapping[str,
                 static_hw: tuple[int, int] | None, verify: bool, overwrite: bool, precision: str,
                 calibration: str | os.PathLike | None, exporter: str, log: Log) -> list[ExportReport]:
     paths = [out / model_filename(g.direction, precision) for g in generators]
-    for path in paths:  # refuse before writing anything, so a run never ends half-exported
+    for g in generators:  # refuse before making anything, so a run never ends half-exported
+        checked_metadata(g.info)
+    for path in paths:
         prepare_destination(path, overwrite)
     reports = []
     for g, path in zip(generators, paths):
@@ -52,6 +54,7 @@ def _export_all(generators: Sequence[Generator], out: Path, config: Mapping[str,
         if precision == "int8":
             size = example_side(g.info.train_size, g.info.side_multiple)
             images = calibration_images(calibration, config, g.direction, g.info.input_channels, size)
+            images = at_size(images, *static_hw) if static_hw else images
         reports.append(export_generator(g.net, path, g.info, opset=opset, static_hw=static_hw, verify=verify,
                                         overwrite=overwrite, precision=precision, calibration=images, exporter=exporter,
                                         log=log))

@@ -62,3 +62,8 @@ def calibration_images(folder: str | os.PathLike | None, config: Mapping[str, An
     if config is None:
         raise ExportError("int8 needs calibration images: pass --calibration DIR (images of the input domain)")
     return run_images(config, direction, size)
+
+
+def at_size(images: list[np.ndarray], height: int, width: int) -> list[np.ndarray]:
+    """Calibration inputs resized to height x width: the one input size of a static (--static) model."""
+    return [_as_input(resize((x[0].transpose(1, 2, 0) + 1) / 2, width, height)) for x in images]

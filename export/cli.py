@@ -8,7 +8,10 @@ import click
 
 from cgan.train.checkpoint import CheckpointError
 from cgan.train.layers import NORMS
+from cgan.infer.errors import quoted
+from cgan.infer.metadata import MAX_NGF, MAX_TRAIN_SIZE
 from cgan.infer.model import GENERATOR_LETTERS
+from cgan.infer.options import IntegerRange
 from cgan.train.networks import GENERATOR_CHOICES
 
 from .api import MODELS_DIR, PRECISIONS, RUNS_DIR, directions, export_official, export_run, trial_source
@@ -18,9 +21,9 @@ from .onnx_export import DEFAULT_EXPORTER, EXPORTERS
 def _static_size(ctx, param, value):
     if value is None:
         return None
-    match = re.fullmatch(r"(\d+)[xX](\d+)", value)
-    if not match:
-        raise click.BadParameter(f"{value!r}: give height x width, e.g. 256x256")
+    match = re.fullmatch(r"(\d{1,9})[xX](\d{1,9})", value)
+    if not match or not all(1 <= int(side) <= MAX_TRAIN_SIZE for side in match.groups()):
+        raise click.BadParameter(f"{quoted(value)}: give height x width, each 1 to {MAX_TRAIN_SIZE}, e.g. 256x256")
     return int(match[1]), int(match[2])
 
 
@@ -35,11 +38,11 @@ def _static_size(ctx, param, value):
                    "instead of a run.")
 @click.option("--generator", type=click.Choice(GENERATOR_CHOICES), default="resnet_9blocks", show_default=True,
               help="Architecture of the --checkpoint file.")
-@click.option("--ngf", type=click.IntRange(min=1), default=64, show_default=True,
+@click.option("--ngf", type=IntegerRange(1, MAX_NGF), default=64, show_default=True,
               help="Filters in the first conv of the --checkpoint file's generator.")
 @click.option("--norm", type=click.Choice(NORMS), default="instance", show_default=True,
               help="Normalization of the --checkpoint file's generator.")
-@click.option("--opset", type=click.IntRange(11, 22), default=None,
+@click.option("--opset", type=IntegerRange(11, 22), default=None,
               help="ONNX opset version. Default: " + ", ".join(f"{e.default_opset} with {name}"
                                                                for name, e in EXPORTERS.items()) + ".")
 @click.option("--static", "static_hw", metavar="HxW", callback=_static_size, default=None,

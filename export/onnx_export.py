@@ -32,6 +32,7 @@ import torch.nn as nn
 
 from cgan.infer.files import DestinationExists, atomic_write, os_reason
 from cgan.infer.metadata import INPUT_NAME, OUTPUT_NAME, ModelInfo
+from cgan.train.networks import smallest_side
 
 from .errors import ExportError
 from .quantize import VARIANTS, variant_parity
@@ -86,13 +87,16 @@ def example_side(train_size: int, side_multiple: int) -> int:
     return -(-train_size // side_multiple) * side_multiple
 
 
-def dry_run(net: nn.Module, shape: tuple[int, ...], log: Log) -> None:
-    """Run the net once and fail unless its output has its input's shape."""
+def dry_run(net: nn.Module, shape: tuple[int, ...], multiple: int, log: Log) -> None:
+    """Run the net once and fail unless its output has its input's shape; an input too small for it
+    fails naming the smallest square it takes."""
     try:
         with torch.inference_mode():
             out_shape = tuple(net(torch.zeros(shape)).shape)
-    except RuntimeError as e:
-        raise ExportError(f"dry run at input {list(shape)} failed: {str(e).splitlines()[0]}") from None
+    except (RuntimeError, ValueError) as e:  # ValueError: a norm over a single element
+        smallest = smallest_side(net, shape[1], multiple)
+        advice = f"; the smallest input it takes is {smallest}x{smallest}" if (smallest or 0) > min(shape[2:]) else ""
+        raise ExportError(f"dry run at input {list(shape)} failed: {str(e).splitlines()[0]}{advice}") from None
     log(f"dry run: input {list(shape)} -> output {list(out_shape)}")
     if out_shape != tuple(shape):
         raise ExportError(f"the generator's output shape {list(out_shape)} differs from its input shape "
@@ -229,6 +233,15 @@ def check_finite_weights(net: nn.Module) -> None:
                           f"{' ...' if len(bad) > 3 else ''}); the checkpoint is damaged or training diverged")
 
 
+def checked_metadata(info: ModelInfo) -> ModelInfo:
+    """`info` as cgan-infer will read it back; ExportError for any value it would refuse, so that no
+    file is written that inference refuses."""
+    try:
+        return info.checked()
+    except ValueError as e:
+        raise ExportError(f"{e}; cgan-infer would refuse a model with it, so none is written") from None
+
+
 def prepare_destination(path: Path, overwrite: bool) -> None:
     """Fail early when the file exists (without overwrite) or its folder cannot be written."""
     if os.path.lexists(path) and not overwrite:  # a symlink, even a dangling one, counts
@@ -267,6 +280,7 @@ def export_generator(net: nn.Module, path: str | os.PathLike, info: ModelInfo, *
     if opset < EXPORTERS[exporter].min_opset:
         raise ExportError(f"--opset {opset}: the {exporter} exporter needs opset {EXPORTERS[exporter].min_opset} "
                           "or later")
+    checked_metadata(info)
     multiple = getattr(net, "side_multiple", info.side_multiple)
     if multiple != info.side_multiple:
         raise ExportError(f"the net's side multiple {multiple} differs from the metadata's {info.side_multiple}")
@@ -279,7 +293,7 @@ def export_generator(net: nn.Module, path: str | os.PathLike, info: ModelInfo, *
     check_finite_weights(net)
     side = example_side(info.train_size, multiple)
     shape = (1, info.input_channels, *(static_hw or (side, side)))
-    dry_run(net, shape, log)
+    dry_run(net, shape, multiple, log)
     model = to_onnx(net, shape, opset, dynamic_hw=static_hw is None, exporter=exporter)
     check_onnx(model)
     shapes = parity_shapes(info.input_channels, side, multiple, static_hw)
@@ -306,7 +320,7 @@ def export_generator(net: nn.Module, path: str | os.PathLike, info: ModelInfo, *
 
     info = replace(info, precision=precision,
                    export_date=info.export_date or datetime.now(timezone.utc).isoformat(timespec="seconds"))
-    props = info.to_metadata_props()
+    props = checked_metadata(info).to_metadata_props()
     if verify:
         checked = variant or parity
         lowest = min(c.psnr_db for c in checked)

@@ -10,6 +10,7 @@ from tqdm import tqdm
 from . import stopping
 from .errors import InferError
 from .model import GENERATOR_LETTERS
+from .options import IntegerRange
 from .files import os_reason
 from .pipeline import run_pipeline
 from .preview import Preview, display_problem
@@ -39,7 +40,7 @@ def _say(line: str) -> None:
 @click.option("--image", type=click.Path(dir_okay=False), multiple=True, help="An image file; repeat for several.")
 @click.option("--folder", type=click.Path(file_okay=False), help="A folder of images, read recursively; the output mirrors its tree.")
 @click.option("--video", type=click.Path(dir_okay=False), help="A video file; the output keeps its fps, size and frame count.")
-@click.option("--camera", type=click.IntRange(min=0), help="A camera index (0 is the first camera); Ctrl-C stops.")
+@click.option("--camera", type=IntegerRange(min=0), help="A camera index (0 is the first camera); Ctrl-C stops.")
 @click.option("--stream", help="A URL OpenCV's FFmpeg backend reads: rtsp://, http(s)://, file://.")
 @click.option("--model", type=click.Path(), help="An .onnx file (also G.fp16.onnx, G.int8.onnx), or a folder holding G.onnx/F.onnx. Default: the most recent export under models/.")
 @click.option("--gen", type=click.Choice(GENERATOR_LETTERS), help="Which generator of a model folder: G (X->Y, default) or F (Y->X).")
@@ -52,9 +53,9 @@ def _say(line: str) -> None:
               help="Where to run; auto tries TensorRT, CUDA, then CPU.")
 @click.option("--strict-device", is_flag=True, help="Fail instead of falling back to the CPU when the GPU cannot be used.")
 @click.option("--fp16", is_flag=True, help="Let TensorRT build fp16 engines (automatic for fp16 models).")
-@click.option("--batch", type=click.IntRange(min=1), default=1, show_default=True, help="Frames per model call when sizes agree (not for cameras and streams).")
-@click.option("--tile", type=click.IntRange(min=16), metavar="N", help="Translate frames larger than N pixels (either side) in overlapping tiles of at most N x N; see docs/tiling.md.")
-@click.option("--tile-overlap", type=click.IntRange(min=0), metavar="M", help=f"Pixels neighbouring tiles share, blended with feathered weights. Default: {DEFAULT_OVERLAP}, at most a quarter of the tile.")
+@click.option("--batch", type=IntegerRange(min=1), default=1, show_default=True, help="Frames per model call when sizes agree (not for cameras and streams).")
+@click.option("--tile", type=IntegerRange(min=16), metavar="N", help="Translate frames larger than N pixels (either side) in overlapping tiles of at most N x N; see docs/tiling.md.")
+@click.option("--tile-overlap", type=IntegerRange(min=0), metavar="M", help=f"Pixels neighbouring tiles share, blended with feathered weights. Default: {DEFAULT_OVERLAP}, at most a quarter of the tile.")
 @click.option("--max-memory", metavar="SIZE", help="Memory budget (e.g. 4G, 1500M): frames whose inference would exceed it are tiled automatically. Default: half the memory available.")
 @click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path), help="TensorRT engine cache. Default: ~/.cache/cgan/tensorrt.")
 @click.option("--temporal/--no-temporal", default=None,

@@ -106,6 +106,16 @@ class ModelInfo:
             values[key] = CHECKS[key](key, value)
         return cls(**values)
 
+    def checked(self) -> "ModelInfo":
+        """This info as a reader gets it back from a file: written, then every value checked as
+        `from_metadata_props` checks it. Raises ValueError naming the first value a reader refuses;
+        cgan-export calls it before it writes a file."""
+        try:
+            props = self.to_metadata_props()
+        except ValueError as e:  # NaN or Inf, which strict JSON cannot hold
+            raise ValueError(f"the metadata cannot be written as strict JSON ({e})") from None
+        return ModelInfo.from_metadata_props(props)
+
 
 class NotStrictJSON(ValueError):
     """JSON text holding NaN, Infinity or -Infinity."""
@@ -139,9 +149,17 @@ def _bad(key: str, value: Any, expected: str) -> ValueError:
     return ValueError(f"metadata '{key}' is {shown[:40]}{'...' if len(shown) > 40 else ''}; expected {expected}")
 
 
+TEXT = f"printable text of at most {MAX_TEXT} characters"  # what every text value must be
+
+
+def is_text(value: Any) -> bool:
+    """Whether `value` may be a text value of the metadata (cgan-train checks domain names with it)."""
+    return isinstance(value, str) and len(value) <= MAX_TEXT and value.isprintable()
+
+
 def _text(key: str, value: Any) -> str:
-    if not isinstance(value, str) or len(value) > MAX_TEXT or not value.isprintable():
-        raise _bad(key, value, f"printable text of at most {MAX_TEXT} characters")
+    if not is_text(value):
+        raise _bad(key, value, TEXT)
     return value
 
 

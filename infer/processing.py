@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .errors import InferError
+from .errors import InferError, quoted
+from .image_files import MAX_DECODE_PIXELS
 
 
 @dataclass(frozen=True)
@@ -48,12 +49,14 @@ def parse_size(text: str | None) -> Resize | None:
     """'512' (shorter side) or '640x360' (width x height); None for no resizing."""
     if text is None:
         return None
-    m = re.fullmatch(r"\s*(\d+)\s*(?:[xX]\s*(\d+)\s*)?", text)
+    m = re.fullmatch(r"\s*(\d{1,9})\s*(?:[xX]\s*(\d{1,9})\s*)?", text)
     if not m or int(m.group(1)) < 1 or (m.group(2) is not None and int(m.group(2)) < 1):
-        raise InferError(f"--size {text!r}: give a shorter side like 512 or width x height like 640x360")
-    if m.group(2) is None:
-        return Resize(short=int(m.group(1)))
-    return Resize(width=int(m.group(1)), height=int(m.group(2)))
+        raise InferError(f"--size {quoted(text)}: give a shorter side like 512 or width x height like 640x360")
+    sides = [int(n) for n in m.groups() if n is not None]
+    if (sides[0] ** 2 if len(sides) == 1 else sides[0] * sides[1]) > MAX_DECODE_PIXELS:
+        raise InferError(f"--size {text.strip()}: frames of more than {MAX_DECODE_PIXELS:,} pixels are refused; "
+                         "give a smaller size")
+    return Resize(short=sides[0]) if len(sides) == 1 else Resize(width=sides[0], height=sides[1])
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from .apart import NO_INPUTS, Inputs
-from .errors import InferError
+from .errors import InferError, cut
 from .image_files import UnreadableImage, read_image
 from .naming import unique_names
 from .native_logs import native_stderr, quiet_opencv
@@ -167,7 +167,8 @@ MAX_CAMERA_INDEX = 1023
 def _camera(value: str, factory) -> Source:
     index = int(value)
     if not 0 <= index <= MAX_CAMERA_INDEX:
-        raise InferError(f"--camera {index}: use an index from 0 to {MAX_CAMERA_INDEX} (0 is the first camera)")
+        raise InferError(f"--camera {cut(str(index))}: use an index from 0 to {MAX_CAMERA_INDEX} "
+                         "(0 is the first camera)")
     capture = _open_capture(index, f"--camera {index}: no camera with that index (or it is in use)", factory)
     return CaptureSource(f"camera{index}", capture, "camera", live=True)
 

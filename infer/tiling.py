@@ -17,7 +17,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from .errors import InferError
+from .errors import InferError, quoted
 from .metadata import NORM_STATS_WEIGHT, ModelInfo, norm_stat_names
 from .processing import Layout, prepare
 
@@ -30,6 +30,7 @@ ASSUMED_NGF = 64  # for models without cgan metadata
 BYTES_PER_PIXEL_PER_NGF = 24  # ONNX Runtime's peak working memory per pixel and filter (resnet, CPU, measured)
 FRAME_BYTES_PER_PIXEL = 48  # input and output as float32 and uint8 besides the model's own memory
 AUTO_TILE_SIDES = (1024, 768, 512, 384, 256, 128)  # tried in turn when a frame must be tiled
+MAX_MEMORY = 1 << 50  # bytes: a budget beyond any machine's memory is a typo
 MEMORY_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
 # (extra feeds, output names, image tensor N x C x H x W) -> the outputs
@@ -39,9 +40,11 @@ Run = Callable[[dict[str, np.ndarray], list[str], np.ndarray], list[np.ndarray]]
 def parse_memory(text: str) -> int:
     """'4G', '1500M', '2.5GiB', '800MB' -> bytes (powers of 1024)."""
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*", text.lower())
-    if not m or float(m.group(1)) <= 0:
-        raise InferError(f"--max-memory {text!r}: give a size like 4G, 1500M or 2.5GiB")
-    return int(float(m.group(1)) * MEMORY_UNITS[m.group(2)])
+    size = float(m.group(1)) * MEMORY_UNITS[m.group(2)] if m else 0.0  # inf for a number of 400 digits
+    if not 0 < size <= MAX_MEMORY:
+        raise InferError(f"--max-memory {quoted(text)}: give a size like 4G, 1500M or 2.5GiB, at most "
+                         f"{MAX_MEMORY >> 40}T")
+    return int(size)
 
 
 def default_budget(meminfo: str = "/proc/meminfo") -> int:

@@ -43,7 +43,8 @@ def test_flag_kinds_follow_the_field_types():
     assert by_name["dropout"].secondary_opts == ["--no-dropout"]
     assert isinstance(by_name["norm"].type, click.Choice) and "instance" in by_name["norm"].type.choices
     assert "unet256" in by_name["generator"].type.choices  # aliases accepted
-    assert by_name["lr"].type is click.FLOAT and by_name["max_steps"].type is click.INT
+    assert isinstance(by_name["lr"].type, click.types.FloatParamType)
+    assert isinstance(by_name["max_steps"].type, click.types.IntParamType)
     assert isinstance(by_name["data"].type, click.Path)
 
 

@@ -1,16 +1,28 @@
 """Property tests: any JSON value for any config key, given to make_config or through a --config file,
-gives a valid TrainConfig or a one-line ConfigError naming the key, never another exception."""
+gives a valid TrainConfig or a one-line ConfigError naming the key, never another exception; any JSON
+document as a config file or a run's config.json is read or refused in one line; the domain names
+training accepts are those inference accepts; a crop the size check accepts trains."""
 import json
 import math
+import sys
 import tempfile
 from dataclasses import fields
 from pathlib import Path
 
 import pytest
+import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cgan.infer.metadata import ModelInfo
 from cgan.train.config import FIELDS, ConfigError, TrainConfig, load_config_file, make_config, value_type
+from cgan.train.errors import TrainError
+from cgan.train.generators import PADDINGS
+from cgan.train.layers import NORMS
+from cgan.train.loop import check_nets_fit
+from cgan.train.networks import DISCRIMINATORS, GENERATORS, side_multiple
+from cgan.train.resume import load_resume
+from cgan.train.trainer import build_nets
 
 KEYS = list(FIELDS)
 
@@ -83,3 +95,93 @@ def test_an_unknown_key_is_named(key, value):
     with pytest.raises(ConfigError) as error:
         make_config({"ngf": 8, key: value})
     assert f"unknown config key {key!r}" in str(error.value)
+
+
+# --- any JSON document where a config is read: --config FILE and a run's config.json on --resume ------
+
+LONG_NUMBER = "9" * (sys.get_int_max_str_digits() + 1)  # json.loads refuses to convert it
+documents = st.recursive(json_scalars | st.just("@LONG@"), lambda inner: st.lists(inner, max_size=3)
+                         | st.dictionaries(st.sampled_from(KEYS) | st.text(max_size=5), inner, max_size=3),
+                         max_leaves=8)
+
+
+def json_text(document) -> str:
+    """`document` as JSON text, with every "@LONG@" string written as a number of too many digits."""
+    return json.dumps(document).replace('"@LONG@"', LONG_NUMBER)
+
+
+@settings(max_examples=60, deadline=None)
+@given(documents)
+def test_any_json_document_as_a_config_file(document):
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "config.json"
+        path.write_text(json_text(document))
+        try:
+            values = load_config_file(path)
+        except ConfigError as e:
+            assert str(e).startswith(str(path)) and "\n" not in str(e)
+            return
+        check_outcome(values)
+
+
+@settings(max_examples=40, deadline=None)
+@given(documents)
+def test_any_json_document_as_the_config_of_a_run_to_resume(document):
+    with tempfile.TemporaryDirectory() as folder:
+        run = Path(folder)
+        (run / "config.json").write_text(json_text(document))
+        try:
+            resumed = load_resume(run, {}, {})
+        except TrainError as e:
+            assert "\n" not in str(e) and len(str(e)) < 2000
+            return
+        assert resumed.state is None and isinstance(resumed.config, TrainConfig)
+
+
+# --- domain names: what training accepts, exports carry and inference reads ---------------------------
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=8) | st.text(min_size=995, max_size=1005) | st.sampled_from(TRICKY_TEXT))
+def test_a_domain_name_training_accepts_is_one_inference_accepts(name):
+    try:
+        make_config({"domain_x": name})
+        trained = True
+    except ConfigError:
+        trained = False
+    info = ModelInfo(direction="G", source_domain=name, target_domain="y", generator="resnet_9blocks", ngf=64,
+                     norm="instance", input_channels=3, output_channels=3, side_multiple=4, train_size=256)
+    try:
+        info.checked()
+        inferred = True
+    except ValueError:
+        inferred = False
+    assert trained == inferred, repr(name)
+
+
+# --- sizes: a config the size check accepts trains at its crop --------------------------------------
+
+@st.composite
+def net_sizes(draw) -> dict:
+    generator = draw(st.sampled_from(list(GENERATORS)))
+    multiple = side_multiple(generator)
+    crop = draw(st.integers(1, 40) | st.integers(1, 2).map(lambda k: k * multiple))
+    return {"generator": generator, "crop_size": crop, "load_size": crop, "ngf": 1, "ndf": 1,
+            "padding": draw(st.sampled_from(PADDINGS)), "norm": draw(st.sampled_from(NORMS)),
+            "discriminator": draw(st.sampled_from(list(DISCRIMINATORS))), "n_layers": draw(st.integers(1, 4)),
+            "residual": draw(st.booleans()), "pointwise": True, "colour_judge": draw(st.booleans())}
+
+
+@settings(max_examples=40, deadline=None)
+@given(net_sizes())
+def test_a_crop_the_size_check_accepts_trains(values):
+    config = make_config(values)
+    try:
+        check_nets_fit(config)
+    except ConfigError as e:
+        assert str(e).startswith(f"crop_size={config.crop_size} ") and "\n" not in str(e)
+        return
+    nets = build_nets(config)
+    x = torch.rand(config.batch_size, 3, config.crop_size, config.crop_size)
+    fake = nets["G"](x)
+    assert fake.shape == x.shape
+    (nets["F"](fake).mean() + nets["D_Y"](fake).mean()).backward()

@@ -1,18 +1,22 @@
 """Hostile input to `cgan-train`: bad config values (from flags and from --config files) and bad data
 folders must each give one line naming the key or file, exit non-zero, and leave no run folder."""
 import json
+import os
 import warnings
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 
 from cgan.train.cli import main
 from cgan.train.config import CONFIG_FILE_LIMIT, ConfigError, make_config
 from cgan.train.data import CorruptImageWarning, DataError, UnalignedDataset, check_batchable
 from cgan.train.images import MAX_IMAGE_BYTES, UnreadableImage, decode_image
+from cgan.train.loop import check_nets_fit
+from cgan.train.networks import GENERATORS, create_generator, side_multiple, smallest_side
 from cgan.train.preprocess import Preprocess
 
 TINY = {"generator": "resnet_6blocks", "discriminator": "pixel", "ngf": 4, "ndf": 4, "crop_size": 16,
@@ -208,3 +212,63 @@ def test_file_too_large_is_skipped_unread_with_its_name(tmp_path):
     assert len(reports) == 1 and "a0_huge.png" in reports[0] and "\n" not in reports[0]
     assert item["x_path"].endswith("a1.png")
     assert dataset.x.unreadable() == [str(huge)]
+
+
+# --- sizes the nets cannot train at, and run folders that cannot be made --------------------------
+
+@pytest.mark.parametrize("data", [False, True], ids=["builtin", "folder"])
+@pytest.mark.parametrize("args, phrase", [
+    (["--generator", "unet_256"], "crop_size=16 is not a multiple of 256, which generator unet_256 needs; "
+                                  "use --crop-size 256"),
+    (["--generator", "unet_128", "--crop-size", "64", "--load-size", "64"],
+     "crop_size=64 is not a multiple of 128, which generator unet_128 needs; use --crop-size 128"),
+    (["--generator", "encoder_decoder", "--crop-size", "128", "--load-size", "128"], "use --crop-size 256"),
+    (["--crop-size", "4", "--load-size", "4"], "crop_size=4 is too small for generator resnet_6blocks"),
+    (["--crop-size", "4", "--load-size", "4", "--padding", "zero"], "use --crop-size 8"),
+    (["--crop-size", "6", "--load-size", "6"], "crop_size=6 is not a multiple of 4, which generator resnet_6blocks"),
+    (["--discriminator", "basic"], "crop_size=16 is too small for discriminator basic"),
+], ids=["unet_256", "unet_128", "encoder_decoder", "resnet_4", "resnet_4_zero_padding", "resnet_6", "basic_16"])
+def test_a_crop_the_nets_cannot_take_is_refused_before_the_run_folder(tmp_path, data, args, phrase):
+    if data:
+        for domain in ("trainA", "trainB"):
+            write_image(tmp_path / "data" / domain / "a.png", 40, 40)
+    result = train(tmp_path, *args, *(["--data", str(tmp_path / "data")] if data else []))
+    assert_refused(result, tmp_path, phrase)
+
+
+@pytest.mark.parametrize("generator", list(GENERATORS))
+def test_the_size_check_matches_what_each_generator_really_takes(generator):
+    """For every registered generator: the smallest crop the check accepts trains (a real forward and
+    backward), and the next smaller multiple is refused by the check and fails in the real net."""
+    multiple = side_multiple(generator)
+    with torch.device("meta"):
+        smallest = smallest_side(create_generator(generator, ngf=1), 3, multiple)
+    config = make_config({"generator": generator, "ngf": 1, "ndf": 1, "discriminator": "pixel",
+                          "crop_size": smallest, "load_size": smallest})
+    check_nets_fit(config)
+    net = create_generator(generator, ngf=1, residual=True, pointwise=True)
+    net(torch.rand(1, 3, smallest, smallest)).mean().backward()
+    if smallest > multiple:
+        with pytest.raises(ConfigError, match=f"crop_size={smallest - multiple} is too small for generator"):
+            check_nets_fit(make_config({**config.to_dict(), "crop_size": smallest - multiple, "name": ""}))
+        with pytest.raises((RuntimeError, ValueError)):
+            net(torch.rand(1, 3, smallest - multiple, smallest - multiple))
+
+
+@pytest.mark.parametrize("runs_dir", ["/sys/cgan-test-runs", "/proc/self/cgan-test-runs", "read-only"])
+def test_a_runs_dir_that_cannot_hold_a_run_folder(tmp_path, runs_dir):
+    if runs_dir == "read-only":
+        if os.geteuid() == 0:
+            pytest.skip("root writes into read-only folders")
+        runs_dir = tmp_path / "runs"
+        runs_dir.mkdir()
+        runs_dir.chmod(0o555)
+    elif not Path(runs_dir).parent.is_dir():
+        pytest.skip(f"no {Path(runs_dir).parent} here")
+    tiny = tmp_path / "tiny.json"
+    tiny.write_text(json.dumps(TINY))
+    result = CliRunner().invoke(main, ["--config", str(tiny), "--runs-dir", str(runs_dir)])
+    assert result.exit_code != 0 and isinstance(result.exception, SystemExit), result.output
+    assert result.output.strip().splitlines()[-1].startswith(f"Error: --runs-dir {runs_dir}: cannot create a run "
+                                                             "folder there")
+    assert not os.path.lexists(runs_dir) or not any(Path(runs_dir).iterdir())

@@ -9,9 +9,12 @@ from click.testing import CliRunner
 
 from cgan.train.checkpoint import load_checkpoint, load_state, save_checkpoint
 from cgan.train.cli import main
-from cgan.train.resume import truncate_log
+from cgan.train.config import FIELDS
+from cgan.train.resume import FIXED_ON_RESUME, truncate_log
 from cgan.train.rng_state import capture_rng, restore_rng
 from cgan.train.run_lock import RunLock
+from train_runs import assert_one_line_error
+from train_runs import train as train_tiny
 
 # 4 steps per epoch, lr decays after epoch 1, dropout on (uses the global RNG), image pools on.
 TINY = ["--ngf", "4", "--ndf", "4", "--max-dataset-size", "4", "--epochs", "1", "--epochs-decay", "2",
@@ -118,3 +121,34 @@ def test_truncate_log_drops_steps_to_be_redone_and_a_torn_line(tmp_path):
     log.write_text("".join(json.dumps({"step": s}) + "\n" for s in range(1, 6)) + '{"step": 6, "G_to')
     truncate_log(log, 3)
     assert [json.loads(line)["step"] for line in log.read_text().splitlines()] == [1, 2, 3]
+
+
+@pytest.mark.parametrize("args, given", [
+    (["--recipe", "official"], "--recipe official (the run has cgan)"),
+    (["--seed", "5"], "--seed 5 (the run has 0)"),
+    (["--init", "xavier"], "--init xavier (the run has normal)"),
+    (["--init-gain", "0.5"], "--init-gain 0.5 (the run has 0.02)"),
+    (["--config", "{tmp}/official.json"], "--recipe official (the run has cgan)"),
+])
+def test_resume_refuses_what_is_chosen_when_a_run_starts(run_copy, tmp_path, args, given):
+    """A new recipe, seed or initialization would be recorded in config.json without having happened."""
+    (tmp_path / "official.json").write_text(json.dumps({"recipe": "official"}))
+    latest = run_copy / "checkpoints" / "latest.pt"
+    before = (run_copy / "config.json").read_bytes(), latest.read_bytes()
+    result = train_tiny(run_copy.parent, "--resume", str(run_copy), "--max-steps", "3",
+                        *(a.format(tmp=tmp_path) for a in args))
+    assert_one_line_error(result, f"cannot resume with {given}: the recipe, the seed and the initialization "
+                                  "are chosen when a run starts")
+    assert ((run_copy / "config.json").read_bytes(), latest.read_bytes()) == before
+
+
+def test_resume_with_the_run_s_own_recipe_and_seed_goes_on(run_copy):
+    result = train_tiny(run_copy.parent, "--resume", str(run_copy), "--max-steps", "3", "--recipe", "cgan",
+                        "--seed", "0")
+    assert result.exit_code == 0, result.output
+    assert "changed: max_steps 2 -> 3" in result.output
+    assert json.loads((run_copy / "config.json").read_text())["recipe"] == "cgan"
+
+
+def test_every_key_fixed_on_resume_is_a_setting():
+    assert set(FIXED_ON_RESUME) <= set(FIELDS)

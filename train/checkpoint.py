@@ -38,7 +38,7 @@ import struct
 import warnings
 import zipfile
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, Callable, NoReturn
 
 import torch
 import torch.nn as nn
@@ -46,11 +46,9 @@ import torch.nn as nn
 from cgan.infer.files import atomic_write, newest
 from cgan.infer.metadata import cgan_version
 
-from .config import ConfigError, make_config, saved_config
+from .config import INT_LIMIT, ConfigError, checked_value, make_config, saved_config, shown
 from .errors import TrainError
-from .generators import PADDINGS
-from .layers import NORMS
-from .networks import create_generator, generator_name
+from .networks import create_generator
 from .precision import PRECISIONS
 from .rng_state import capture_rng, restore_rng
 from .schedulers import create_scheduler
@@ -237,29 +235,22 @@ class _Check:
                                   "use `cgan-export --checkpoint FILE --generator NAME`)")
         version = state.get("version")
         if _is_int(version) and version > FORMAT_VERSION:
-            raise CheckpointError(f"{self.path}: checkpoint format version {version} is newer than this cgan "
+            raise CheckpointError(f"{self.path}: checkpoint format version {shown(version)} is newer than this cgan "
                                   f"reads ({FORMAT_VERSION}); upgrade cgan to use it")
         if version != FORMAT_VERSION or not _is_int(version):
-            self.fail("version", f"is {version!r}, format version {FORMAT_VERSION} expected")
+            self.fail("version", f"is {shown(version)}, format version {FORMAT_VERSION} expected")
         config = state.get("config")
         if not isinstance(config, dict):
             self.fail("config", "is missing")
-        model = {"generator": lambda v: isinstance(v, str) and _known_generator(v),
-                 "ngf": lambda v: _is_int(v) and v >= 1,
-                 "norm": lambda v: isinstance(v, str) and v in NORMS,
-                 "dropout": lambda v: isinstance(v, bool),
-                 "input_nc": lambda v: _is_int(v) and v in (1, 3),
-                 "output_nc": lambda v: _is_int(v) and v in (1, 3)}
-        optional = {"padding": lambda v: isinstance(v, str) and v in PADDINGS,
-                    "crop_size": lambda v: _is_int(v) and v >= 1,
-                    "residual": lambda v: isinstance(v, bool), "pointwise": lambda v: isinstance(v, bool),
+        model = {key: _takes(key) for key in ("generator", "ngf", "norm", "dropout", "input_nc", "output_nc")}
+        optional = {**{key: _takes(key) for key in ("padding", "crop_size", "residual", "pointwise")},
                     "domain_x": lambda v: isinstance(v, str), "domain_y": lambda v: isinstance(v, str)}
         for key in model:
             if key not in config:
                 self.fail(f"config.{key}", "is missing")
         for key, ok in {**model, **optional}.items():
             if key in config and not ok(config[key]):
-                self.fail(f"config.{key}", f"= {config[key]!r} is not a valid value")
+                self.fail(f"config.{key}", f"= {shown(config[key])} is not a valid value")
 
     def generators(self, state: dict[str, Any]) -> None:
         nets = state.get("nets")
@@ -307,12 +298,12 @@ class _Check:
             for domain in channels:
                 self.pool(f"{section}.{domain}", self.section(state, section).get(domain), channels[domain])
         for key in POSITION:
-            if not (_is_int(state.get(key)) and state[key] >= 0):
-                self.fail(key, f"= {state.get(key)!r} is not a count")
+            if not (_is_int(state.get(key)) and 0 <= state[key] <= INT_LIMIT):
+                self.fail(key, f"= {shown(state.get(key))} is not a count")
         if not _is_number(state.get("epoch_loss_sum")):
             self.fail("epoch_loss_sum", "is not a number")
         if "precision" in state and not (isinstance(state["precision"], str) and state["precision"] in PRECISIONS):
-            self.fail("precision", f"= {state['precision']!r} is not a precision")
+            self.fail("precision", f"= {shown(state['precision'])} is not a precision")
         scaler = state.get("scaler", {})
         if not (isinstance(scaler, dict) and all(isinstance(k, str) and _is_number(v) for k, v in scaler.items())):
             self.fail("scaler", "is not a grad scaler's state")
@@ -364,7 +355,7 @@ class _Check:
             self.fail(f"{where}.state", "is not a dict")
         for index, entry in found["state"].items():
             if index not in shapes or not isinstance(entry, dict):
-                self.fail(f"{where}.state", f"has an entry {index!r} for no parameter")
+                self.fail(f"{where}.state", f"has an entry {shown(index)} for no parameter")
             for key, value in entry.items():
                 if not isinstance(value, torch.Tensor) or not value.is_floating_point():
                     self.fail(f"{where}.state[{index}].{key}", "is not a float tensor")
@@ -376,7 +367,7 @@ class _Check:
         if not isinstance(found, dict) or set(found) != {"size", "images", "rng"}:
             self.fail(where, "is not an image pool's state")
         size, images, rng = found["size"], found["images"], found["rng"]
-        if not (_is_int(size) and size >= 0):
+        if not (_is_int(size) and 0 <= size <= INT_LIMIT):
             self.fail(f"{where}.size", "is not a count")
         if not (isinstance(images, torch.Tensor) and images.dtype == torch.float32 and (
                 images.numel() == 0 or images.dim() == 4 and images.shape[0] <= size and images.shape[1] == channels)):
@@ -433,9 +424,12 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _known_generator(name: str) -> bool:
-    try:
-        generator_name(name)
-    except ValueError:
-        return False
-    return True
+def _takes(key: str) -> Callable[[Any], bool]:
+    """Whether a value is one the config field `key` takes (its type, range and choices)."""
+    def ok(value: Any) -> bool:
+        try:
+            checked_value(key, value)
+        except ConfigError:
+            return False
+        return True
+    return ok

@@ -4,6 +4,8 @@ from __future__ import annotations
 import click
 from click.core import ParameterSource
 
+from cgan.infer.options import Integer, Number
+
 from .config import BUILTIN_DEFAULTS, FIELDS, RECIPES, TrainConfig, load_config_file, make_config, value_type
 from .distributed import dist_env, exit_after_peer_failure, exit_at_once, peer_failure_message
 from .errors import TrainError
@@ -13,6 +15,7 @@ from .resume import find_run, resuming
 from .signals import resume_command
 
 DEFAULTS = TrainConfig()
+NUMBER_TYPES = {int: Integer(), float: Number()}
 PATH_TYPES = {"folder": click.Path(file_okay=False), "existing folder": click.Path(exists=True, file_okay=False)}
 
 
@@ -41,7 +44,8 @@ def config_option(key: str):
     elif kind is str and meta["choices"]:
         kw = {"type": click.Choice(list(meta["choices"]))}
     else:
-        kw = {"type": kind}  # int choices (input_nc) and ranges are checked with the config, as for files
+        # int choices (input_nc) and ranges are checked with the config, as for files
+        kw = {"type": NUMBER_TYPES.get(kind, kind)}
     return click.option(flag, key, default=None, help=_help(meta["help"], key), show_default=False, **kw)
 
 

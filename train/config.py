@@ -17,10 +17,13 @@ import json
 import math
 import os
 import re
+import sys
 import typing
 from dataclasses import Field, asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
+
+from cgan.infer.metadata import TEXT, is_text
 
 from .data import DIRECTIONS
 from .errors import TrainError
@@ -247,12 +250,17 @@ def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
             raise ConfigError(f"{path}: {path.stat().st_size} bytes is too large for a config file "
                               f"(at most {CONFIG_FILE_LIMIT}); give a run's config.json")
         values = json.loads(path.read_text(encoding="utf-8"))
+    except ConfigError:
+        raise
     except OSError as e:
         raise ConfigError(f"{path}: cannot read the config file ({e.strerror})") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path}: not a JSON config file ({e})") from None
     except RecursionError:
         raise ConfigError(f"{path}: not a config file (JSON nested too deep)") from None
+    except ValueError:  # json raises it for an integer longer than Python converts
+        raise ConfigError(f"{path}: not a config file (it holds a number of more than "
+                          f"{sys.get_int_max_str_digits()} digits)") from None
     if not isinstance(values, dict):
         raise ConfigError(f"{path}: a config file holds one JSON object of option names and values")
     _check_keys(values, str(path))
@@ -314,10 +322,19 @@ def with_preset(values: Mapping[str, Any]) -> dict[str, Any]:
 _KIND_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
 
 
+def shown(value: Any, limit: int = 80) -> str:
+    """`repr(value)` for a message, cut short past `limit` characters (also a value holding an
+    integer of more digits than Python prints)."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int past sys.get_int_max_str_digits(), or a list holding one
+        return "<a number too long to show>"
+    return text if len(text) <= limit else text[:limit - 8] + "...(long)"
+
+
 def _problem(key: str, value: Any, what: str) -> ConfigError:
     """The one-line error for a value: `key=value: what`, with a long value cut short."""
-    shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:72] + "...(long)"
-    return ConfigError(f"{key}={shown}: {what}")
+    return ConfigError(f"{key}={shown(value)}: {what}")
 
 
 def checked_value(key: str, value: Any) -> Any:
@@ -377,6 +394,9 @@ def validate(config: TrainConfig) -> TrainConfig:
     if config.colour_match and not (config.residual and config.pointwise):
         raise _problem("colour_match", config.colour_match,
                        "needs the generators' colour maps (--residual --pointwise); set it to 0")
+    for key in ("domain_x", "domain_y"):  # they go into exported models' metadata, which inference checks
+        if not is_text(getattr(config, key)):
+            raise _problem(key, getattr(config, key), f"must be {TEXT}")
     if config.name and (re.fullmatch(NAME_PATTERN, config.name) is None or config.name in (".", "..")):
         raise _problem("name", config.name, "use at most 100 letters, digits, '_', '-' and '.'")
     for key in (key for key in FIELD_NAMES if FIELDS[key].metadata["path"]):

@@ -18,9 +18,9 @@ from .data import UnalignedDataset, build_loader, check_batchable, start_epoch
 from .distributed import DistEnv, any_rank, shutdown_distributed
 from .evaluation import heldout_set
 from .known_answer import KnownAnswerDataset, known_answer_report
-from .networks import create_discriminator, side_multiple
+from .networks import create_discriminator, create_generator, input_problem, side_multiple, smallest_side
 from .pace import Pace
-from .preprocess import CROPPING, Preprocess
+from .preprocess import CROPPING, Preprocess, round_to_multiple
 from .resume import Resume, truncate_log
 from .run_dir import RunDir, claim_run_dir, remove_unused_run
 from .run_lock import RunLock
@@ -151,17 +151,30 @@ def build_data(config: TrainConfig, pin_memory: bool = False, env: DistEnv = Dis
     return dataset, loader
 
 
-def check_discriminator_fits(c: TrainConfig) -> None:
-    """Fail before anything is written when training-size images leave the discriminator too little to judge."""
+def check_nets_fit(c: TrainConfig) -> None:
+    """Fail before anything is written when training-size images do not fit the generators (a side
+    multiple, a minimum size) or leave the discriminators too little to judge. The nets are built on
+    the meta device: no memory, no compute."""
     if c.data and c.preprocess not in CROPPING:
         return  # image sizes vary; only a cropped size is known in advance
-    net = create_discriminator(c.discriminator, c.input_nc, c.ndf, c.n_layers, c.norm)
-    try:
-        with torch.no_grad():
-            net(torch.zeros(1, c.input_nc, c.crop_size, c.crop_size))
-    except (RuntimeError, ValueError) as e:
-        raise ConfigError(f"crop_size={c.crop_size} is too small for discriminator {c.discriminator} "
-                          f"({str(e).splitlines()[0]}); use a larger --crop-size or --discriminator pixel") from None
+    size, multiple = c.crop_size, side_multiple(c.generator)
+    with torch.device("meta"):
+        generator = create_generator(c.generator, c.input_nc, c.output_nc, c.ngf, c.norm, c.dropout,
+                                     padding=c.padding, residual=c.residual, pointwise=c.pointwise)
+        discriminator = create_discriminator(c.discriminator, c.input_nc, c.ndf, c.n_layers, c.norm)
+    if size % multiple:
+        problem = f"is not a multiple of {multiple}, which generator {c.generator} needs"
+    else:
+        problem = input_problem(generator, c.input_nc, size, size)
+        problem = problem and f"is too small for generator {c.generator} ({problem})"
+    if problem:
+        smallest = smallest_side(generator, c.input_nc, multiple)
+        fits = max(round_to_multiple(size, multiple), smallest) if smallest else None
+        raise ConfigError(f"crop_size={size} {problem}; use {f'--crop-size {fits}' if fits else 'another --generator'}")
+    problem = input_problem(discriminator, c.input_nc, size, size)
+    if problem:
+        raise ConfigError(f"crop_size={size} is too small for discriminator {c.discriminator} "
+                          f"({problem}); use a larger --crop-size or --discriminator pixel")
 
 
 def run_training(config: TrainConfig, name_given: bool = False, echo: Callable[[str], None] = print,
@@ -191,6 +204,7 @@ def run_training(config: TrainConfig, name_given: bool = False, echo: Callable[[
         session = start_session(config, stop)
         env = session.env
         cleanup.callback(shutdown_distributed)
+        check_nets_fit(config)
         if session.device.type == "cpu":
             session.notes.append(cores.describe(torch.get_num_threads()))
         if workers < config.workers:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
+import torch
 import torch.nn as nn
 
 from .discriminators import ImageDiscriminator, NLayerDiscriminator, PixelDiscriminator
@@ -64,6 +65,28 @@ def discriminator_name(name: str) -> str:
 def side_multiple(generator: str) -> int:
     """The multiple a generator's input height and width must respect."""
     return GENERATORS[generator_name(generator)].side_multiple
+
+
+def input_problem(net: nn.Module, channels: int, height: int, width: int) -> str | None:
+    """Why `net` cannot take a 1 x channels x height x width input (the first line of what a layer
+    raises), or None when it can. A net built on the meta device checks at no memory or compute."""
+    device = next(net.parameters()).device
+    try:
+        with torch.no_grad():
+            net(torch.zeros(1, channels, height, width, device=device))
+    except (RuntimeError, ValueError) as e:  # a pad wider than its input, a norm over one element, ...
+        return (str(e).strip().splitlines() or [type(e).__name__])[0]
+    return None
+
+
+SIDES_TRIED = 32  # smallest_side looks this many multiples far
+
+
+def smallest_side(net: nn.Module, channels: int, multiple: int) -> int | None:
+    """The smallest square side, a multiple of `multiple`, that `net` takes (None when none of the
+    first SIDES_TRIED does)."""
+    return next((side for side in range(multiple, multiple * (SIDES_TRIED + 1), multiple)
+                 if input_problem(net, channels, side, side) is None), None)
 
 
 def create_generator(name: str, input_nc: int = 3, output_nc: int = 3, ngf: int = 64,

@@ -15,22 +15,32 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from .checkpoint import latest_run, load_checkpoint
-from .config import TrainConfig, make_config, saved_config
+from .config import TrainConfig, load_config_file, make_config, saved_config
 from .errors import TrainError
 from .report import write_bytes_atomic
 from .run_dir import refuse_links
 from .run_lock import RunLock
 
-# Keys whose change would not fit the saved nets, optimizer states, scheduler, pools or data position.
-FIXED_ON_RESUME = (
-    "generator", "discriminator", "ngf", "ndf", "n_layers", "norm", "dropout", "padding", "input_nc", "output_nc",
-    "residual", "pointwise", "pointwise_lr",  # pointwise_lr 1 keeps one optimizer group for all
-    "colour_judge", "colour_judge_lr",
-    "gan_loss",    # the discriminators learned this objective
-    "lr_policy",   # the scheduler's saved state belongs to its policy
-    "pool_size", "colour_pool",  # the pools' saved contents
-    "batch_size",  # the position in the epoch is counted in batches
-)
+# Keys that cannot change on resume, with why: a change would not fit the saved nets, optimizer
+# states, scheduler, pools or data position, or would be recorded without having happened.
+SAVED_STATE = "they fix the architecture or the saved training state"
+STARTED = "the recipe, the seed and the initialization are chosen when a run starts"
+FIXED_ON_RESUME: dict[str, str] = {
+    **dict.fromkeys((
+        "generator", "discriminator", "ngf", "ndf", "n_layers", "norm", "dropout", "padding", "input_nc", "output_nc",
+        "residual", "pointwise", "pointwise_lr",  # pointwise_lr 1 keeps one optimizer group for all
+        "colour_judge", "colour_judge_lr",
+        "gan_loss",    # the discriminators learned this objective
+        "lr_policy",   # the scheduler's saved state belongs to its policy
+        "pool_size", "colour_pool",  # the pools' saved contents
+        "batch_size",  # the position in the epoch is counted in batches
+    ), SAVED_STATE),
+    **dict.fromkeys((
+        "recipe",              # its defaults apply to a new run only: the saved values stay
+        "seed",                # the data order and random streams the checkpoint continues
+        "init", "init_gain",   # the saved weights are no longer the initial ones
+    ), STARTED),
+}
 NOT_COMPARED = ("name", "runs_dir")
 
 
@@ -79,10 +89,11 @@ def resume_config(saved: Mapping[str, Any], file_values: Mapping[str, Any],
     """The saved config with the new options applied; refuses changes to FIXED_ON_RESUME keys."""
     config = make_config({**saved, **file_values}, {k: v for k, v in overrides.items() if k not in NOT_COMPARED})
     new = config.to_dict()
-    fixed = [_change(k, new[k], saved[k]) for k in FIXED_ON_RESUME if k in saved and new[k] != saved[k]]
+    fixed = [k for k in FIXED_ON_RESUME if k in saved and new[k] != saved[k]]
     if fixed:
-        raise ResumeError(f"cannot resume with {', '.join(fixed)}: these fix the architecture or the saved "
-                          "training state; drop them, or start a new run with another --name")
+        reasons = dict.fromkeys(FIXED_ON_RESUME[k] for k in fixed)  # each once, in order
+        raise ResumeError(f"cannot resume with {', '.join(_change(k, new[k], saved[k]) for k in fixed)}: "
+                          f"{'; '.join(reasons)}; drop them, or start a new run with another --name")
     changes = [f"{k} {saved[k]} -> {new[k]}" for k in new if k not in NOT_COMPARED and k in saved and new[k] != saved[k]]
     return config, changes
 
@@ -101,13 +112,7 @@ def load_resume(path: Path, file_values: Mapping[str, Any], overrides: Mapping[s
     """The config to continue with and the run's latest checkpoint (or None before the first one)."""
     latest = path / "checkpoints" / "latest.pt"
     state = load_checkpoint(latest, resume=True) if latest.exists() else None
-    if state is not None:
-        saved = state["config"]
-    else:
-        try:
-            saved = json.loads((path / "config.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError) as e:
-            raise ResumeError(f"{path / 'config.json'}: cannot be read ({e})") from None
+    saved = state["config"] if state is not None else load_config_file(path / "config.json")
     config, changes = resume_config(saved_config(saved), file_values, overrides)
     return Resume(path, config, state, changes)
 

@@ -45,11 +45,13 @@ def claim_run_dir(config: TrainConfig, name_given: bool) -> tuple[TrainConfig, P
     """
     base = config.name or (Path(config.data).resolve().name if config.data else "builtin")
     runs = Path(config.runs_dir)
-    runs.mkdir(parents=True, exist_ok=True)
+    with creating(runs):
+        runs.mkdir(parents=True, exist_ok=True)
     for n in range(1, 10_000):
         name = base if n == 1 else f"{base}_{n}"
         try:
-            (runs / name).mkdir()
+            with creating(runs):
+                (runs / name).mkdir()
         except FileExistsError:
             if name_given:
                 raise RunDirError(f"run directory {runs / name} already exists; choose another --name "
@@ -57,6 +59,18 @@ def claim_run_dir(config: TrainConfig, name_given: bool) -> tuple[TrainConfig, P
             continue
         return replace(config, name=name), runs / name
     raise RunDirError(f"{runs}: too many runs named {base}_N; choose a --name")
+
+
+@contextlib.contextmanager
+def creating(runs: Path) -> Iterator[None]:
+    """Turn a run folder that cannot be made under `runs` (read-only, not ours) into one RunDirError."""
+    try:
+        yield
+    except FileExistsError:
+        raise
+    except OSError as e:
+        raise RunDirError(f"--runs-dir {runs}: cannot create a run folder there ({e.strerror or e}); "
+                          "choose another --runs-dir") from None
 
 
 def refuse_links(path: Path) -> None:
