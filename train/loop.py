@@ -200,11 +200,10 @@ def run_training(config: TrainConfig, name_given: bool = False, echo: Callable[[
         cleanup.callback(torch.set_num_threads, torch.get_num_threads())
         torch.set_num_threads(config.threads or default_threads(cores))
         stop = cleanup.enter_context(StopRequest())
-        check_discriminator_fits(config)  # before `auto` precision runs the nets
+        check_nets_fit(config)  # before `auto` precision runs the nets
         session = start_session(config, stop)
         env = session.env
         cleanup.callback(shutdown_distributed)
-        check_nets_fit(config)
         if session.device.type == "cpu":
             session.notes.append(cores.describe(torch.get_num_threads()))
         if workers < config.workers:
