@@ -21,6 +21,7 @@ from cgan.infer import Translator
 from helpers import identity_info, identity_model, image, need
 
 H, W = 30, 21  # not multiples of the models' side multiple (4): the page must pad and crop
+MARKUP = '<img src=x onerror="document.title=1">'  # printable, so valid metadata: it must show as text
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +32,7 @@ def files(tmp_path_factory, rgb_model, gray_model, plain_model) -> Path:
         shutil.copy(model, folder / name)
     identity_model(folder / "bad_metadata.onnx", identity_info(side_multiple=0))
     identity_model(folder / "fixed.onnx", identity_info(), static_hw=(16, 16))
+    identity_model(folder / "markup.onnx", identity_info(source_domain=MARKUP))
     cv2.imwrite(str(folder / "in.png"), image(H, W, seed=3))
     return folder
 
@@ -105,6 +107,15 @@ def test_webcam_frames_match_onnx_runtime_in_python_and_the_webcam_is_released(p
     frame = np.frombuffer(base64.b64decode(report["input"]), np.uint8).reshape(h, w, 3)
     expected = Translator(files / "G.onnx", device="cpu")(frame, rgb=True)  # the last frame the page translated
     assert np.abs(output_pixels(report).astype(int) - expected.astype(int)).max() <= 1
+
+
+def test_metadata_shows_as_text_never_as_markup(page, files):
+    result = page("markup.onnx")  # an identity model: the output is the picture itself
+    assert result.report["ok"] and result.report["info"]["source_domain"] == MARKUP
+    assert shown_metadata(result.dom)["source_domain"] == MARKUP
+    assert "<img" not in result.dom and html.escape(MARKUP, quote=False) in result.dom
+    picture = cv2.imread(str(files / "in.png"))[:, :, ::-1]
+    assert (output_pixels(result.report) == picture).all()
 
 
 def test_a_graph_of_one_size_gets_the_picture_resized_to_it_and_back(page, files):
