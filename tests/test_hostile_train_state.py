@@ -1,8 +1,10 @@
 """Hostile run folders for `cgan-train --resume` and `cgan-export`: damaged and foreign checkpoints,
 planted symbolic links, racing resumes, a stop signal during start-up. Each case is a real file;
 each ends in one line, a non-zero exit and nothing written."""
+import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -15,7 +17,7 @@ from click.testing import CliRunner
 from cgan.export.cli import main as export_main
 from cgan.train import resume as resume_module
 from cgan.train.checkpoint import save_checkpoint
-from cgan.train.run_lock import RunLock
+from cgan.train.run_lock import RunLock, RunLockedError
 from cgan.train.session import Session
 from train_runs import TINY, assert_one_line_error, train
 
@@ -281,3 +283,23 @@ def test_ctrl_c_in_the_first_moments_is_clean(tmp_path, delay):
     assert proc.returncode in (0, 1, 130), err
     run = runs / "c"
     assert not run.exists() or (run / "checkpoints" / "latest.pt").is_file()
+
+
+# --- a lock file written by something else ---------------------------------------------------------------
+@pytest.mark.parametrize("content", ["[" * 4000, '{"pid": ' + "9" * 5000 + "}", "{pid}", "\xff\xfe",
+                                     json.dumps({"pid": 10**30, "host": socket.gethostname()}),
+                                     json.dumps({"pid": -1, "host": socket.gethostname()})],
+                         ids=["nested", "too_many_digits", "not_json", "not_utf8", "huge_pid", "negative_pid"])
+def test_a_free_run_whatever_its_lock_file_holds_is_taken(tmp_path, content):
+    (tmp_path / "train.lock").write_text(content, errors="surrogateescape")
+    with RunLock(tmp_path):
+        assert json.loads((tmp_path / "train.lock").read_text())["pid"] == os.getpid()
+
+
+def test_a_held_lock_naming_a_long_holder_is_refused_in_a_short_line(tmp_path):
+    with RunLock(tmp_path):
+        holder = {"pid": os.getpid(), "host": socket.gethostname(), "started": "x" * 5000}
+        (tmp_path / "train.lock").write_text(json.dumps(holder))
+        with pytest.raises(RunLockedError, match="is in use by another training") as refused:
+            RunLock(tmp_path).acquire()
+    assert len(str(refused.value)) < 400

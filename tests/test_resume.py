@@ -152,3 +152,22 @@ def test_resume_with_the_run_s_own_recipe_and_seed_goes_on(run_copy):
 
 def test_every_key_fixed_on_resume_is_a_setting():
     assert set(FIXED_ON_RESUME) <= set(FIELDS)
+
+
+PLANTED = ['[]', 'null', '"step"', '{"step": "2"}', '{"step": true}', '{"step": -1}', '{"step": 1, "G_total": NaN}',
+           '{"step": 1, "G_total": [1]}', '{"step": 1, "lr": ' + "9" * 5000 + "}", '{"step": ' + "1" * 400 + "}",
+           "[" * 100_000 + "]" * 100_000, '{"step": 2, "G_to']
+
+
+def test_log_lines_that_are_not_records_are_dropped_on_resume(run_copy):
+    """A run folder's logs may hold anything (planted, or torn by a crash): the resumed run keeps its
+    own records, drops the rest, and its report draws."""
+    log = run_copy / "log.jsonl"
+    kept = log.read_text()
+    log.write_text(kept + "\n".join(PLANTED) + "\n")
+    (run_copy / "eval.jsonl").write_text("\n".join(PLANTED) + "\n")
+    result = train_tiny(run_copy.parent, "--resume", str(run_copy), "--max-steps", "3", "--sample-every", "1")
+    assert result.exit_code == 0, result.output
+    steps = [json.loads(line)["step"] for line in log.read_text().splitlines()]
+    assert steps == [1, 2, 3]
+    assert (run_copy / "loss_curve.png").is_file() and (run_copy / "index.html").is_file()

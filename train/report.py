@@ -86,16 +86,28 @@ def sample_sheet(cycles: Sequence[CycleImages], per_row: int = 2, gap: int = 10)
     return np.concatenate(rows, axis=0)
 
 
+MAX_LOGGED = 2**63  # no step, count or loss we log comes near it
+
+
+def log_record(line: str) -> dict[str, Any] | None:
+    """One line of a log.jsonl or eval.jsonl as a record: a JSON object of finite numbers with an
+    integer step; None for anything else (a line torn by a crash, or one planted in the run folder)."""
+    try:
+        record = json.loads(line)
+    except (ValueError, RecursionError):  # ValueError: also an integer too long to convert
+        return None
+    if not (isinstance(record, dict) and type(record.get("step")) is int and record["step"] >= 0):
+        return None
+    numbers = all(type(v) in (int, float) and abs(v) < MAX_LOGGED for v in record.values())  # NaN fails <
+    return record if numbers else None
+
+
 def read_log(path: Path) -> list[dict[str, Any]]:
-    """The records of a log.jsonl (a torn last line from a crash is skipped)."""
-    records = []
-    if path.is_file():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return records
+    """The records of a log.jsonl or eval.jsonl; lines that are not records are skipped."""
+    if not path.is_file():
+        return []
+    records = (log_record(line) for line in path.read_text(encoding="utf-8", errors="replace").splitlines())
+    return [record for record in records if record is not None]
 
 
 def _smooth(values: np.ndarray) -> np.ndarray:

@@ -9,7 +9,6 @@ continuing from a checkpoint that the first one is about to overtake.
 from __future__ import annotations
 
 import contextlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping
@@ -17,7 +16,7 @@ from typing import Any, Iterator, Mapping
 from .checkpoint import latest_run, load_checkpoint
 from .config import TrainConfig, load_config_file, make_config, saved_config
 from .errors import TrainError
-from .report import write_bytes_atomic
+from .report import log_record, write_bytes_atomic
 from .run_dir import refuse_links
 from .run_lock import RunLock
 
@@ -121,13 +120,8 @@ def truncate_log(log_path: Path, step: int) -> None:
     """Drop log records past `step` (steps the resumed run will train again), atomically."""
     if not log_path.exists():
         return
-    lines = log_path.read_text(encoding="utf-8").splitlines(keepends=True)
-    kept = []
-    for line in lines:
-        try:
-            if json.loads(line)["step"] <= step:
-                kept.append(line)
-        except (ValueError, KeyError, TypeError):
-            continue  # a line cut short by a crash
+    lines = log_path.read_text(encoding="utf-8", errors="replace").splitlines(keepends=True)
+    records = [(line, log_record(line)) for line in lines]
+    kept = [line for line, record in records if record is not None and record["step"] <= step]
     if len(kept) != len(lines):
         write_bytes_atomic(log_path, "".join(kept).encode())

@@ -15,12 +15,15 @@ import socket
 import time
 from pathlib import Path
 
+from cgan.infer.errors import cut
+
 from .errors import TrainError
 
 LOCK_NAME = "train.lock"
 # A training killed with -9 may leave DataLoader workers (forked with the lock's file) alive for a
 # few seconds more; when the recorded holder is dead, wait this long for them before refusing.
 EXIT_GRACE_S = 15.0
+MAX_PID = 2**22  # Linux's highest; a larger "pid" in a lock file was not written by a training
 
 
 class RunLockedError(TrainError, RuntimeError):
@@ -85,7 +88,7 @@ def _lock_within(fd: int, seconds: float) -> bool:
 def _holder_info(fd: int) -> dict:
     try:
         info = json.loads(os.pread(fd, 4096, 0).decode() or "{}")
-    except (ValueError, OSError):
+    except (ValueError, OSError, RecursionError):  # a lock file written by something else
         return {}
     return info if isinstance(info, dict) else {}
 
@@ -93,7 +96,8 @@ def _holder_info(fd: int) -> dict:
 def _holder_is_dead(fd: int) -> bool:
     """True when the recorded holder ran on this host and its process is gone."""
     info = _holder_info(fd)
-    if info.get("host") != socket.gethostname() or not isinstance(info.get("pid"), int):
+    pid = info.get("pid")
+    if info.get("host") != socket.gethostname() or type(pid) is not int or not 0 < pid <= MAX_PID:
         return False
     try:
         os.kill(info["pid"], 0)
@@ -108,4 +112,4 @@ def _read_holder(fd: int) -> str:
     info = _holder_info(fd)
     if not {"pid", "host", "started"} <= info.keys():
         return "holder unknown"
-    return f"pid {info['pid']} on {info['host']}, started {info['started']}"
+    return cut(f"pid {info['pid']} on {info['host']}, started {info['started']}", 200)
