@@ -1,8 +1,8 @@
 """The CycleGAN training state and its step.
 
 `Trainer` holds everything a run needs to continue: the four nets, their optimizers and
-schedulers, both image pools (and pixel pools with colour_match), and where it stands (step, epoch, batch within the epoch). What a
-checkpoint keeps of it is listed in one place, train/checkpoint.py.
+schedulers, both image pools (and pixel pools with colour_match), and where it stands (step, epoch,
+batch within the epoch). What a checkpoint keeps of it is listed in one place, train/checkpoint.py.
 
 How this process runs the nets is given when the Trainer is built: `amp` (precision: autocast
 around every forward, backward + update with the fp16 grad scaler) and `prepare_net` (memory
@@ -79,7 +79,8 @@ def build_optimizers(nets: dict[str, nn.Module], config: TrainConfig) -> dict[st
 
 
 def pool_seed(seed: int, rank: int, k: int) -> int:
-    """Seed of pool k (1, 2: the image pools of X, Y; 3, 4: their pixel pools) on `rank`; rank 0 keeps the single-process seeds."""
+    """Seed of pool k (1, 2: the image pools of X, Y; 3, 4: their pixel pools) on `rank`; rank 0 keeps
+    the single-process seeds."""
     return seed + k if rank == 0 else (seed + rank) * 1_000_003 + k
 
 
