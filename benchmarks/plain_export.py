@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import torch
 
@@ -43,7 +44,7 @@ from .timing import interleaved_wall_and_cpu
 DEFAULT_OUT = Path("bench_out/plain_export.json")
 TARGET_RATIO = 1.02  # the default export's time over the plain export's, at most
 ORT_WARNING = 2  # ONNX Runtime's default log severity
-FULL = dict(generator="resnet_9blocks", ngf=64, sizes=[(256, 256), (720, 1280)], repeats=[7, 3])
+FULL = dict(generator="resnet_9blocks", ngf=64, sizes=[(256, 256), (720, 1280)], repeats=[15, 5])
 QUICK = dict(generator="resnet_6blocks", ngf=4, sizes=[(32, 32), (36, 64)], repeats=[2, 1])
 FILES = {  # key -> what the file is, as the table names it
     "default": "cgan-export default (`G.onnx`)",
@@ -74,8 +75,8 @@ def write_files(folder: Path, generator: str, ngf: int) -> dict[str, bytes]:
 
 
 def describe(model: bytes) -> dict:
-    """Graph inputs (overridable initializers included), outputs, and the warnings ONNX Runtime prints
-    loading it at its default log level."""
+    """Graph inputs (overridable initializers included), outputs, nodes, and the warnings ONNX Runtime
+    prints loading it at its default log level."""
     ort.set_default_logger_severity(ORT_WARNING)
     options = ort.SessionOptions()
     options.log_severity_level = ORT_WARNING
@@ -87,7 +88,7 @@ def describe(model: bytes) -> dict:
     return dict(inputs=len(session.get_inputs()) + len(session.get_overridable_initializers()),
                 outputs=len(session.get_outputs()), warnings=len(warnings),
                 first_warning=re.sub(r"^.*?\] ", "", warnings[0])[:160] if warnings else None, size_bytes=len(model),
-                load_seconds=load_seconds)
+                nodes=len(onnx.load_from_string(model).graph.node), load_seconds=load_seconds)
 
 
 def _runner(model: bytes, threads: int, x: np.ndarray) -> Callable[[], np.ndarray]:
@@ -143,12 +144,13 @@ def markdown(result: dict) -> str:
     m = result["machine"]
     rounds = ", ".join(f"{s['repeats']} at {s['size'][0]}x{s['size'][1]}" for s in result["sizes"])
     worst = max(s["max_abs_vs_plain"]["default"] for s in result["sizes"])
+    same = "are identical" if worst == 0 else f"differ by at most {worst:.1e}"
     return "\n".join([
         MARKERS[0], "",
         f"{result['generator']} (ngf {result['ngf']}), ONNX Runtime {m['onnxruntime']} fp32 on the CPU "
         f"({m['cpu']}, {result['threads']} threads), batch 1; the plain export's median time, the others' as a "
         f"ratio of it (wall, and CPU seconds of the same calls; median of interleaved rounds: {rounds}). "
-        f"Outputs of the default and the plain file differ by at most {worst:.1e}. Deriving the statistics "
+        f"Outputs of the default and the plain file {same}. Deriving the statistics "
         f"graph from the default file's bytes took {result['derive_seconds']:.2f} s; load time is ONNX Runtime "
         f"opening the file. Target: 1 input, 1 output, "
         f"no warning, at most {result['target_ratio']:g}x the plain export's time: "
