@@ -210,7 +210,7 @@ def write_model(model: onnx.ModelProto, path: Path, overwrite: bool) -> int:
         with atomic_write(path, check=check_written(path), overwrite=overwrite) as f:
             f.write(data)
     except DestinationExists:
-        raise ExportError(f"{path} appeared while exporting; pass --overwrite to replace it") from None
+        raise ExportError(f"{path} appeared while exporting; pass overwrite=True to replace it") from None
     except OSError as e:
         raise ExportError(f"{path}: cannot write it ({os_reason(e)}); no file written") from None
     return len(data)
@@ -227,13 +227,13 @@ def check_finite_weights(net: nn.Module) -> None:
 def prepare_destination(path: Path, overwrite: bool) -> None:
     """Fail early when the file exists (without overwrite) or its folder cannot be written."""
     if os.path.lexists(path) and not overwrite:  # a symlink, even a dangling one, counts
-        raise ExportError(f"{path} already exists; pass --overwrite to replace it")
+        raise ExportError(f"{path} already exists; pass overwrite=True to replace it")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise ExportError(f"cannot create the output folder {path.parent}: {e.strerror}") from None
     if not os.access(path.parent, os.W_OK | os.X_OK):
-        raise ExportError(f"the output folder {path.parent} is not writable; choose another with --out")
+        raise ExportError(f"the output folder {path.parent} is not writable; choose another with out=...")
 
 
 def set_metadata(model: onnx.ModelProto, props: dict[str, str]) -> None:
@@ -260,13 +260,13 @@ def export_generator(net: nn.Module, path: str | os.PathLike, info: ModelInfo, *
         raise ExportError(f"unknown exporter {exporter!r}; choose {', '.join(EXPORTERS)}")
     opset = opset or EXPORTERS[exporter].default_opset
     if opset < EXPORTERS[exporter].min_opset:
-        raise ExportError(f"--opset {opset}: the {exporter} exporter needs opset {EXPORTERS[exporter].min_opset} "
+        raise ExportError(f"opset={opset}: the {exporter} exporter needs opset {EXPORTERS[exporter].min_opset} "
                           "or later")
     multiple = getattr(net, "side_multiple", info.side_multiple)
     if multiple != info.side_multiple:
         raise ExportError(f"the net's side multiple {multiple} differs from the metadata's {info.side_multiple}")
     if static_hw and any(s % multiple for s in static_hw):
-        raise ExportError(f"--static {static_hw[0]}x{static_hw[1]}: height and width must be multiples of "
+        raise ExportError(f"static_hw={static_hw}: height and width must be multiples of "
                           f"{multiple} for {info.generator}")
     prepare_destination(path, overwrite)
 
@@ -287,7 +287,7 @@ def export_generator(net: nn.Module, path: str | os.PathLike, info: ModelInfo, *
             raise ExportError(f"ONNX Runtime output differs from PyTorch by {worst(parity).max_abs:.2e} "
                               f"(limit {FP32_TOLERANCE:g}) at {list(worst(parity).shape)}; no file written")
     else:
-        log("--no-verify: ONNX Runtime vs PyTorch parity NOT checked")
+        log("verify=False: ONNX Runtime vs PyTorch parity NOT checked")
 
     variant: list[Comparison] = []
     if precision != "fp32":
@@ -297,7 +297,7 @@ def export_generator(net: nn.Module, path: str | os.PathLike, info: ModelInfo, *
         if verify:
             variant = variant_parity(model, fp32, precision, shapes, calibration, log)
         else:
-            log(f"--no-verify: {precision} vs fp32 comparison NOT made")
+            log(f"verify=False: {precision} vs fp32 comparison NOT made")
 
     model, norm_layers = expose_norm_stats(model)  # lets tiled inference use whole-image statistics
     info = replace(info, precision=precision, norm_stats=norm_layers,

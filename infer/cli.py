@@ -8,6 +8,7 @@ import click
 from tqdm import tqdm
 
 from .errors import InferError
+from .flags import as_flags
 from .model import GENERATOR_LETTERS
 from .files import os_reason
 from .pipeline import run_pipeline
@@ -20,6 +21,10 @@ from .translator import Translator
 
 EXIT_FAILED = 1  # some images or frames failed
 EXIT_INTERRUPTED = 130  # stopped by Ctrl-C before the end of a file source
+# The API arguments that messages name (cgan.infer.flags), as this command's flags.
+FLAGS = {"model_path": "--model", "gen": "--gen", "device": "--device", "strict_device": "--strict-device",
+         "size": "--size", "tile": "--tile", "tile_overlap": "--tile-overlap", "max_memory": "--max-memory",
+         "overwrite": "--overwrite"}
 
 
 def _chosen_source(**given) -> tuple[str, object]:
@@ -31,7 +36,7 @@ def _chosen_source(**given) -> tuple[str, object]:
 
 
 def _say(line: str) -> None:
-    click.echo(line, err=True)
+    click.echo(as_flags(line, FLAGS), err=True)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -80,7 +85,7 @@ def main(image, folder, video, camera, stream, model, gen, out, overwrite, side_
         with open_source(kind, value) as source:
             translator = Translator(model, device, gen=gen, size=size, fp16=fp16, strict_device=strict_device,
                                     cache_dir=cache_dir, tile=tile, tile_overlap=tile_overlap, max_memory=max_memory,
-                                    log=lambda line: tqdm.write(line, file=sys.stderr))
+                                    log=lambda line: tqdm.write(as_flags(line, FLAGS), file=sys.stderr))
             for note in translator.notes:
                 _say(note)
             _say(translator.describe())
@@ -91,7 +96,7 @@ def main(image, folder, video, camera, stream, model, gen, out, overwrite, side_
                                       preview=preview, progress=not no_progress,
                                       temporal=TemporalSettings() if steady else None)
     except InferError as e:
-        raise click.ClickException(str(e)) from None
+        raise click.ClickException(as_flags(str(e), FLAGS)) from None
     except OSError as e:  # a folder we cannot create or a disk that is full
         raise click.ClickException(os_reason(e)) from None
     except KeyboardInterrupt:  # before the loop started (the loop itself stops cleanly)

@@ -50,7 +50,7 @@ def parse_size(text: str | None) -> Resize | None:
         return None
     m = re.fullmatch(r"\s*(\d+)\s*(?:[xX]\s*(\d+)\s*)?", text)
     if not m or int(m.group(1)) < 1 or (m.group(2) is not None and int(m.group(2)) < 1):
-        raise InferError(f"--size {text!r}: give a shorter side like 512 or width x height like 640x360")
+        raise InferError(f"size={text!r}: give a shorter side like 512 or width x height like 640x360")
     if m.group(2) is None:
         return Resize(short=int(m.group(1)))
     return Resize(width=int(m.group(1)), height=int(m.group(2)))

@@ -40,7 +40,7 @@ def parse_memory(text: str) -> int:
     """'4G', '1500M', '2.5GiB', '800MB' -> bytes (powers of 1024)."""
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*", text.lower())
     if not m or float(m.group(1)) <= 0:
-        raise InferError(f"--max-memory {text!r}: give a size like 4G, 1500M or 2.5GiB")
+        raise InferError(f"max_memory={text!r}: give a size like 4G, 1500M or 2.5GiB")
     return int(float(m.group(1)) * MEMORY_UNITS[m.group(2)])
 
 
@@ -86,9 +86,9 @@ class Tiling:
 
     def check(self, multiple: int) -> None:
         if self.tile < 2 * multiple or self.tile < 16:
-            raise InferError(f"--tile {self.tile}: use at least {max(16, 2 * multiple)} pixels")
+            raise InferError(f"tile={self.tile}: use at least {max(16, 2 * multiple)} pixels")
         if not 0 <= self.overlap <= self.tile // 4:
-            raise InferError(f"--tile-overlap {self.overlap}: use 0 to a quarter of --tile ({self.tile // 4})")
+            raise InferError(f"tile_overlap={self.overlap}: use 0 to a quarter of tile=... ({self.tile // 4})")
 
 
 def auto_tiling(height: int, width: int, info: ModelInfo | None, budget: int, overlap: int,
@@ -104,7 +104,7 @@ def auto_tiling(height: int, width: int, info: ModelInfo | None, budget: int, ov
         if frame + inference_bytes(side, side, info) <= budget:
             return Tiling(side, min(overlap, side // 4), stats_scale)
     raise InferError(f"{width}x{height} is too large for the memory budget of {budget / 2**30:.1f} GiB even in tiles "
-                     f"(the image and its output alone take {frame / 2**30:.1f} GiB); raise --max-memory")
+                     f"(the image and its output alone take {frame / 2**30:.1f} GiB); raise max_memory=...")
 
 
 def axis_tiles(length: int, tile: int, overlap: int, multiple: int) -> tuple[list[int], int]:
