@@ -44,8 +44,8 @@ def measure_setting(preset: str, device: torch.device, repeats: int) -> dict:
     steps = interleaved_medians({name: (lambda t=t: t.train_step(batch)) for name, t in trainers.items()},
                                 repeats=repeats)
     best = min(steps.values())
-    return {"preset": preset, "threads": torch.get_num_threads(), "repeats": repeats, "generator": config.generator, "ngf": config.ngf,
-            "size": size,
+    return {"preset": preset, "threads": torch.get_num_threads(), "repeats": repeats,
+            "generator": config.generator, "ngf": config.ngf, "size": size,
             "auto_pass_s": seconds, "auto_picks": picked.name, "auto_says": picked.reason,
             "step_s": steps, "picked_vs_fastest": best / steps[picked.name]}
 
@@ -55,8 +55,9 @@ def table(runs: list[dict]) -> list[str]:
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for r in runs:
         steps = ", ".join(f"{name} {s:.3g}" for name, s in r["step_s"].items()) + f" ({r['repeats']})"
+        measured = r["auto_says"].removeprefix("auto: measured ").split(" at ")[0]
         lines.append(f"| {r['preset']} | {r['generator']}, ngf {r['ngf']} | {r['size']} | {r['threads']} | "
-                     f"{r['auto_says'].removeprefix('auto: measured ').split(' at ')[0]} | {r['auto_picks']} | {steps} | "
+                     f"{measured} | {r['auto_picks']} | {steps} | "
                      f"{r['picked_vs_fastest']:.2f}x {'(met)' if r['picked_vs_fastest'] >= TARGET else '(NOT met)'} |")
     return lines
 

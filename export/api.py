@@ -34,7 +34,7 @@ def directions(gen: str) -> list[str]:
     if gen == "both":
         return list(GENERATOR_LETTERS)
     if gen not in GENERATOR_LETTERS:
-        raise ExportError(f"--gen {gen!r}: choose G, F or both")
+        raise ExportError(f"gen={gen!r}: choose G, F or both")
     return [gen]
 
 
@@ -92,7 +92,7 @@ def export_official(checkpoint: str | os.PathLike, generator: str, *, ngf: int =
     """
     log = log or (lambda message: None)
     if gen not in GENERATOR_LETTERS:
-        raise ExportError(f"--gen {gen}: an official checkpoint holds one generator; export it as G or F")
+        raise ExportError(f"gen={gen!r}: an official checkpoint holds one generator; export it as G or F")
     path = Path(checkpoint)
     log(f"source: {path} (official pytorch-CycleGAN-and-pix2pix)")
     g = official_generator(path, generator, ngf, norm, gen)

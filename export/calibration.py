@@ -50,7 +50,8 @@ def run_images(config: Mapping[str, Any], direction: str, size: int, count: int 
     x_folder, y_folder = domain_folders(config["data"], config.get("direction", "AtoB"))
     folder = x_folder if direction == "G" else y_folder
     if not folder.is_dir():
-        raise ExportError(f"the run's training folder {folder} is gone; give calibration images with --calibration DIR")
+        raise ExportError(f"the run's training folder {folder} is gone; give calibration images with "
+                          "calibration=... (a folder)")
     return folder_images(folder, channels, size, count)
 
 
@@ -60,7 +61,8 @@ def calibration_images(folder: str | os.PathLike | None, config: Mapping[str, An
     if folder is not None:
         return folder_images(Path(folder), channels, size)
     if config is None:
-        raise ExportError("int8 needs calibration images: pass --calibration DIR (images of the input domain)")
+        raise ExportError("int8 needs calibration images: pass calibration=... (a folder of images of the input "
+                          "domain)")
     return run_images(config, direction, size)
 
 

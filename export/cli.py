@@ -10,6 +10,7 @@ from cgan.train.checkpoint import CheckpointError
 from cgan.train.layers import NORMS
 from cgan.infer.errors import quoted
 from cgan.infer.metadata import MAX_NGF, MAX_TRAIN_SIZE
+from cgan.infer.flags import as_flags
 from cgan.infer.model import GENERATOR_LETTERS
 from cgan.infer.options import IntegerRange
 from cgan.train.networks import GENERATOR_CHOICES
@@ -17,6 +18,11 @@ from cgan.train.networks import GENERATOR_CHOICES
 from .api import MODELS_DIR, PRECISIONS, RUNS_DIR, directions, export_official, export_run, trial_source
 from .errors import ExportError
 from .onnx_export import DEFAULT_EXPORTER, EXPORTERS
+
+# The API arguments that messages name (cgan.infer.flags), as this command's flags.
+FLAGS = {"gen": "--gen", "out": "--out", "overwrite": "--overwrite", "opset": "--opset", "static_hw": "--static",
+         "verify": "--no-verify", "calibration": "--calibration", "generator": "--generator", "ngf": "--ngf",
+         "norm": "--norm"}
 
 def _static_size(ctx, param, value):
     if value is None:
@@ -67,7 +73,8 @@ def main(run, gen, out, checkpoint, generator, ngf, norm, opset, static_hw, prec
     most recent run. Writes models/<run name>/G.onnx and F.onnx.
     """
     options = dict(out=out, opset=opset, static_hw=static_hw, verify=not no_verify, overwrite=overwrite,
-                   precision=precision, calibration=calibration, exporter=exporter, log=click.echo)
+                   precision=precision, calibration=calibration, exporter=exporter,
+                   log=lambda line: click.echo(as_flags(line, FLAGS)))
     try:
         if checkpoint is not None:
             if run is not None:
@@ -76,7 +83,7 @@ def main(run, gen, out, checkpoint, generator, ngf, norm, opset, static_hw, prec
         else:
             reports = export_run(run, gen=gen or "both", runs_dir=runs_dir, **options)
     except (ExportError, CheckpointError) as e:
-        raise click.ClickException(str(e)) from None
+        raise click.ClickException(as_flags(str(e), FLAGS)) from None
     click.echo("")
     for report in reports:
         click.echo("\n".join(report.lines()))

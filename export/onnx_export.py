@@ -219,7 +219,7 @@ def write_model(model: onnx.ModelProto, path: Path, overwrite: bool) -> int:
         with atomic_write(path, check=check_written(path), overwrite=overwrite) as f:
             f.write(data)
     except DestinationExists:
-        raise ExportError(f"{path} appeared while exporting; pass --overwrite to replace it") from None
+        raise ExportError(f"{path} appeared while exporting; pass overwrite=True to replace it") from None
     except OSError as e:
         raise ExportError(f"{path}: cannot write it ({os_reason(e)}); no file written") from None
     return len(data)
@@ -245,13 +245,13 @@ def checked_metadata(info: ModelInfo) -> ModelInfo:
 def prepare_destination(path: Path, overwrite: bool) -> None:
     """Fail early when the file exists (without overwrite) or its folder cannot be written."""
     if os.path.lexists(path) and not overwrite:  # a symlink, even a dangling one, counts
-        raise ExportError(f"{path} already exists; pass --overwrite to replace it")
+        raise ExportError(f"{path} already exists; pass overwrite=True to replace it")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise ExportError(f"cannot create the output folder {path.parent}: {e.strerror}") from None
     if not os.access(path.parent, os.W_OK | os.X_OK):
-        raise ExportError(f"the output folder {path.parent} is not writable; choose another with --out")
+        raise ExportError(f"the output folder {path.parent} is not writable; choose another with out=...")
 
 
 def set_metadata(model: onnx.ModelProto, props: dict[str, str]) -> None:
@@ -278,14 +278,14 @@ def export_generator(net: nn.Module, path: str | os.PathLike, info: ModelInfo, *
         raise ExportError(f"unknown exporter {exporter!r}; choose {', '.join(EXPORTERS)}")
     opset = opset or EXPORTERS[exporter].default_opset
     if opset < EXPORTERS[exporter].min_opset:
-        raise ExportError(f"--opset {opset}: the {exporter} exporter needs opset {EXPORTERS[exporter].min_opset} "
+        raise ExportError(f"opset={opset}: the {exporter} exporter needs opset {EXPORTERS[exporter].min_opset} "
                           "or later")
     checked_metadata(info)
     multiple = getattr(net, "side_multiple", info.side_multiple)
     if multiple != info.side_multiple:
         raise ExportError(f"the net's side multiple {multiple} differs from the metadata's {info.side_multiple}")
     if static_hw and any(s % multiple for s in static_hw):
-        raise ExportError(f"--static {static_hw[0]}x{static_hw[1]}: height and width must be multiples of "
+        raise ExportError(f"static_hw={static_hw}: height and width must be multiples of "
                           f"{multiple} for {info.generator}")
     prepare_destination(path, overwrite)
 
@@ -306,7 +306,7 @@ def export_generator(net: nn.Module, path: str | os.PathLike, info: ModelInfo, *
             raise ExportError(f"ONNX Runtime output differs from PyTorch by {worst(parity).max_abs:.2e} "
                               f"(limit {FP32_TOLERANCE:g}) at {list(worst(parity).shape)}; no file written")
     else:
-        log("--no-verify: ONNX Runtime vs PyTorch parity NOT checked")
+        log("verify=False: ONNX Runtime vs PyTorch parity NOT checked")
 
     variant: list[Comparison] = []
     if precision != "fp32":
@@ -316,7 +316,7 @@ def export_generator(net: nn.Module, path: str | os.PathLike, info: ModelInfo, *
         if verify:
             variant = variant_parity(model, fp32, precision, shapes, calibration, log)
         else:
-            log(f"--no-verify: {precision} vs fp32 comparison NOT made")
+            log(f"verify=False: {precision} vs fp32 comparison NOT made")
 
     info = replace(info, precision=precision,
                    export_date=info.export_date or datetime.now(timezone.utc).isoformat(timespec="seconds"))

@@ -107,10 +107,10 @@ def _quiet() -> Iterator[None]:
 def to_int8(model: onnx.ModelProto, calibration: Sequence[np.ndarray] | None, log: Log) -> onnx.ModelProto:
     """Static QDQ int8: per-channel int8 weights, int8 activations calibrated on `calibration`."""
     if not calibration:
-        raise ExportError("int8 needs calibration images (the run's training data or --calibration DIR)")
+        raise ExportError("int8 needs calibration images (the run's training data or calibration=...)")
     opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
     if opset < INT8_MIN_OPSET:
-        raise ExportError(f"int8 needs --opset {INT8_MIN_OPSET} or later (per-channel DequantizeLinear), not {opset}")
+        raise ExportError(f"int8 needs opset={INT8_MIN_OPSET} or later (per-channel DequantizeLinear), not {opset}")
     excluded = end_conv_names(model)
     log(f"quantizing to int8 (QDQ, per-channel weights, percentile calibration on {len(calibration)} images; "
         f"kept in fp32: normalization, activations and the {INT8_FP32_ENDS} convs at each end)")

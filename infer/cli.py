@@ -9,6 +9,7 @@ from tqdm import tqdm
 
 from . import stopping
 from .errors import InferError
+from .flags import as_flags
 from .model import GENERATOR_LETTERS
 from .options import IntegerRange
 from .files import os_reason
@@ -22,6 +23,10 @@ from .translator import Translator
 
 EXIT_FAILED = 1  # some images or frames failed
 EXIT_INTERRUPTED = 130  # stopped by Ctrl-C before the end of a file source
+# The API arguments that messages name (cgan.infer.flags), as this command's flags.
+FLAGS = {"model_path": "--model", "gen": "--gen", "device": "--device", "strict_device": "--strict-device",
+         "size": "--size", "tile": "--tile", "tile_overlap": "--tile-overlap", "max_memory": "--max-memory",
+         "overwrite": "--overwrite"}
 
 
 def _chosen_source(**given) -> tuple[str, object]:
@@ -33,7 +38,7 @@ def _chosen_source(**given) -> tuple[str, object]:
 
 
 def _say(line: str) -> None:
-    click.echo(line, err=True)
+    click.echo(as_flags(line, FLAGS), err=True)
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -100,7 +105,7 @@ def _translate(image, folder, video, camera, stream, model, gen, out, overwrite,
         with open_source(kind, value) as source:
             translator = Translator(model, device, gen=gen, size=size, fp16=fp16, strict_device=strict_device,
                                     cache_dir=cache_dir, tile=tile, tile_overlap=tile_overlap, max_memory=max_memory,
-                                    log=lambda line: tqdm.write(line, file=sys.stderr))
+                                    log=lambda line: tqdm.write(as_flags(line, FLAGS), file=sys.stderr))
             stopping.switch("poll")  # from here on a stop ends the loop cleanly, keeping what is done
             for note in translator.notes:
                 _say(note)
@@ -112,7 +117,7 @@ def _translate(image, folder, video, camera, stream, model, gen, out, overwrite,
                                       preview=preview, progress=not no_progress,
                                       temporal=TemporalSettings() if steady else None)
     except InferError as e:
-        raise click.ClickException(str(e)) from None
+        raise click.ClickException(as_flags(str(e), FLAGS)) from None
     except OSError as e:  # a folder we cannot create or a disk that is full
         raise click.ClickException(os_reason(e)) from None
     return report

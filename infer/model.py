@@ -36,12 +36,12 @@ def find_model(model: str | Path | None, gen: str | None = None, models_dir: Pat
     """
     explicit, gen = gen is not None, gen or "G"
     if gen not in GENERATOR_LETTERS:
-        raise InferError(f"--gen {gen!r}: use G (X->Y) or F (Y->X)")
+        raise InferError(f"gen={gen!r}: use G (X->Y) or F (Y->X)")
     if model is None:
         latest = newest(models_dir.rglob("*.onnx")) if models_dir.is_dir() else None
         if latest is None:
-            raise InferError(f"no --model given and no .onnx file under {models_dir}/; "
-                             "run `cgan-export --gen G` first or pass --model PATH")
+            raise InferError(f"no model_path=... given and no .onnx file under {models_dir}/; "
+                             "run `cgan-export --gen G` first or give model_path=...")
         path, fallback = latest.parent, [] if explicit else [latest]
     else:
         path, fallback = Path(model), []
@@ -49,13 +49,13 @@ def find_model(model: str | Path | None, gen: str | None = None, models_dir: Pat
         found = _generator_files(path, gen) or fallback
         if not found:
             present = ", ".join(sorted(p.name for p in path.glob("*.onnx"))) or "no .onnx files"
-            raise InferError(f"--gen {gen}: {path} has no {gen}.onnx (found: {present})")
+            raise InferError(f"gen={gen!r}: {path} has no {gen}.onnx (found: {present})")
         return found[0]
     if not path.is_file():
-        raise InferError(f"--model {path}: no such file or folder")
+        raise InferError(f"model_path={str(path)!r}: no such file or folder")
     if explicit:
-        raise InferError(f"--gen {gen}: picks a generator in a model folder, but --model {path} is one file; "
-                         "drop --gen or pass the folder")
+        raise InferError(f"gen={gen!r}: picks a generator in a model folder, but model_path={str(path)!r} is one "
+                         "file; leave gen=... out or give the folder")
     return path
 
 

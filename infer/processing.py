@@ -51,10 +51,10 @@ def parse_size(text: str | None) -> Resize | None:
         return None
     m = re.fullmatch(r"\s*(\d{1,9})\s*(?:[xX]\s*(\d{1,9})\s*)?", text)
     if not m or int(m.group(1)) < 1 or (m.group(2) is not None and int(m.group(2)) < 1):
-        raise InferError(f"--size {quoted(text)}: give a shorter side like 512 or width x height like 640x360")
+        raise InferError(f"size={quoted(text)}: give a shorter side like 512 or width x height like 640x360")
     sides = [int(n) for n in m.groups() if n is not None]
     if (sides[0] ** 2 if len(sides) == 1 else sides[0] * sides[1]) > MAX_DECODE_PIXELS:
-        raise InferError(f"--size {text.strip()}: frames of more than {MAX_DECODE_PIXELS:,} pixels are refused; "
+        raise InferError(f"size={quoted(text.strip())}: frames of more than {MAX_DECODE_PIXELS:,} pixels are refused; "
                          "give a smaller size")
     return Resize(short=sides[0]) if len(sides) == 1 else Resize(width=sides[0], height=sides[1])
 

@@ -185,8 +185,8 @@ def create_session(path: Path, device: Device, *, fp16: bool = False, strict: bo
         else:
             why = f"{_failure_reason(captured.getvalue())}; see {CUDA_HELP}"
         if strict and (device.kind != "auto" or provider == PROVIDER_NAMES["cpu"]):
-            raise InferError(f"--device {device}: {PROVIDER_NAMES[requested]} cannot be used: {why} "
-                             "(--strict-device is set, so not falling back)")
-        name = PROVIDER_NAMES[requested] if device.kind == "auto" else f"--device {device}"
+            raise InferError(f"device={str(device)!r}: {PROVIDER_NAMES[requested]} cannot be used: {why} "
+                             "(strict_device=True is set, so not falling back)")
+        name = PROVIDER_NAMES[requested] if device.kind == "auto" else f"device={str(device)!r}"
         note = f"{name} cannot be used: {why}; running on {provider} instead"
     return DeviceSession(session, provider, device.index, note)

@@ -42,7 +42,7 @@ def parse_memory(text: str) -> int:
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*", text.lower())
     size = float(m.group(1)) * MEMORY_UNITS[m.group(2)] if m else 0.0  # inf for a number of 400 digits
     if not 0 < size <= MAX_MEMORY:
-        raise InferError(f"--max-memory {quoted(text)}: give a size like 4G, 1500M or 2.5GiB, at most "
+        raise InferError(f"max_memory={quoted(text)}: give a size like 4G, 1500M or 2.5GiB, at most "
                          f"{MAX_MEMORY >> 40}T")
     return int(size)
 
@@ -89,9 +89,9 @@ class Tiling:
 
     def check(self, multiple: int) -> None:
         if self.tile < 2 * multiple or self.tile < 16:
-            raise InferError(f"--tile {self.tile}: use at least {max(16, 2 * multiple)} pixels")
+            raise InferError(f"tile={self.tile}: use at least {max(16, 2 * multiple)} pixels")
         if not 0 <= self.overlap <= self.tile // 4:
-            raise InferError(f"--tile-overlap {self.overlap}: use 0 to a quarter of --tile ({self.tile // 4})")
+            raise InferError(f"tile_overlap={self.overlap}: use 0 to a quarter of tile=... ({self.tile // 4})")
 
 
 def auto_tiling(height: int, width: int, info: ModelInfo | None, budget: int, overlap: int,
@@ -107,7 +107,7 @@ def auto_tiling(height: int, width: int, info: ModelInfo | None, budget: int, ov
         if frame + inference_bytes(side, side, info) <= budget:
             return Tiling(side, min(overlap, side // 4), stats_scale)
     raise InferError(f"{width}x{height} is too large for the memory budget of {budget / 2**30:.1f} GiB even in tiles "
-                     f"(the image and its output alone take {frame / 2**30:.1f} GiB); raise --max-memory")
+                     f"(the image and its output alone take {frame / 2**30:.1f} GiB); raise max_memory=...")
 
 
 def axis_tiles(length: int, tile: int, overlap: int, multiple: int) -> tuple[list[int], int]:

@@ -123,7 +123,7 @@ class Translator:
             plan = tiling.auto_tiling(h, w, self.spec.info, self.budget, self.overlap, self.stats_scale)
             if plan:
                 self._note(f"{w}x{h} frames exceed the memory budget ({self.budget / 2**30:.1f} GiB) as a whole: "
-                           f"translating them in {plan.tile}-pixel tiles (--tile, --max-memory)")
+                           f"translating them in {plan.tile}-pixel tiles (tile=..., max_memory=...)")
         if plan and self.stats_layers and plan.stats_scale >= 1:
             why = self._why_whole(h, w)
             if why:

@@ -176,7 +176,7 @@ def test_refuses_to_overwrite_without_being_asked(tmp_path):
     net = create_generator("resnet_6blocks", ngf=NGF)
     path = tmp_path / "G.onnx"
     path.write_bytes(b"an older export")
-    with pytest.raises(ExportError, match="already exists; pass --overwrite"):
+    with pytest.raises(ExportError, match="already exists; pass overwrite=True"):
         export_generator(net, path, _resnet_info(net))
     assert path.read_bytes() == b"an older export"
     export_generator(net, path, _resnet_info(net), overwrite=True)

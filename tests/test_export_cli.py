@@ -51,7 +51,8 @@ def test_next_command_tries_the_model_on_pictures_of_its_input_domain(workdir):
         cv2.imwrite(str(data / folder / "a.png"), image(8, 8))
     make_run(workdir / "runs", "photos", data=str(data))
     lines = invoke_export("--gen", "G").output.splitlines()
-    assert lines[-1] == f"next: cgan-infer --model {os.path.join('models', 'photos', 'G.onnx')} --folder {data / 'trainA'}"
+    model = os.path.join("models", "photos", "G.onnx")
+    assert lines[-1] == f"next: cgan-infer --model {model} --folder {data / 'trainA'}"
     result = invoke_export("--gen", "F")  # F takes domain Y, which has held-out pictures
     assert result.output.splitlines()[-1].endswith(f"--folder {data / 'testB'}")
     make_run(workdir / "runs", "flipped", data=str(data), direction="BtoA")
@@ -59,7 +60,8 @@ def test_next_command_tries_the_model_on_pictures_of_its_input_domain(workdir):
     (workdir / "models" / "photos" / "G.onnx").unlink()
     for folder in ("trainA", "trainB", "testB"):
         (data / folder / "a.png").unlink()  # data gone: a picture of the user's own
-    assert invoke_export(workdir / "runs" / "photos", "--gen", "G").output.splitlines()[-1].endswith("--image PICTURE.jpg")
+    result = invoke_export(workdir / "runs" / "photos", "--gen", "G")
+    assert result.output.splitlines()[-1].endswith("--image PICTURE.jpg")
 
 
 def test_exports_one_generator_of_a_named_run_or_checkpoint(workdir):
@@ -123,7 +125,7 @@ def test_error_run_without_checkpoints(workdir):
 
 @pytest.mark.parametrize("options,phrase", [
     (["--generator", "unet_128", "--ngf", EXPORT_NGF], "does not fit generator 'unet_128'"),
-    (["--generator", "resnet_6blocks", "--ngf", 8], "does not fit generator 'resnet_6blocks' with ngf=8"),
+    (["--generator", "resnet_6blocks", "--ngf", 8], "does not fit generator 'resnet_6blocks' with --ngf 8"),
 ])
 def test_error_official_file_with_wrong_options(workdir, options, phrase):
     path = official_file(workdir / "latest_net_G_A.pth", create_generator("resnet_6blocks", ngf=EXPORT_NGF))

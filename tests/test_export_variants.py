@@ -81,7 +81,7 @@ def test_int8_of_an_official_file_needs_a_calibration_folder(tmp_path):
     path = official_file(tmp_path / "latest_net_G.pth", create_generator("resnet_6blocks", ngf=4))
     result = invoke_export("--checkpoint", path, "--generator", "resnet_6blocks", "--ngf", 4, "--precision", "int8",
                     "--out", tmp_path / "out")
-    assert result.exit_code == 1 and "pass --calibration DIR" in result.output
+    assert result.exit_code == 1 and "pass --calibration (a folder of images" in result.output
     assert not (tmp_path / "out").exists() or list((tmp_path / "out").iterdir()) == []
 
 

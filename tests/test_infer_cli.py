@@ -167,7 +167,7 @@ def test_show_with_an_unreachable_display_says_so(work, monkeypatch):
     (("--image", "photos/a.png", "--model", "in.mp4"), "in.mp4: not an ONNX model"),
     (("--image", "photos/a.png", "--model", "nothing.onnx"), "no such file or folder"),
     (("--image", "photos/a.png", "--device", "gpu"), "use auto, cpu, cuda[:N] or tensorrt[:N]"),
-    (("--image", "photos/a.png", "--size", "big"), "--size 'big'"),
+    (("--image", "photos/a.png", "--size", "big"), "--size big: give a shorter side"),
     (("--video", "in.mp4", "--out", "x.gif"), "use a video extension"),
     (("--image", "photos/sub/b.jpg", "--out", "photos/a.png/b.jpg"), "(photos/a.png: File exists)"),
 ])

@@ -60,7 +60,7 @@ def test_resize_short_side_and_exact():
     assert parse_size("40x20").target(48, 64) == (20, 40)
     assert parse_size(None) is None
     for bad in ("0", "x3", "3x", "axb", "-4"):
-        with pytest.raises(InferError, match="--size"):
+        with pytest.raises(InferError, match="size="):
             parse_size(bad)
 
 

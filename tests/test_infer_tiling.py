@@ -52,7 +52,7 @@ def test_parse_memory_and_default_budget(tmp_path):
     assert tiling.parse_memory("1500M") == 1500 << 20
     assert tiling.parse_memory("2.5GiB") == int(2.5 * (1 << 30))
     for bad in ("lots", "0", "-1G", "4Q"):
-        with pytest.raises(InferError, match="--max-memory"):
+        with pytest.raises(InferError, match="max_memory="):
             tiling.parse_memory(bad)
     meminfo = tmp_path / "meminfo"
     meminfo.write_text("MemTotal: 8000000 kB\nMemAvailable:    4000000 kB\n")
@@ -66,15 +66,15 @@ def test_auto_tiling_only_beyond_the_budget():
     plan = tiling.auto_tiling(20000, 20000, info, 4 << 30, 64)
     assert plan is not None and plan.tile in tiling.AUTO_TILE_SIDES
     assert 20000 * 20000 * 6 + tiling.inference_bytes(plan.tile, plan.tile, info) <= 4 << 30
-    with pytest.raises(InferError, match="--max-memory"):  # the image and its output alone exceed it
+    with pytest.raises(InferError, match="max_memory="):  # the image and its output alone exceed it
         tiling.auto_tiling(20000, 20000, info, 1 << 30, 64)
 
 
 def test_bad_tile_options(rgb_model):
     assert Translator(rgb_model, "cpu", tile=64).tiling.overlap == 16  # the default shrinks for small tiles
-    with pytest.raises(InferError, match="--tile-overlap"):
+    with pytest.raises(InferError, match="tile_overlap="):
         Translator(rgb_model, "cpu", tile=64, tile_overlap=40)
-    with pytest.raises(InferError, match="--tile 8"):
+    with pytest.raises(InferError, match="tile=8"):
         Translator(rgb_model, "cpu", tile=8)
 
 

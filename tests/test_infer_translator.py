@@ -134,8 +134,8 @@ def test_cuda_really_runs_on_the_gpu(rgb_model):
 def test_cuda_unavailable_falls_back_to_cpu_in_one_note(rgb_model):
     t = Translator(rgb_model, device="cuda")
     assert t.provider == "CPUExecutionProvider"
-    assert len(t.notes) == 1 and "--device cuda:0 cannot be used" in t.notes[0] and "\n" not in t.notes[0]
-    with pytest.raises(InferError, match="--strict-device"):
+    assert len(t.notes) == 1 and "device='cuda:0' cannot be used" in t.notes[0] and "\n" not in t.notes[0]
+    with pytest.raises(InferError, match="strict_device=True"):
         Translator(rgb_model, device="cuda", strict_device=True)
 
 

@@ -68,6 +68,6 @@ def load_official_generator(path: str | os.PathLike, generator: str = "resnet_9b
     if problem:
         raise CheckpointError(
             f"{path}: does not fit generator {name!r} with ngf={ngf}, norm={norm!r}: {problem}. "
-            "Check --generator, --ngf and --norm against the options the file was trained with.")
+            "Check generator=..., ngf=... and norm=... against the options the file was trained with.")
     net.load_state_dict(state)
     return net.eval()
