@@ -27,6 +27,10 @@ RESULTS_DIR = Path("results")
 # everywhere; their FFmpeg has no H.264 encoder.
 VIDEO_CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".mkv": "mp4v", ".avi": "MJPG"}
 DEFAULT_VIDEO_EXT = ".mp4"
+# The smallest width and height (after cropping to even) each codec's OpenCV writer is given, found by
+# trying: smaller MJPG frames (below one 16x16 JPEG block; 8x6, 4x4, 2x8) corrupt the heap and abort
+# the process; mp4v writes and reads back every even size from 2x2.
+MIN_FRAME_SIDE = {"MJPG": 16, "mp4v": 2}
 
 
 def _refuse_existing(paths: list[Path], overwrite: bool) -> None:
@@ -195,6 +199,11 @@ class VideoSink(Sink):
     def _open(self, image: np.ndarray) -> None:
         h, w = image.shape[:2]
         self.first, self.size = (h, w), (w - w % 2, h - h % 2)
+        codec = VIDEO_CODECS[self.path.suffix.lower()]
+        if min(self.size) < MIN_FRAME_SIDE[codec]:
+            fits = [ext for ext, c in VIDEO_CODECS.items() if min(self.size) >= MIN_FRAME_SIDE[c]]
+            raise InferError(f"--out {self.path}: {w}x{h} frames are too small for a {codec} video (at least "
+                             f"{MIN_FRAME_SIDE[codec]} pixels a side)" + (f"; use {fits[0]}" if fits else ""))
         try:
             self.temp = create_temp(self.path)
         except OSError as e:

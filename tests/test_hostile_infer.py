@@ -710,6 +710,25 @@ def test_frames_changing_size_are_kept_resized_to_the_files_size(work, monkeypat
     assert len(frames) == 4 and {f.shape for f in frames} == {frames[0].shape}
 
 
+# --- OpenCV's writers on tiny frames ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("ext", sorted({codec: ext for ext, codec in sinks_module.VIDEO_CODECS.items()}.values()))
+@pytest.mark.parametrize("size", [(8, 6), (4, 4), (2, 8), (3, 17)], ids=str)
+def test_tiny_frames_never_crash_a_video_writer(work, ext, size):
+    """In a real process: an MJPG writer given frames below its size aborts the whole process."""
+    write_video(work / "tiny.mp4", frames=3, size=size)
+    process = _infer_process(work, work / "id.onnx", "--video", "tiny.mp4", "--out", f"o{ext}", "--no-temporal")
+    out, err = process.communicate(timeout=60)
+    assert process.returncode in (0, 1) and "Traceback" not in err, (process.returncode, err)
+    if process.returncode == 0:
+        assert len(read_video(work / f"o{ext}")[0]) == 3
+    else:
+        assert [line for line in err.splitlines() if f"o{ext}" in line] == [
+            line for line in err.splitlines() if "too small for a" in line] != []
+        assert not (work / f"o{ext}").exists()
+    assert temp_files(work) == []
+
+
 # --- Smaller cases -----------------------------------------------------------------------------------
 
 def test_gen_with_a_model_file_is_an_error(work):
