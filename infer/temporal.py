@@ -25,7 +25,8 @@ class TemporalSettings:
     """The constants of the algorithm (docs/temporal.md explains each)."""
 
     flow_side: int = 640  # optical flow runs on frames shrunk so that their longer side is at most this
-    flow_min_side: int = 32  # ... but not below this; thinner frames get no flow (OpenCV's DIS crashes on some)
+    flow_min_side: int = 32  # ... but not below this; thinner frames get no flow (OpenCV's DIS crashes on
+    flow_small_side: int = 40  # some, e.g. 40x8 or 128x24), unless no side reaches this (tried: none crash)
     flow_preset: int = cv2.DISOPTICAL_FLOW_PRESET_FAST  # DIS preset (ultrafast, fast, medium)
     consistency_rel: float = 0.01  # forward-backward check: |f + b|² <= rel * (|f|² + |b|²) + abs ...
     consistency_abs: float = 0.5  # ... in pixels² at flow resolution (Sundaram et al. 2010)
@@ -80,7 +81,7 @@ class MotionTracker:
         self._previous, self._shape = small, shape
         if previous is None or not same_size or shape in self._no_flow:
             return None
-        if min(small.shape) < self.settings.flow_min_side:
+        if min(small.shape) < self.settings.flow_min_side and max(small.shape) >= self.settings.flow_small_side:
             return self._without_flow(shape)
         try:
             backward = self._dis.calc(small, previous, None)  # frame t pixel -> its place in t-1
