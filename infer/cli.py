@@ -41,6 +41,11 @@ def _say(line: str) -> None:
     click.echo(as_flags(line, FLAGS), err=True)
 
 
+def _note(line: str) -> None:
+    """A line while the progress bar may be showing."""
+    tqdm.write(as_flags(line, FLAGS), file=sys.stderr)
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--image", type=click.Path(dir_okay=False), multiple=True, help="An image file; repeat for several.")
 @click.option("--folder", type=click.Path(file_okay=False), help="A folder of images, read recursively; the output mirrors its tree.")
@@ -105,14 +110,14 @@ def _translate(image, folder, video, camera, stream, model, gen, out, overwrite,
         with open_source(kind, value) as source:
             translator = Translator(model, device, gen=gen, size=size, fp16=fp16, strict_device=strict_device,
                                     cache_dir=cache_dir, tile=tile, tile_overlap=tile_overlap, max_memory=max_memory,
-                                    log=lambda line: tqdm.write(as_flags(line, FLAGS), file=sys.stderr))
+                                    log=_note)
             stopping.switch("poll")  # from here on a stop ends the loop cleanly, keeping what is done
             for note in translator.notes:
                 _say(note)
             _say(translator.describe())
             target = output_path(source, translator.spec.tag, out)
             steady = temporal if temporal is not None else source.is_video and TEMPORAL_BY_DEFAULT
-            with open_sink(source, target, overwrite) as sink:
+            with open_sink(source, target, overwrite, log=_note) as sink:
                 report = run_pipeline(translator, source, sink, batch=batch, compare=side_by_side,
                                       preview=preview, progress=not no_progress,
                                       temporal=TemporalSettings() if steady else None)

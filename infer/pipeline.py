@@ -84,7 +84,7 @@ class _Stages:
         self.translator, self.source, self.sink, self.report = translator, source, sink, report
         self.batch, self.compare, self.preview, self.bar = batch, compare, preview, bar
         # --temporal: optical flow on the decode thread, blending on the encode thread (each owns its state)
-        self.tracker = MotionTracker(temporal) if temporal else None
+        self.tracker = MotionTracker(temporal, log=lambda line: tqdm.write(line, file=sys.stderr)) if temporal else None
         self.blender = TemporalBlender(temporal) if temporal else None
         self.to_model: queue.Queue = queue.Queue(QUEUE_BATCHES)
         self.to_encoder: queue.Queue = queue.Queue(QUEUE_BATCHES)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Callable
 
 import cv2
 import numpy as np
@@ -26,6 +27,10 @@ RESULTS_DIR = Path("results")
 # everywhere; their FFmpeg has no H.264 encoder.
 VIDEO_CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".mkv": "mp4v", ".avi": "MJPG"}
 DEFAULT_VIDEO_EXT = ".mp4"
+# The smallest width and height (after cropping to even) each codec's OpenCV writer is given, found by
+# trying: smaller MJPG frames (below one 16x16 JPEG block; 8x6, 4x4, 2x8) corrupt the heap and abort
+# the process; mp4v writes and reads back every even size from 2x2.
+MIN_FRAME_SIDE = {"MJPG": 16, "mp4v": 2}
 
 
 def _refuse_existing(paths: list[Path], overwrite: bool) -> None:
@@ -171,23 +176,34 @@ class VideoSink(Sink):
     """One video file at the source's fps; the writer opens on the first frame (its size and colour).
 
     The FFmpeg writer of OpenCV encodes even sizes only, so an odd width or height loses its last
-    column or row (cropped, never scaled).
+    column or row (cropped, never scaled). A frame of another size than the first (a stream whose
+    size changes at a scene cut) is resized to the file's size, with one line to `log`: OpenCV's
+    writer would drop it silently.
     """
 
-    def __init__(self, path: Path, fps: float, overwrite: bool, inputs: Inputs = NO_INPUTS):
+    def __init__(self, path: Path, fps: float, overwrite: bool, inputs: Inputs = NO_INPUTS,
+                 log: Callable[[str], None] | None = None):
         if path.suffix.lower() not in VIDEO_CODECS:
             raise InferError(f"--out {path}: use a video extension ({', '.join(VIDEO_CODECS)})")
         refuse_overlap(inputs, [path])
         _refuse_existing([path], overwrite)
         self.path, self.fps, self.overwrite, self.inputs = path, fps, overwrite, inputs
+        self.log = log or (lambda line: None)
         self.temp: Path | None = None
         self.writer: cv2.VideoWriter | None = None
+        self.first: tuple[int, int] | None = None  # (height, width) of the first frame: every frame is written so
         self.size: tuple[int, int] | None = None  # (width, height) as encoded
+        self.resized: set[tuple[int, int]] = set()  # other frame sizes met (said once each)
         self.frames = 0
 
     def _open(self, image: np.ndarray) -> None:
         h, w = image.shape[:2]
-        self.size = (w - w % 2, h - h % 2)
+        self.first, self.size = (h, w), (w - w % 2, h - h % 2)
+        codec = VIDEO_CODECS[self.path.suffix.lower()]
+        if min(self.size) < MIN_FRAME_SIDE[codec]:
+            fits = [ext for ext, c in VIDEO_CODECS.items() if min(self.size) >= MIN_FRAME_SIDE[c]]
+            raise InferError(f"--out {self.path}: {w}x{h} frames are too small for a {codec} video (at least "
+                             f"{MIN_FRAME_SIDE[codec]} pixels a side)" + (f"; use {fits[0]}" if fits else ""))
         try:
             self.temp = create_temp(self.path)
         except OSError as e:
@@ -201,9 +217,21 @@ class VideoSink(Sink):
     def write(self, name: str, image: np.ndarray) -> None:
         if self.writer is None:
             self._open(image)
+        if image.shape[:2] != self.first:
+            image = self._like_first(name, image)
         w, h = self.size
         self.writer.write(np.ascontiguousarray(image[:h, :w]))
         self.frames += 1
+
+    def _like_first(self, name: str, image: np.ndarray) -> np.ndarray:
+        """`image` in the first frame's size."""
+        (fh, fw), (h, w) = self.first, image.shape[:2]
+        if (h, w) not in self.resized:
+            self.resized.add((h, w))
+            self.log(f"{name}: the frames change size from {fw}x{fh} to {w}x{h} (a scene cut?); "
+                     f"resized to the video's {fw}x{fh}")
+        smaller = fw * fh < w * h
+        return cv2.resize(image, (fw, fh), interpolation=cv2.INTER_AREA if smaller else cv2.INTER_LINEAR)
 
     def _release(self) -> None:
         if self.writer is not None:
@@ -240,9 +268,9 @@ class VideoSink(Sink):
             self.temp = None
 
 
-def open_sink(source: Source, out: Path, overwrite: bool) -> Sink:
+def open_sink(source: Source, out: Path, overwrite: bool, log: Callable[[str], None] | None = None) -> Sink:
     """The sink mirroring `source`: a video file for captures, image files otherwise; never over or among
-    the source's inputs."""
+    the source's inputs. `log` receives one-line notes (a video whose frames change size)."""
     if source.is_video:
-        return VideoSink(out, source.fps, overwrite, source.inputs)
+        return VideoSink(out, source.fps, overwrite, source.inputs, log)
     return ImageSink(out, source.names, single=_writes_one_file(source), overwrite=overwrite, inputs=source.inputs)

@@ -10,9 +10,12 @@ them around a Translator for apps that hand frames over one by one. The ONNX mod
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import cv2
 import numpy as np
+
+from .errors import InferError
 
 TEMPORAL_BY_DEFAULT = True  # cgan-infer blends video frames unless --no-temporal (docs/temporal.md says why)
 
@@ -22,6 +25,8 @@ class TemporalSettings:
     """The constants of the algorithm (docs/temporal.md explains each)."""
 
     flow_side: int = 640  # optical flow runs on frames shrunk so that their longer side is at most this
+    flow_min_side: int = 32  # ... but not below this; thinner frames get no flow (OpenCV's DIS crashes on
+    flow_small_side: int = 40  # some, e.g. 40x8 or 128x24), unless no side reaches this (tried: none crash)
     flow_preset: int = cv2.DISOPTICAL_FLOW_PRESET_FAST  # DIS preset (ultrafast, fast, medium)
     consistency_rel: float = 0.01  # forward-backward check: |f + b|² <= rel * (|f|² + |b|²) + abs ...
     consistency_abs: float = 0.5  # ... in pixels² at flow resolution (Sundaram et al. 2010)
@@ -42,21 +47,26 @@ class Motion:
 
 
 def _gray(frame: np.ndarray) -> np.ndarray:
-    return frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    if frame.ndim == 2 or frame.shape[2] == 1:
+        return frame.reshape(frame.shape[:2])
+    return cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
 
 
 class MotionTracker:
     """Decode side: DIS optical flow between consecutive input frames, checked both ways.
 
     Call it with each input frame in order; it returns the frame's Motion, or None for the first
-    frame, after a scene cut, or after `reset()` (an unreadable frame breaks the chain).
+    frame, after a scene cut, or after `reset()` (an unreadable frame breaks the chain), and for
+    frames too small for optical flow (`log` receives one line per such size).
     """
 
-    def __init__(self, settings: TemporalSettings = TemporalSettings()):
+    def __init__(self, settings: TemporalSettings = TemporalSettings(), log: Callable[[str], None] | None = None):
         self.settings = settings
+        self.log = log or (lambda line: None)
         self._dis = cv2.DISOpticalFlow_create(settings.flow_preset)
         self._previous: np.ndarray | None = None  # small gray of the previous frame
         self._shape: tuple[int, int] | None = None  # (h, w) of the previous frame
+        self._no_flow: set[tuple[int, int]] = set()  # frame sizes optical flow cannot run on
 
     def reset(self) -> None:
         self._previous = self._shape = None
@@ -69,19 +79,28 @@ class MotionTracker:
         small = self._small_gray(frame)
         previous, same_size = self._previous, shape == self._shape
         self._previous, self._shape = small, shape
-        if previous is None or not same_size:
+        if previous is None or not same_size or shape in self._no_flow:
             return None
-        backward = self._dis.calc(small, previous, None)  # frame t pixel -> its place in t-1
-        forward = self._dis.calc(previous, small, None)
+        if min(small.shape) < self.settings.flow_min_side and max(small.shape) >= self.settings.flow_small_side:
+            return self._without_flow(shape)
+        try:
+            backward = self._dis.calc(small, previous, None)  # frame t pixel -> its place in t-1
+            forward = self._dis.calc(previous, small, None)
+        except cv2.error:
+            return self._without_flow(shape)
         valid = self._trusted(small, previous, backward, forward)
         if valid.mean() < self.settings.cut_min_valid:
             return None
         return self._full_size(backward, valid, shape)
 
+    def _without_flow(self, shape: tuple[int, int]) -> None:
+        self._no_flow.add(shape)
+        self.log(f"{shape[1]}x{shape[0]} frames are too small for optical flow: translated without temporal blending")
+
     def _small_gray(self, frame: np.ndarray) -> np.ndarray:
         gray = _gray(frame)
         h, w = gray.shape
-        scale = self.settings.flow_side / max(h, w)
+        scale = max(self.settings.flow_side / max(h, w), self.settings.flow_min_side / min(h, w))
         if scale < 1:
             gray = cv2.resize(gray, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
         return gray
@@ -137,9 +156,9 @@ class TemporalBlender:
             return translated
         s = self.settings
         warped = cv2.remap(previous, motion.map_x, motion.map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        difference = current - warped
+        difference = current - warped.reshape(current.shape)  # remap drops a single channel's axis
         local = np.abs(cv2.blur(difference, (s.window, s.window)))
-        disagreement = local if local.ndim == 2 else local.max(axis=2)
+        disagreement = local if local.ndim == 2 else local.max(axis=2)  # (blur drops a single channel's axis too)
         weight = s.keep * motion.confidence * np.clip(1 - disagreement / s.tolerance, 0, 1)
         if current.ndim == 3:
             weight = weight[..., None]
@@ -159,7 +178,7 @@ class TemporalStream:
 
     def __init__(self, translator, settings: TemporalSettings = TemporalSettings()):
         self.translator = translator
-        self.tracker = MotionTracker(settings)
+        self.tracker = MotionTracker(settings, log=getattr(translator, "log", None))
         self.blender = TemporalBlender(settings)
 
     def reset(self) -> None:
@@ -167,5 +186,9 @@ class TemporalStream:
         self.blender.reset()
 
     def __call__(self, frame: np.ndarray) -> np.ndarray:
-        motion = self.tracker(frame)
-        return self.blender(self.translator(frame), motion)
+        """One frame (what Translator takes: uint8 HxWx3, HxWx1 or HxW) -> its translation, blended."""
+        if not isinstance(frame, np.ndarray) or frame.ndim not in (2, 3):
+            raise InferError("TemporalStream takes one frame at a time: a uint8 HxWx3, HxWx1 or HxW array, "
+                             f"got {type(frame).__name__}{getattr(frame, 'shape', '')}")
+        translated = self.translator(frame)  # checks the frame, raising InferError
+        return self.blender(translated, self.tracker(frame))

@@ -251,7 +251,7 @@ def translate_video(translator: Translator | str | Path, video: str | Path, out:
     """
     if not isinstance(translator, Translator):
         translator = Translator(translator)
-    with open_source("video", video) as source, open_sink(source, Path(out), overwrite) as sink:
+    with open_source("video", video) as source, open_sink(source, Path(out), overwrite, translator.log) as sink:
         return run_pipeline(translator, source, sink, batch=batch, compare=side_by_side, progress=progress,
                             temporal=TemporalSettings() if temporal else None)
 

@@ -231,3 +231,27 @@ def test_no_output_ever_replaces_an_input_or_lands_among_them(tmp_path_factory, 
     added = set(after) - set(before)
     assert all(after[p] == data for p, data in before.items())  # no input replaced
     assert folder is None or not any(Path(os.path.realpath(p)).is_relative_to(folder) for p in added)
+
+
+# --- Temporal video on any frame size -----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def identity_translator(session):
+    from cgan.infer import Translator
+
+    return Translator(session[0], "cpu")
+
+
+@given(h=st.integers(1, 48) | st.integers(200, 1200), w=st.integers(1, 48),
+       channels=st.sampled_from([None, 1, 3]), shifts=st.lists(st.integers(-3, 3), min_size=2, max_size=4))
+def test_temporal_stream_gives_each_frame_its_shape_or_refuses_it(identity_translator, h, w, channels, shifts):
+    from cgan.infer import TemporalStream
+
+    stream = TemporalStream(identity_translator)
+    h, w = (h, w) if h < 200 or h % 2 else (w, h)  # thin both ways
+    frame = image(h, w)[:, :, :channels] if channels else image(h, w)[:, :, 0]
+    for shift in shifts:
+        moved = np.ascontiguousarray(np.roll(frame, shift, axis=1))
+        if channels == 1:
+            moved = moved.reshape(h, w, 1)
+        assert stream(moved).shape == moved.shape

@@ -670,6 +670,65 @@ def test_metadata_naming_the_wrong_tensors_is_refused_in_one_line(work, case):
     assert "named.onnx" in line and not (work / "o.png").exists()
 
 
+# --- A source whose frame size changes mid-stream ------------------------------------------------------
+
+class Resizing:
+    """A capture whose frames take other sizes part-way, as a stream after a scene cut."""
+
+    real = cv2.VideoCapture
+    changes: dict[int, tuple[int, int]] = {}  # frame index -> (width, height)
+
+    def __init__(self, *args):
+        self.capture, self.reads = self.real(*args), 0
+
+    def read(self):
+        ok, frame = self.capture.read()
+        change = self.changes.get(self.reads)
+        self.reads += 1
+        if ok and change:
+            frame = cv2.resize(frame, change)
+        return ok, frame
+
+    def __getattr__(self, name):
+        return getattr(self.capture, name)
+
+
+@pytest.mark.parametrize("changes", [{2: (48, 40), 3: (48, 40)}, {1: (16, 12), 2: (7, 5), 3: (33, 25)},
+                                     {0: (20, 16)}], ids=["larger", "smaller and odd", "first"])
+@pytest.mark.parametrize("temporal", ["--temporal", "--no-temporal"])
+def test_frames_changing_size_are_kept_resized_to_the_files_size(work, monkeypatch, changes, temporal):
+    from cgan.infer import sources
+
+    monkeypatch.setattr(Resizing, "changes", changes)
+    monkeypatch.setattr(sources.cv2, "VideoCapture", Resizing)
+    result = cli("--video", "in.mp4", "--model", "id.onnx", "--out", "o.mp4", temporal)
+    assert result.exit_code == 0 and "done: 4 frames, 0 failed" in result.output, result.output
+    notes = [line for line in result.output.splitlines() if "the frames change size" in line]
+    assert 1 <= len(notes) <= len(set(changes.values())) + 1 and all("resized to the video's" in n for n in notes)
+    monkeypatch.undo()  # read the output back with OpenCV's own capture
+    frames, _ = read_video(work / "o.mp4")
+    assert len(frames) == 4 and {f.shape for f in frames} == {frames[0].shape}
+
+
+# --- OpenCV's writers on tiny frames ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("ext", sorted({codec: ext for ext, codec in sinks_module.VIDEO_CODECS.items()}.values()))
+@pytest.mark.parametrize("size", [(8, 6), (4, 4), (2, 8), (3, 17)], ids=str)
+def test_tiny_frames_never_crash_a_video_writer(work, ext, size):
+    """In a real process: an MJPG writer given frames below its size aborts the whole process."""
+    write_video(work / "tiny.mp4", frames=3, size=size)
+    process = _infer_process(work, work / "id.onnx", "--video", "tiny.mp4", "--out", f"o{ext}", "--no-temporal")
+    out, err = process.communicate(timeout=60)
+    assert process.returncode in (0, 1) and "Traceback" not in err, (process.returncode, err)
+    if process.returncode == 0:
+        assert len(read_video(work / f"o{ext}")[0]) == 3
+    else:
+        assert [line for line in err.splitlines() if f"o{ext}" in line] == [
+            line for line in err.splitlines() if "too small for a" in line] != []
+        assert not (work / f"o{ext}").exists()
+    assert temp_files(work) == []
+
+
 # --- Smaller cases -----------------------------------------------------------------------------------
 
 def test_gen_with_a_model_file_is_an_error(work):
@@ -722,6 +781,44 @@ def translator(tmp_path_factory):
 def test_the_api_raises_infer_error_for_non_images(translator, value):
     with pytest.raises(InferError):
         translator(value)
+
+
+# --- Temporal video on small and thin frames ----------------------------------------------------------
+
+@pytest.mark.parametrize("size", [(8, 8), (12, 8), (1000, 16), (16, 1000), (640, 10)], ids=str)
+def test_temporal_video_on_small_or_thin_frames_falls_back_with_one_line(work, size):
+    write_video(work / "small.mp4", frames=4, size=size)
+    result = cli("--video", "small.mp4", "--model", "id.onnx", "--out", "o.mp4")
+    assert result.exit_code == 0 and "done: 4 frames" in result.output, result.output
+    assert len([line for line in result.output.splitlines() if "too small for optical flow" in line]) <= 1
+    assert len(read_video(work / "o.mp4")[0]) == 4
+
+
+FRAMES = {"5x5": image(5, 5), "8x8": image(8, 8), "1000x16": image(16, 1000), "16x1000": image(1000, 16),
+          "grey HxWx1": image(12, 16)[:, :, :1].copy(), "grey HxW": image(12, 16)[:, :, 0].copy(), "1x1": image(1, 1)}
+
+
+@pytest.mark.parametrize("name", FRAMES)
+def test_temporal_stream_takes_what_translator_takes(translator, name):
+    from cgan.infer import TemporalStream
+
+    frame = FRAMES[name]
+    stream = TemporalStream(translator)
+    for shift in range(3):  # a still frame, then moving ones
+        moved = np.roll(frame, shift, axis=1)
+        out = stream(moved)
+        assert out.shape == translator(moved).shape == moved.shape and out.dtype == np.uint8
+
+
+@pytest.mark.parametrize("value", NOT_IMAGES, ids=[f"{type(v).__name__}-{getattr(v, 'shape', v)!s:.20}"
+                                                   for v in NOT_IMAGES])
+def test_temporal_stream_raises_infer_error_for_non_images(translator, value):
+    from cgan.infer import TemporalStream
+
+    stream = TemporalStream(translator)
+    stream(image(12, 16))
+    with pytest.raises(InferError):
+        stream(value)
 
 
 # --- Export refuses non-finite weights and outputs ----------------------------------------------------
