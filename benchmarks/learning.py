@@ -193,6 +193,17 @@ def chosen_tasks(tasks: str | None, families: str | None, split: str, count: int
     return list(dict.fromkeys(names))
 
 
+def read_record(path: Path) -> dict:
+    """An earlier --out file. Raises click.BadParameter naming it when it is not one."""
+    try:
+        record = json.loads(path.read_text())
+        if not isinstance(record, dict) or not isinstance(record.get("runs"), list):
+            raise ValueError("no list of runs")
+    except (OSError, UnicodeDecodeError, ValueError) as e:
+        raise click.BadParameter(f"{path}: not a record of benchmarks.learning ({e})", param_hint="--pool") from None
+    return record
+
+
 @click.command()
 @click.option("--tasks", default=None, help="Comma-separated tasks: builtin, photo_matrix_curve, photo_hue_sat, "
               "FAMILY_SEED (default: the fixed ones, unless --families is given).")
@@ -239,7 +250,7 @@ def main(tasks, families, split, draw_count, recipes, variants, reference_kinds,
     names = chosen_tasks(tasks, families, split, draw_count)
     record: dict = {"chosen_on": CHOSEN_ON, "runs": [], "references": [], "draws": {}}
     for path in pool_files:
-        pooled = json.loads(path.read_text())
+        pooled = read_record(path)
         record["runs"] += pooled["runs"]
         record["references"] += pooled.get("references", [])
         record["draws"].update(pooled.get("draws", {}))

@@ -15,7 +15,7 @@ from typing import Callable
 
 from .task_families import FAMILIES, SPLITS, parse_task_name
 
-SHARE_MIN_DB = 0.1  # a reference gaining less than this gives no share of its gain
+SHARE_MIN_DB = 1.0  # a reference gaining less than this gives no share: the ratio would be mostly noise
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ def _db(value: float | None) -> str:
 
 
 def _pct(value: float | None) -> str:
-    return "–" if value is None else f"{100 * value:.0f} %"
+    return "–" if value is None else f"{round(100 * value)} %"
 
 
 def _both(value: Callable[[str], float | None], cell: Callable[[float | None], str]) -> str:

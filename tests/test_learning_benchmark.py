@@ -163,6 +163,15 @@ def test_a_wrong_task_or_draw_count_is_one_line_naming_the_option():
         assert result.exit_code == 2 and option in result.output and "Traceback" not in result.output, args
 
 
+def test_a_pooled_file_that_is_not_a_record_is_one_line_naming_it(tmp_path):
+    bad = tmp_path / "notes.json"
+    for text in ("[1, 2]", "{not json", '{"runs": 3}'):
+        bad.write_text(text)
+        result = CliRunner().invoke(learning.main, ["--seeds", "0", "--pool", str(bad)])
+        assert result.exit_code == 2 and "notes.json: not a record of benchmarks.learning" in result.output
+        assert "Traceback" not in result.output
+
+
 # --- the record read back ---------------------------------------------------------------------------
 def fake_run(task, seed, gain, recipe="cgan", baseline=20.0):
     return {"task": task, "recipe": recipe, "seed": seed, "steps": 10, "steps_per_s": 2.0, "seconds": 60.0,
