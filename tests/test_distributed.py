@@ -110,7 +110,7 @@ WORKER = textwrap.dedent("""
     from cgan.train.checkpoint import checkpoint_state
     from cgan.train.config import make_config
     from cgan.train.data import build_loader, start_epoch
-    from cgan.train.distributed import shutdown_distributed
+    from cgan.train.distributed import exit_at_once, shutdown_distributed
     from cgan.train.known_answer import KnownAnswerDataset
     from cgan.train.session import start_session
     from cgan.train.trainer import Trainer
@@ -131,6 +131,7 @@ WORKER = textwrap.dedent("""
     if env.is_main:
         torch.save(checkpoint_state(trainer)["nets"], sys.argv[3])
     shutdown_distributed()
+    exit_at_once(0)  # as cgan-train's processes do: a normal exit after gloo aborts now and then
 """)
 
 
