@@ -140,8 +140,7 @@ def markdown(result: dict) -> str:
         "",
         "\"model\" is the model call alone; \"frame\" adds the pixels -> tensor -> pixels steps "
         "(JavaScript loops on the page, numpy and OpenCV in Python). Ratios are page / Python, measured in one "
-        "run. The machine's cores were shared with other work while it ran, so these figures, ratios included, "
-        "vary widely between runs: rerun on a quiet machine for figures to rely on.",
+        "run; timings on a machine busy with other work are not comparable.",
         "",
     ])
 
