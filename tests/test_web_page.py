@@ -106,7 +106,10 @@ def test_webcam_frames_match_onnx_runtime_in_python_and_the_webcam_is_released(p
     h, w = report["height"], report["width"]
     frame = np.frombuffer(base64.b64decode(report["input"]), np.uint8).reshape(h, w, 3)
     expected = Translator(files / "G.onnx", device="cpu")(frame, rgb=True)  # the last frame the page translated
-    assert np.abs(output_pixels(report).astype(int) - expected.astype(int)).max() <= 1
+    levels = np.abs(output_pixels(report).astype(int) - expected.astype(int))
+    # WASM sums floats in another order than ONNX Runtime's native kernels: on a 640x480 frame a value
+    # at a rounding edge can, now and then, land two levels away; nearly every pixel stays within one.
+    assert levels.max() <= 2 and np.mean(levels > 1) < 1e-4, (levels.max(), np.mean(levels > 1))
 
 
 def test_metadata_shows_as_text_never_as_markup(page, files):
