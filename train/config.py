@@ -149,6 +149,8 @@ class TrainConfig:
                                   "sliced Wasserstein distance between pooled pixels; 0: off.", low=0, high=1e4)
     colour_pool: int = setting(4096, "Pixels per domain pooled for --colour-match, 64 from each recent picture.",
                                low=64, high=1 << 20)
+    colour_fit: int = setting(0, "Steps fitting each generator's per-pixel colour map to the whole training set's "
+                              "colours (sliced Wasserstein) before the first step; 0: none.", low=0, high=100_000)
     ema: float = setting(0.0, "Decay of a moving average of G's and F's weights, used for samples, reports "
                          "and export (e.g. 0.999 for long runs); 0: none.", low=0, high=1, high_open=True)
     pool_size: int = setting(50, "Generated images kept for the discriminators; 0 disables the pool.",

@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from .config import ConfigError, TrainConfig
+from .colour_fit import fit_colour_maps
 from .cores import cores_now, default_threads, loader_workers
 from .data import UnalignedDataset, build_loader, check_batchable, start_epoch
 from .distributed import DistEnv, any_rank, shutdown_distributed
@@ -26,7 +27,7 @@ from .run_dir import RunDir, claim_run_dir, remove_unused_run
 from .run_lock import RunLock
 from .session import Session, start_session
 from .signals import StopRequest
-from .trainer import Trainer
+from .trainer import Trainer, unwrap
 
 PROGRESS_TERMS = ("G_total", "cycle_X", "cycle_Y", "D_X", "D_Y")
 BUILTIN_LENGTH = 1000  # pictures per domain of the built-in dataset, unless --max-dataset-size says
@@ -111,6 +112,14 @@ def save(trainer: Trainer, run: RunDir | None, session: Session, epoch_end: bool
 
 class StoppedAtStart(Exception):
     """SIGINT/SIGTERM came before the first step: the run ends at once (a new run folder is removed)."""
+
+
+def stop_at_start(stop: StopRequest) -> Callable[[], None]:
+    """A check that raises StoppedAtStart once a signal has come (for work before the first step)."""
+    def check() -> None:
+        if stop.requested:
+            raise StoppedAtStart(stop.signal_name)
+    return check
 
 
 @dataclass
@@ -220,6 +229,11 @@ def run_training(config: TrainConfig, name_given: bool = False, echo: Callable[[
         trainer = session.build_trainer(config)
         if resume is not None and resume.state is not None:
             session.restore(trainer, resume.state)
+        elif config.colour_fit and config.pointwise and config.residual:
+            fitted = fit_colour_maps(unwrap(trainer.nets["G"]), unwrap(trainer.nets["F"]), dataset,
+                                     config.colour_fit, config.seed, stop_at_start(stop))
+            if env.is_main:
+                echo(f"cgan-train: {fitted}")
         if env.is_main:
             if resume is not None:
                 for log in ("log.jsonl", "eval.jsonl"):

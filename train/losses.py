@@ -87,15 +87,17 @@ def generator_loss(images: CycleImages, d_y_on_fake_y: torch.Tensor, d_x_on_fake
     return terms
 
 
-def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, directions: int = 16) -> torch.Tensor:
-    """Mean over `directions` random unit directions (new ones at each call) of the 1-D Wasserstein-1
-    distance between the projections of point sets `a` (N, C) and `b` (M, C): 0 for equal sets,
-    differentiable in both. With N != M, b's sorted projections are read at a's quantiles."""
-    lines = tf.normalize(torch.randn(directions, a.shape[1], device=a.device), dim=1)
+def sliced_wasserstein(a: torch.Tensor, b: torch.Tensor, directions: int = 16, power: int = 1,
+                       generator: torch.Generator | None = None) -> torch.Tensor:
+    """Mean over `directions` random unit directions (new ones at each call, drawn from `generator` or
+    torch's global one) of the 1-D Wasserstein distance between the projections of point sets `a` (N, C)
+    and `b` (M, C), to the `power` (1: W1; 2: squared W2): 0 for equal sets, differentiable in both.
+    With N != M, b's sorted projections are read at a's quantiles."""
+    lines = tf.normalize(torch.randn(directions, a.shape[1], generator=generator).to(a.device), dim=1)
     pa, pb = (_sorted(lines @ points.float().T) for points in (a, b))
     if pb.shape[1] != pa.shape[1]:
         pb = pb[:, ((torch.arange(pa.shape[1], device=a.device) + 0.5) * pb.shape[1] / pa.shape[1]).long()]
-    return (pa - pb).abs().mean()
+    return (pa - pb).abs().pow(power).mean()
 
 
 def _sorted(values: torch.Tensor) -> torch.Tensor:
