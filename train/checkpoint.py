@@ -21,8 +21,8 @@ so it loads with `torch.load(weights_only=True)`:
     world_size      processes that trained; ranks: per rank {"rng": RNG states, "pools" and "colour_pools":
                     (ranks > 0)}
 
-The trainer's sections (nets, optimizers, schedulers, pools) are its dicts of the same names, saved
-entry by entry (TRAINER_SECTIONS); resume checks each entry against what the config builds.
+Between config and world_size lies `Trainer.state_dict()` (train/trainer.py); each entry of `ranks`
+is a `Trainer.rank_state()`. Resume checks each entry against what the config builds.
 precision, scaler, world_size and ranks came with resume and torchrun; files without them still resume.
 
 Export reads format, version, config and nets G and F; resume reads every section. Both check what
@@ -50,16 +50,12 @@ from .config import INT_LIMIT, ConfigError, checked_value, make_config, saved_co
 from .errors import TrainError
 from .networks import create_generator
 from .precision import PRECISIONS
-from .rng_state import capture_rng, restore_rng
+from .rng_state import capture_rng
 from .schedulers import create_scheduler
-from .trainer import Trainer, build_nets, build_optimizers, unwrap
+from .trainer import POSITION, Trainer, build_nets, build_optimizers
 
 FORMAT = "cgan-checkpoint"
 FORMAT_VERSION = 1
-POSITION = ("step", "epoch", "batch_in_epoch")  # ints >= 0; epoch_loss_sum is a float
-# The Trainer's dicts of objects with state_dict()/load_state_dict(), saved entry by entry under
-# the same names (its `nets` are saved as bare modules). A new section goes here and in _Check.training.
-TRAINER_SECTIONS = ("optimizers", "schedulers", "pools", "colour_pools")
 
 # What torch.load(weights_only=True) raises on bytes it cannot read: its zip reader, restricted
 # unpickler and tensor rebuilders each have their own (tests/test_fuzz_checkpoint.py flips and cuts
@@ -74,29 +70,11 @@ class CheckpointError(TrainError, ValueError):
 
 
 # --- writing -----------------------------------------------------------------------------------
-def rank_state(trainer: Trainer, is_main: bool) -> dict[str, Any]:
-    """What each process adds: its RNG states, and its own image and pixel pools on ranks other than 0."""
-    mine: dict[str, Any] = {"rng": capture_rng()}
-    if not is_main:
-        mine["pools"] = _states(trainer.pools)
-        mine["colour_pools"] = _states(trainer.colour_pools)
-    return mine
-
-
 def checkpoint_state(trainer: Trainer, ranks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """The whole checkpoint of `trainer`; `ranks` holds every process's `rank_state` (default: this one's)."""
-    ranks = ranks if ranks is not None else [rank_state(trainer, is_main=True)]
-    return {
-        "format": FORMAT, "version": FORMAT_VERSION, "cgan_version": cgan_version(),
-        "config": trainer.config.to_dict(),
-        "nets": {name: unwrap(net).state_dict() for name, net in trainer.nets.items()},
-        **{section: _states(getattr(trainer, section)) for section in TRAINER_SECTIONS},
-        "averages": _states(trainer.averages),
-        "step": trainer.step, "epoch": trainer.epoch, "batch_in_epoch": trainer.batch_in_epoch,
-        "epoch_loss_sum": trainer.epoch_loss_sum,
-        "precision": trainer.amp.precision.name, "scaler": trainer.amp.state_dict(),
-        "world_size": len(ranks), "ranks": ranks,
-    }
+    """The whole checkpoint of `trainer`; `ranks` holds every process's `trainer.rank_state` (default: this one's)."""
+    ranks = ranks if ranks is not None else [trainer.rank_state(is_main=True)]
+    return {"format": FORMAT, "version": FORMAT_VERSION, "cgan_version": cgan_version(),
+            "config": trainer.config.to_dict(), **trainer.state_dict(), "world_size": len(ranks), "ranks": ranks}
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
@@ -167,45 +145,20 @@ def latest_run(runs_dir: str | os.PathLike) -> Path | None:
 
 # --- restoring ---------------------------------------------------------------------------------
 def restore_checkpoint(trainer: Trainer, state: dict[str, Any], rank: int = 0, world_size: int = 1) -> list[str]:
-    """Put a checkpoint (checked by `load_checkpoint(..., resume=True)`) back into `trainer`: nets,
-    optimizers, schedulers, pools, position, grad scaler, and this rank's RNG states.
+    """Put a checkpoint (checked by `load_checkpoint(..., resume=True)`) back into `trainer`: its state,
+    and this rank's RNG states and pools.
 
     Returns notes for the start line: with another number of processes than the run had, ranks
     keep their fresh seeds and pools.
     """
-    for name, net in trainer.nets.items():
-        unwrap(net).load_state_dict(state["nets"][name])
-    for section in TRAINER_SECTIONS:
-        saved = state.get(section, {})  # checked before; colour pools are absent where the run kept none
-        for name, obj in getattr(trainer, section).items():
-            if name in saved:
-                obj.load_state_dict(saved[name])
-    trainer.apply_rates()
-    for name, average in trainer.averages.items():
-        if name in (state.get("averages") or {}):
-            average.load_state_dict(state["averages"][name])
-        else:  # the run kept no average so far: start one from the current weights
-            average.net.load_state_dict(unwrap(trainer.nets[name]).state_dict())
-    trainer.step, trainer.epoch, trainer.batch_in_epoch = (int(state[k]) for k in POSITION)
-    trainer.epoch_loss_sum = float(state["epoch_loss_sum"])
-    if state.get("precision") == trainer.amp.precision.name:
-        trainer.amp.load_state_dict(state.get("scaler") or {})
+    trainer.load_state_dict(state)
     ranks = state.get("ranks")
     if not ranks:
         return []
     if len(ranks) != world_size:
         return [f"resumed with {world_size} processes where the run had {len(ranks)}: random streams start afresh"]
-    restore_rng(ranks[rank]["rng"])
-    for section in ("pools", "colour_pools"):
-        saved = ranks[rank].get(section, {})
-        for name, pool in getattr(trainer, section).items():
-            if name in saved:
-                pool.load_state_dict(saved[name])
+    trainer.load_rank_state(ranks[rank])
     return []
-
-
-def _states(objects: dict[str, Any]) -> dict[str, Any]:
-    return {name: obj.state_dict() for name, obj in objects.items()}
 
 
 def _generator(config: dict[str, Any], which: str) -> nn.Module:
