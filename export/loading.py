@@ -13,14 +13,13 @@ from typing import Any, Sequence
 import torch.nn as nn
 
 from cgan.infer.metadata import ModelInfo
-from cgan.train.checkpoint import generator_from_checkpoint, latest_run, load_checkpoint
+from cgan.train.checkpoint import generator_from_checkpoint, latest_run, load_checkpoint, run_config
 from cgan.train.networks import generator_name, side_multiple
 from cgan.train.official import load_official_generator
 
 from .errors import ExportError
 
 OFFICIAL_TRAIN_SIZE = 256  # the official code's default --crop_size
-REQUIRED_CONFIG = ("generator", "ngf", "norm", "dropout", "input_nc", "output_nc", "crop_size", "domain_x", "domain_y")
 
 
 @dataclass(frozen=True)
@@ -66,24 +65,19 @@ def sha256(path: str | os.PathLike) -> str:
 
 def run_generators(checkpoint: Path, directions: Sequence[str]) -> tuple[list[Generator], dict[str, Any]]:
     """Generators of a cgan checkpoint, with the run's config (raises CheckpointError for a damaged file)."""
-    state = load_checkpoint(checkpoint)
-    cfg = state.get("config", {})
-    missing = [k for k in REQUIRED_CONFIG if k not in cfg]
-    if missing:
-        raise ExportError(f"{checkpoint}: its config lacks {', '.join(missing)}; was it written by cgan-train?")
+    state = load_checkpoint(checkpoint)  # checks the config and that the generators' weights fit it
+    config = run_config(state)
     digest = sha256(checkpoint)
-    domains = {"G": (cfg["domain_x"], cfg["domain_y"]), "F": (cfg["domain_y"], cfg["domain_x"])}
-    channels = {"G": (cfg["input_nc"], cfg["output_nc"]), "F": (cfg["output_nc"], cfg["input_nc"])}
-    name = generator_name(cfg["generator"])
+    domains = {"G": (config.domain_x, config.domain_y), "F": (config.domain_y, config.domain_x)}
+    channels = {"G": (config.input_nc, config.output_nc), "F": (config.output_nc, config.input_nc)}
     generators = []
     for d in directions:
-        net = generator_from_checkpoint(state, d)  # load_checkpoint checked that its weights fit
-        info = ModelInfo(direction=d, source_domain=domains[d][0], target_domain=domains[d][1], generator=name,
-                         ngf=cfg["ngf"], norm=cfg["norm"], input_channels=channels[d][0],
-                         output_channels=channels[d][1], side_multiple=side_multiple(name),
-                         train_size=cfg["crop_size"], checkpoint_sha256=digest)
-        generators.append(Generator(d, net, info))
-    return generators, cfg
+        info = ModelInfo(direction=d, source_domain=domains[d][0], target_domain=domains[d][1],
+                         generator=config.generator, ngf=config.ngf, norm=config.norm, input_channels=channels[d][0],
+                         output_channels=channels[d][1], side_multiple=side_multiple(config.generator),
+                         train_size=config.crop_size, checkpoint_sha256=digest)
+        generators.append(Generator(d, generator_from_checkpoint(state, d), info))
+    return generators, config.to_dict()
 
 
 def _channels(net: nn.Module) -> tuple[int, int]:

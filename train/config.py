@@ -41,7 +41,12 @@ NAME_PATTERN = r"[\w.-]{1,100}"  # one folder name, well within every file syste
 
 
 class ConfigError(TrainError, ValueError):
-    """A config file or value that cannot be used; the message names the key or file."""
+    """A config file or value that cannot be used; the message names the key or file. For one value,
+    `key`, `value` and `problem` hold its parts, for messages that name the value where it was found."""
+
+    def __init__(self, message: str, key: str | None = None, value: Any = None, problem: str = ""):
+        super().__init__(message)
+        self.key, self.value, self.problem = key, value, problem
 
 
 @dataclass(frozen=True)
@@ -334,7 +339,7 @@ def shown(value: Any, limit: int = 80) -> str:
 
 def _problem(key: str, value: Any, what: str) -> ConfigError:
     """The one-line error for a value: `key=value: what`, with a long value cut short."""
-    return ConfigError(f"{key}={shown(value)}: {what}")
+    return ConfigError(f"{key}={shown(value)}: {what}", key, value, what)
 
 
 def checked_value(key: str, value: Any) -> Any:

@@ -27,6 +27,7 @@ from .rng_state import capture_rng, restore_rng
 from .schedulers import create_scheduler, step_scheduler
 
 
+NETS = ("G", "F", "D_X", "D_Y")  # G: X->Y, F: Y->X, D_X judges X, D_Y judges Y
 COLOUR_PIXELS_PER_PICTURE = 64  # pixels a colour pool takes from each picture
 POSITION = ("step", "epoch", "batch_in_epoch")  # where a run stands: counts; epoch_loss_sum is a float
 # The Trainer's dicts of objects with state_dict()/load_state_dict(), in its state under the same names.
@@ -39,19 +40,20 @@ def unwrap(net: nn.Module) -> nn.Module:
     return getattr(net, "module", net)
 
 
-def build_nets(config: TrainConfig) -> dict[str, nn.Module]:
-    """G: X->Y, F: Y->X, D_X judges X, D_Y judges Y."""
+def build_nets(config: TrainConfig, names: Iterable[str] = NETS) -> dict[str, nn.Module]:
+    """The nets `names` of a run with `config` (default: all four), built in NETS order."""
     gen = dict(ngf=config.ngf, norm=config.norm, dropout=config.dropout, init=config.init,
                init_gain=config.init_gain, padding=config.padding,
                residual=config.residual, pointwise=config.pointwise)
     disc = dict(ndf=config.ndf, n_layers=config.n_layers, norm=config.norm, init=config.init,
                 init_gain=config.init_gain, colour_judge=config.colour_judge)
-    return {
-        "G": create_generator(config.generator, config.input_nc, config.output_nc, **gen),
-        "F": create_generator(config.generator, config.output_nc, config.input_nc, **gen),
-        "D_X": create_discriminator(config.discriminator, config.input_nc, **disc),
-        "D_Y": create_discriminator(config.discriminator, config.output_nc, **disc),
+    builders = {
+        "G": lambda: create_generator(config.generator, config.input_nc, config.output_nc, **gen),
+        "F": lambda: create_generator(config.generator, config.output_nc, config.input_nc, **gen),
+        "D_X": lambda: create_discriminator(config.discriminator, config.input_nc, **disc),
+        "D_Y": lambda: create_discriminator(config.discriminator, config.output_nc, **disc),
     }
+    return {name: builders[name]() for name in NETS if name in names}
 
 
 def learning_rates(config: TrainConfig) -> dict[str, list[float]]:
