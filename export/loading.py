@@ -13,9 +13,10 @@ from typing import Any, Sequence
 import torch.nn as nn
 
 from cgan.infer.metadata import ModelInfo
-from cgan.train.checkpoint import generator_from_checkpoint, latest_run, load_checkpoint, run_config
+from cgan.train.checkpoint import generator_from_checkpoint, load_checkpoint, run_config
 from cgan.train.networks import generator_name, side_multiple
 from cgan.train.official import load_official_generator
+from cgan.train.run_dir import LATEST_CHECKPOINT, RunDir
 
 from .errors import ExportError
 
@@ -35,24 +36,24 @@ def find_checkpoint(spec: str | os.PathLike | None, runs_dir: str | os.PathLike)
     """Resolve RUN (None: the most recent run; a run directory, a run name under runs_dir, or a
     checkpoint file) to (run name, checkpoint file)."""
     if spec is None:
-        run = latest_run(runs_dir)
+        run = RunDir.latest(runs_dir)
         if run is None:
-            raise ExportError(f"no trained runs under {runs_dir}/ (no */checkpoints/latest.pt): train one first "
+            raise ExportError(f"no trained runs under {runs_dir}/ (no */{LATEST_CHECKPOINT}): train one first "
                               "with `cgan-train`, or name a run directory or checkpoint file")
     else:
         candidates = [Path(spec), Path(runs_dir) / spec]
-        run = next((p for p in candidates if p.exists()), None)
-        if run is None:
+        found = next((p for p in candidates if p.exists()), None)
+        if found is None:
             raise ExportError(f"run {str(spec)!r} not found: no such directory or file (nor {candidates[1]}); "
                               f"runs live under {runs_dir}/<name>/")
-        if run.is_file():
-            name = run.parent.parent.name if run.parent.name == "checkpoints" else run.stem
-            return name, run
-    checkpoint = run / "checkpoints" / "latest.pt"
-    if not checkpoint.is_file():
-        raise ExportError(f"run {run} has no checkpoints/latest.pt yet: let `cgan-train` save one "
+        if found.is_file():
+            holder = RunDir.holding(found)
+            return (holder.name if holder else found.stem), found
+        run = RunDir(found)
+    if not run.latest_checkpoint.is_file():
+        raise ExportError(f"run {run.path} has no {LATEST_CHECKPOINT} yet: let `cgan-train` save one "
                           "(it does at every epoch end), or name a checkpoint file")
-    return run.resolve().name, checkpoint
+    return run.path.resolve().name, run.latest_checkpoint
 
 
 def sha256(path: str | os.PathLike) -> str:

@@ -43,7 +43,7 @@ from typing import Any, NoReturn
 import torch
 import torch.nn as nn
 
-from cgan.infer.files import atomic_write, newest
+from cgan.infer.files import atomic_write
 from cgan.infer.metadata import cgan_version
 
 from .config import INT_LIMIT, ConfigError, TrainConfig, make_config, saved_config, shown
@@ -145,12 +145,6 @@ def generator_from_checkpoint(state: dict[str, Any], which: str) -> nn.Module:
     averages = state.get("averages") or {}
     net.load_state_dict(averages[which]["net"] if which in averages else state["nets"][which])
     return net.eval()
-
-
-def latest_run(runs_dir: str | os.PathLike) -> Path | None:
-    """The run folder under `runs_dir` whose checkpoints/latest.pt is newest; None when none has one."""
-    checkpoint = newest(Path(runs_dir).glob("*/checkpoints/latest.pt"))
-    return checkpoint.parent.parent if checkpoint else None
 
 
 # --- restoring ---------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from .errors import TrainError
 from .known_answer import KnownAnswerDataset, format_report
 from .loop import StoppedAtStart, run_training
 from .resume import find_run, resuming
+from .run_dir import RunDir
 from .signals import resume_command
 
 DEFAULTS = TrainConfig()
@@ -81,8 +82,8 @@ def main(ctx: click.Context, config_file: str | None, resume: str | None, **para
             config = make_config(file_values, overrides, builtin_domains=KnownAnswerDataset.domains)
             result = run_training(config, name_given="name" in overrides, echo=click.echo)
         else:
-            path = find_run(resume, overrides.get("name"), overrides.get("runs_dir") or DEFAULTS.runs_dir)
-            with resuming(path, file_values, overrides, lock=dist_env().is_main) as resumed:
+            run = find_run(resume, overrides.get("name"), overrides.get("runs_dir") or DEFAULTS.runs_dir)
+            with resuming(run, file_values, overrides, lock=dist_env().is_main) as resumed:
                 result = run_training(resumed.config, echo=click.echo, resume=resumed)
     except TrainError as e:
         raise click.ClickException(str(e)) from None
@@ -95,9 +96,10 @@ def main(ctx: click.Context, config_file: str | None, resume: str | None, **para
         exit_after_peer_failure(f"Error: {message}")
     if result.path is None:  # a torchrun process other than the main one: it wrote nothing
         exit_at_once(0)
+    run = RunDir(result.path)
     if result.stopped_by:
         click.echo(f"cgan-train: stopped by {result.stopped_by} at step {result.steps}; checkpoint saved in "
-                   f"{result.path / 'checkpoints' / 'latest.pt'}")
+                   f"{run.latest_checkpoint}")
         click.echo(f"resume with: {resume_command(result.path)}")
         return
     if result.known_answer is not None:
@@ -106,5 +108,10 @@ def main(ctx: click.Context, config_file: str | None, resume: str | None, **para
     resumed = f" (this process: steps {result.first_step + 1}-{result.steps})" if result.first_step else ""
     click.echo(f"cgan-train: done, {result.steps_run} steps{resumed} in {minutes}m{seconds:02d}s "
                f"({result.steps_run / max(result.seconds, 1e-9):.2f} step/s). Run dir {result.path}: "
-               f"checkpoints/latest.pt, samples/, loss_curve.png, index.html")
+               f"{', '.join(_within(run, run.latest_checkpoint, run.samples, run.loss_curve, run.index_page))}")
     click.echo("next: cgan-export --gen G")
+
+
+def _within(run: RunDir, *paths) -> list[str]:
+    """`paths` as named inside the run folder, a folder with a trailing slash (samples/)."""
+    return [p.relative_to(run.path).as_posix() + ("/" if p.is_dir() else "") for p in paths]

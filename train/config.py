@@ -187,7 +187,7 @@ class TrainConfig:
     max_steps: int | None = setting(None, "Stop after this many steps (for short runs).", low=1)
     # outputs
     save_epoch_freq: int = setting(5, "Keep a checkpoint every this many epochs.", low=1)
-    save_every: int = setting(1000, "Also save checkpoints/latest.pt every this many steps (0: at epoch ends "
+    save_every: int = setting(1000, "Also save the latest checkpoint every this many steps (0: at epoch ends "
                               "only).", low=0)
     sample_every: int = setting(400, "Write a sample grid of the held-out pictures every this many steps.", low=1)
     eval_every: int | None = setting(None, "Measure the held-out pictures every this many steps (default: "
