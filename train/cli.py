@@ -6,7 +6,7 @@ from click.core import ParameterSource
 
 from cgan.infer.options import Integer, Number
 
-from .config import BUILTIN_DEFAULTS, FIELDS, RECIPES, TrainConfig, load_config_file, make_config, value_type
+from .config import BUILTIN_DEFAULTS, FIELDS, RECIPES, TrainConfig, flag, load_config_file, make_config, value_type
 from .distributed import dist_env, exit_after_peer_failure, exit_at_once, peer_failure_message
 from .errors import TrainError
 from .known_answer import KnownAnswerDataset, format_report
@@ -35,11 +35,9 @@ def _help(text: str, key: str) -> str:
 def config_option(key: str):
     """The flag of one config field: `--ngf`, `--dropout/--no-dropout`, or the field's own `flag`.
     No click default, so a value given on the command line is known to be given."""
-    meta, (kind, _) = FIELDS[key].metadata, value_type(key)
-    dashed = key.replace("_", "-")
-    flag = meta["flag"] or (f"--{dashed}/--no-{dashed}" if kind is bool else f"--{dashed}")
+    meta, (kind, _), spelling = FIELDS[key].metadata, value_type(key), flag(key)
     if kind is bool:
-        kw = {} if "/" in flag else {"is_flag": True}
+        kw = {} if "/" in spelling else {"is_flag": True}
     elif meta["path"]:
         kw = {"type": PATH_TYPES[meta["path"]]}
     elif kind is str and meta["choices"]:
@@ -47,7 +45,7 @@ def config_option(key: str):
     else:
         # int choices (input_nc) and ranges are checked with the config, as for files
         kw = {"type": NUMBER_TYPES.get(kind, kind)}
-    return click.option(flag, key, default=None, help=_help(meta["help"], key), show_default=False, **kw)
+    return click.option(spelling, key, default=None, help=_help(meta["help"], key), show_default=False, **kw)
 
 
 def config_options(command):

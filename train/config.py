@@ -240,6 +240,12 @@ def value_type(key: str) -> tuple[type, bool]:
     return hint, False
 
 
+def flag(key: str) -> str:
+    """The cgan-train flag of field `key`: its own `flag`, else `--name`, or `--name/--no-name` for a bool."""
+    dashed = key.replace("_", "-")
+    return FIELDS[key].metadata["flag"] or (f"--{dashed}/--no-{dashed}" if value_type(key)[0] is bool else f"--{dashed}")
+
+
 def _check_keys(values: Mapping[str, Any], source: str) -> None:
     unknown = [k for k in values if k not in FIELD_NAMES]
     if unknown:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from .checkpoint import load_checkpoint
-from .config import TrainConfig, load_config_file, make_config, saved_config
+from .config import TrainConfig, flag, load_config_file, make_config, saved_config
 from .errors import TrainError
 from .report import log_record, write_bytes_atomic
 from .run_dir import RunDir
@@ -71,17 +71,15 @@ def find_run(resume: str, name: str | None, runs_dir: str) -> RunDir:
     return run
 
 
-def _flag(key: str) -> str:
-    return "--" + key.replace("_", "-")
-
-
 def _change(key: str, new: Any, saved: Any) -> str:
     """A refused change as a user would type it: `--ngf 8 (the run has 4)`, `--no-residual (the run
     has --residual)`."""
+    spelling = flag(key)
     if isinstance(new, bool):
-        switch = {True: _flag(key), False: _flag(f"no_{key}")}
+        on, _, off = spelling.partition("/")
+        switch = {True: on, False: off or f"no {on}"}  # a switch alone (--no-flip) has no spelling for off
         return f"{switch[new]} (the run has {switch[bool(saved)]})"
-    return f"{_flag(key)} {new} (the run has {saved})"
+    return f"{spelling} {new} (the run has {saved})"
 
 
 def resume_config(saved: Mapping[str, Any], file_values: Mapping[str, Any],
