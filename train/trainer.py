@@ -70,7 +70,7 @@ def build_optimizers(nets: dict[str, nn.Module], config: TrainConfig) -> dict[st
     (one group for all when that is 1, as in runs saved before the setting existed), and the
     discriminators' colour judges (`colour_judge`) one at colour_judge_lr x lr_d: Adam moves a
     weight by about lr per step whatever its gradient, and these start at zero and need weights of
-    order one, which at the spatial nets' rate takes far longer than a short run has (docs/recipe.md).
+    order one, so they need a higher rate than the spatial nets (docs/recipe.md has the figures).
     """
     betas, rates = (config.beta1, 0.999), learning_rates(config)
 
