@@ -1,5 +1,11 @@
 """The cgan checkpoint: its format, how it is written, checked, read back and restored. Only here.
 
+Where a run's state lives: in the Trainer (train/trainer.py), which gives it as `state_dict()` and,
+for what each process keeps of its own, `rank_state()`. This module wraps both in one versioned dict,
+writes it and checks it on the way back; RunDir (train/run_dir.py) names the file. A batch becomes a
+checkpoint through loop.save -> Session.checkpoint (every rank's rank_state, gathered to rank 0) ->
+checkpoint_state -> RunWriter.write_checkpoint -> save_checkpoint.
+
 A checkpoint is one dict saved with `torch.save`. It holds tensors and plain Python values only,
 so it loads with `torch.load(weights_only=True)`:
 

@@ -243,7 +243,8 @@ def value_type(key: str) -> tuple[type, bool]:
 def flag(key: str) -> str:
     """The cgan-train flag of field `key`: its own `flag`, else `--name`, or `--name/--no-name` for a bool."""
     dashed = key.replace("_", "-")
-    return FIELDS[key].metadata["flag"] or (f"--{dashed}/--no-{dashed}" if value_type(key)[0] is bool else f"--{dashed}")
+    derived = f"--{dashed}/--no-{dashed}" if value_type(key)[0] is bool else f"--{dashed}"
+    return FIELDS[key].metadata["flag"] or derived
 
 
 def _check_keys(values: Mapping[str, Any], source: str) -> None:
