@@ -13,7 +13,6 @@ import json
 import os
 import socket
 import time
-from pathlib import Path
 
 from cgan.infer.errors import cut
 
