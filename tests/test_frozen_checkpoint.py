@@ -13,10 +13,12 @@ import json
 import shutil
 from pathlib import Path
 
+import onnx
 import torch
 from click.testing import CliRunner
 
 from cgan.export.cli import main as export_main
+from cgan.infer.metadata import ModelInfo
 from cgan.train.checkpoint import load_checkpoint
 from cgan.train.cli import main as train_main
 
@@ -62,5 +64,7 @@ def test_a_run_saved_by_an_earlier_cgan_exports(tmp_path):
     out = tmp_path / "models"
     result = CliRunner().invoke(export_main, [str(FROZEN), "--gen", "G", "--out", str(out), "--no-verify"])
     assert result.exit_code == 0, result.output + repr(result.exception)
-    assert (out / "G.onnx").is_file()
-    assert not list(FROZEN.glob("*.lock")) and not (FROZEN / "samples").exists()  # the committed run is untouched
+    model = onnx.load(out / "G.onnx")
+    info = ModelInfo.from_metadata_props({p.key: p.value for p in model.metadata_props})
+    assert (info.generator, info.ngf, info.train_size, info.side_multiple) == ("resnet_6blocks", 1, 16, 4)
+    assert sorted(p.name for p in FROZEN.rglob("*")) == ["checkpoints", "config.json", "latest.pt", "log.jsonl"]
