@@ -18,7 +18,7 @@ from .data import UnalignedDataset, build_loader, check_batchable, start_epoch
 from .distributed import DistEnv, any_rank, shutdown_distributed
 from .evaluation import heldout_set
 from .known_answer import KnownAnswerDataset, known_answer_report
-from .networks import create_discriminator, create_generator, input_problem, side_multiple, smallest_side
+from .networks import input_problem, side_multiple, smallest_side
 from .pace import Pace
 from .preprocess import CROPPING, Preprocess, round_to_multiple
 from .resume import Resume, truncate_log
@@ -26,7 +26,7 @@ from .run_dir import RunDir, RunWriter
 from .run_lock import RunLock
 from .session import Session, start_session
 from .signals import StopRequest
-from .trainer import Trainer
+from .trainer import Trainer, build_nets
 
 PROGRESS_TERMS = ("G_total", "cycle_X", "cycle_Y", "D_X", "D_Y")
 BUILTIN_LENGTH = 1000  # pictures per domain of the built-in dataset, unless --max-dataset-size says
@@ -157,11 +157,9 @@ def check_nets_fit(c: TrainConfig) -> None:
     the meta device: no memory, no compute."""
     if c.data and c.preprocess not in CROPPING:
         return  # image sizes vary; only a cropped size is known in advance
-    size, multiple = c.crop_size, side_multiple(c.generator)
     with torch.device("meta"):
-        generator = create_generator(c.generator, c.input_nc, c.output_nc, c.ngf, c.norm, c.dropout,
-                                     padding=c.padding, residual=c.residual, pointwise=c.pointwise)
-        discriminator = create_discriminator(c.discriminator, c.input_nc, c.ndf, c.n_layers, c.norm)
+        generator, discriminator = build_nets(c, ("G", "D_X")).values()
+    size, multiple = c.crop_size, generator.side_multiple
     if size % multiple:
         problem = f"is not a multiple of {multiple}, which generator {c.generator} needs"
     else:
