@@ -35,6 +35,7 @@ from cgan.train.checkpoint import generator_from_checkpoint, load_checkpoint
 from cgan.train.config import make_config
 from cgan.train.known_answer import mean_psnr
 from cgan.train.loop import run_training
+from cgan.train.run_dir import RunDir
 
 from .child import run_json
 from .colour_grades import Grade
@@ -107,7 +108,7 @@ def one_run(name: str, seed: int, overrides: dict) -> dict:
         with tempfile.TemporaryDirectory() as runs:
             config = photo_config(name, seed, {**overrides, "runs_dir": runs})
             result = run_training(config, progress=False)
-            state = load_checkpoint(result.path / "checkpoints" / "latest.pt")
+            state = load_checkpoint(RunDir(result.path).latest_checkpoint)
             G, F = generator_from_checkpoint(state, "G"), generator_from_checkpoint(state, "F")
         x, y = (torch.from_numpy(a) for a in held_out(t.look))
         with torch.no_grad():

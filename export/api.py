@@ -12,6 +12,7 @@ from cgan.infer.model import GENERATOR_LETTERS
 from cgan.train.data import domain_folders
 from cgan.train.errors import TrainError
 from cgan.train.images import find_images
+from cgan.train.run_dir import RunDir
 
 from .calibration import at_size, calibration_images
 from .errors import ExportError
@@ -109,7 +110,8 @@ def trial_source(run: str | os.PathLike | None = None, gen: str = "G", runs_dir:
     data; None when the run's config is not at hand (a checkpoint file on its own) or its folders are gone."""
     _, checkpoint = find_checkpoint(run, runs_dir)
     try:
-        config = json.loads((checkpoint.parent.parent / "config.json").read_text(encoding="utf-8"))
+        run = RunDir.holding(checkpoint)
+        config = json.loads(run.config_file.read_text(encoding="utf-8")) if run else None
     except (OSError, ValueError):
         return None
     if not isinstance(config, dict) or "data" not in config:

@@ -13,14 +13,14 @@ from typing import Any, Sequence
 import torch.nn as nn
 
 from cgan.infer.metadata import ModelInfo
-from cgan.train.checkpoint import generator_from_checkpoint, latest_run, load_checkpoint
+from cgan.train.checkpoint import generator_from_checkpoint, load_checkpoint, run_config
 from cgan.train.networks import generator_name, side_multiple
 from cgan.train.official import load_official_generator
+from cgan.train.run_dir import LATEST_CHECKPOINT, RunDir
 
 from .errors import ExportError
 
 OFFICIAL_TRAIN_SIZE = 256  # the official code's default --crop_size
-REQUIRED_CONFIG = ("generator", "ngf", "norm", "dropout", "input_nc", "output_nc", "crop_size", "domain_x", "domain_y")
 
 
 @dataclass(frozen=True)
@@ -36,24 +36,24 @@ def find_checkpoint(spec: str | os.PathLike | None, runs_dir: str | os.PathLike)
     """Resolve RUN (None: the most recent run; a run directory, a run name under runs_dir, or a
     checkpoint file) to (run name, checkpoint file)."""
     if spec is None:
-        run = latest_run(runs_dir)
+        run = RunDir.latest(runs_dir)
         if run is None:
-            raise ExportError(f"no trained runs under {runs_dir}/ (no */checkpoints/latest.pt): train one first "
+            raise ExportError(f"no trained runs under {runs_dir}/ (no */{LATEST_CHECKPOINT}): train one first "
                               "with `cgan-train`, or name a run directory or checkpoint file")
     else:
         candidates = [Path(spec), Path(runs_dir) / spec]
-        run = next((p for p in candidates if p.exists()), None)
-        if run is None:
+        found = next((p for p in candidates if p.exists()), None)
+        if found is None:
             raise ExportError(f"run {str(spec)!r} not found: no such directory or file (nor {candidates[1]}); "
                               f"runs live under {runs_dir}/<name>/")
-        if run.is_file():
-            name = run.parent.parent.name if run.parent.name == "checkpoints" else run.stem
-            return name, run
-    checkpoint = run / "checkpoints" / "latest.pt"
-    if not checkpoint.is_file():
-        raise ExportError(f"run {run} has no checkpoints/latest.pt yet: let `cgan-train` save one "
+        if found.is_file():
+            holder = RunDir.holding(found)
+            return (holder.name if holder else found.stem), found
+        run = RunDir(found)
+    if not run.latest_checkpoint.is_file():
+        raise ExportError(f"run {run.path} has no {LATEST_CHECKPOINT} yet: let `cgan-train` save one "
                           "(it does at every epoch end), or name a checkpoint file")
-    return run.resolve().name, checkpoint
+    return run.path.resolve().name, run.latest_checkpoint
 
 
 def sha256(path: str | os.PathLike) -> str:
@@ -66,24 +66,19 @@ def sha256(path: str | os.PathLike) -> str:
 
 def run_generators(checkpoint: Path, directions: Sequence[str]) -> tuple[list[Generator], dict[str, Any]]:
     """Generators of a cgan checkpoint, with the run's config (raises CheckpointError for a damaged file)."""
-    state = load_checkpoint(checkpoint)
-    cfg = state.get("config", {})
-    missing = [k for k in REQUIRED_CONFIG if k not in cfg]
-    if missing:
-        raise ExportError(f"{checkpoint}: its config lacks {', '.join(missing)}; was it written by cgan-train?")
+    state = load_checkpoint(checkpoint)  # checks the config and that the generators' weights fit it
+    config = run_config(state)
     digest = sha256(checkpoint)
-    domains = {"G": (cfg["domain_x"], cfg["domain_y"]), "F": (cfg["domain_y"], cfg["domain_x"])}
-    channels = {"G": (cfg["input_nc"], cfg["output_nc"]), "F": (cfg["output_nc"], cfg["input_nc"])}
-    name = generator_name(cfg["generator"])
+    domains = {"G": (config.domain_x, config.domain_y), "F": (config.domain_y, config.domain_x)}
+    channels = {"G": (config.input_nc, config.output_nc), "F": (config.output_nc, config.input_nc)}
     generators = []
     for d in directions:
-        net = generator_from_checkpoint(state, d)  # load_checkpoint checked that its weights fit
-        info = ModelInfo(direction=d, source_domain=domains[d][0], target_domain=domains[d][1], generator=name,
-                         ngf=cfg["ngf"], norm=cfg["norm"], input_channels=channels[d][0],
-                         output_channels=channels[d][1], side_multiple=side_multiple(name),
-                         train_size=cfg["crop_size"], checkpoint_sha256=digest)
-        generators.append(Generator(d, net, info))
-    return generators, cfg
+        info = ModelInfo(direction=d, source_domain=domains[d][0], target_domain=domains[d][1],
+                         generator=config.generator, ngf=config.ngf, norm=config.norm, input_channels=channels[d][0],
+                         output_channels=channels[d][1], side_multiple=side_multiple(config.generator),
+                         train_size=config.crop_size, checkpoint_sha256=digest)
+        generators.append(Generator(d, generator_from_checkpoint(state, d), info))
+    return generators, config.to_dict()
 
 
 def _channels(net: nn.Module) -> tuple[int, int]:

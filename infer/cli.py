@@ -116,11 +116,11 @@ def _translate(image, folder, video, camera, stream, model, gen, out, overwrite,
                 _say(note)
             _say(translator.describe())
             target = output_path(source, translator.spec.tag, out)
-            steady = temporal if temporal is not None else source.is_video and TEMPORAL_BY_DEFAULT
+            use_temporal = temporal if temporal is not None else source.is_video and TEMPORAL_BY_DEFAULT
             with open_sink(source, target, overwrite, log=_note) as sink:
                 report = run_pipeline(translator, source, sink, batch=batch, compare=side_by_side,
                                       preview=preview, progress=not no_progress,
-                                      temporal=TemporalSettings() if steady else None)
+                                      temporal=TemporalSettings() if use_temporal else None)
     except InferError as e:
         raise click.ClickException(as_flags(str(e), FLAGS)) from None
     except OSError as e:  # a folder we cannot create or a disk that is full

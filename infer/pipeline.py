@@ -128,15 +128,15 @@ class _Stages:
             _put(self.to_model, _DONE, self.stop)
 
     def infer(self, items: list[_Item]) -> np.ndarray | None:
-        good = [i for i in items if not i.error]
-        if not good:
+        decoded = [i for i in items if not i.error]
+        if not decoded:
             return None
         try:
-            if isinstance(good[0].prepared, TiledFrame):
-                return [self.translator.run_tiled(good[0].prepared)]
-            return self.translator.infer(np.stack([i.prepared.tensor for i in good]))
+            if isinstance(decoded[0].prepared, TiledFrame):
+                return [self.translator.run_tiled(decoded[0].prepared)]
+            return self.translator.infer(np.stack([i.prepared.tensor for i in decoded]))
         except ModelRunError as e:
-            for i in good:
+            for i in decoded:
                 i.error = str(e)
             return None
 
@@ -153,7 +153,7 @@ class _Stages:
         try:
             while (message := self._next_for_encoder()) is not None:
                 items, outputs = message
-                good = iter(outputs if outputs is not None else ())
+                translated = iter(outputs if outputs is not None else ())  # one per item without an error
                 for item in items:
                     if item.error:
                         self.report.failed.append((item.frame.name, item.error))
@@ -161,7 +161,7 @@ class _Stages:
                         if self.blender is not None:
                             self.blender.reset()
                     else:
-                        self.write(item, next(good))
+                        self.write(item, next(translated))
                     self.bar.update(1)
         except BaseException as e:
             self.errors.append(e)

@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 
 from cgan.train.checkpoint import CheckpointError, load_checkpoint
+from cgan.train.run_dir import RunDir
 
 # A tiny run: 4 steps per epoch (a checkpoint at each epoch end), dropout on (so RNG states matter),
 # image pools on, lr decaying over the later epochs.
@@ -41,20 +42,20 @@ def cgan_train(runs: Path, args: list[str], log: Path) -> subprocess.Popen:
 
 def latest_step(run: Path) -> int:
     """Step of the run's latest checkpoint (0 before the first); raises CheckpointError if unreadable."""
-    path = run / "checkpoints" / "latest.pt"
+    path = RunDir(run).latest_checkpoint
     return load_checkpoint(path)["step"] if path.exists() else 0
 
 
 def trained_since(run: Path, launched: float, step: int) -> bool:
     """True once this round's process logged a step past `step`."""
-    log = run / "log.jsonl"
+    log = RunDir(run).log_file
     return log.exists() and log.stat().st_mtime > launched and logged_step(run) > step
 
 
 def logged_step(run: Path) -> int:
     """The last step in the run's log (0 when none)."""
     try:
-        lines = (run / "log.jsonl").read_text().splitlines()
+        lines = RunDir(run).log_file.read_text().splitlines()
         return json.loads(lines[-1])["step"] if lines else 0
     except (OSError, ValueError, KeyError):
         return 0
@@ -101,8 +102,8 @@ def soak(kills: int, steps: int, workers: int, max_delay: float, seed: int, work
     if reference.wait() != 0:
         print(f"reference run: FAIL (exit {reference.returncode}); see {work / 'reference.log'}")
         return False
-    a = load_checkpoint(run / "checkpoints" / "latest.pt")
-    b = load_checkpoint(runs / "reference" / "checkpoints" / "latest.pt")
+    a = load_checkpoint(RunDir(run).latest_checkpoint)
+    b = load_checkpoint(RunDir(runs / "reference").latest_checkpoint)
     same = a["step"] == b["step"] == steps and all(
         torch.equal(a["nets"][n][k], b["nets"][n][k]) for n in b["nets"] for k in b["nets"][n])
     print(f"final: step {a['step']} of {steps}; weights {'equal' if same else 'DIFFERENT'} to an uninterrupted run")

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from cgan.infer.files import TEMP_PREFIX
 from cgan.train import trainer as trainer_module
-from cgan.train.run_dir import RunDir
+from cgan.train.run_dir import RunWriter
 from cgan.train.checkpoint import load_checkpoint, load_state, save_checkpoint
 from cgan.train.cli import main
 from cgan.train.finite import NonFiniteLossError, check_finite, nonfinite_terms
@@ -131,13 +131,13 @@ def test_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, mon
 
 
 def test_latest_checkpoint_every_n_steps_within_a_long_epoch(tmp_path, monkeypatch):
-    saved, write = [], RunDir.write_checkpoint
+    saved, write = [], RunWriter.write_checkpoint
 
     def recording(self, state, epoch_end):
         saved.append((state["step"], epoch_end))
         return write(self, state, epoch_end)
 
-    monkeypatch.setattr(RunDir, "write_checkpoint", recording)
+    monkeypatch.setattr(RunWriter, "write_checkpoint", recording)
     runs = tmp_path / "runs"
     args = [*TINY, "--max-dataset-size", "8", "--runs-dir", str(runs), "--name", "s", "--save-every", "3"]
     result = CliRunner().invoke(main, [*args, "--max-steps", "10"])  # 8 steps per epoch

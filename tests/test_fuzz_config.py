@@ -22,6 +22,7 @@ from cgan.train.layers import NORMS
 from cgan.train.loop import check_nets_fit
 from cgan.train.networks import DISCRIMINATORS, GENERATORS, side_multiple
 from cgan.train.resume import load_resume
+from cgan.train.run_dir import RunDir
 from cgan.train.trainer import build_nets
 
 KEYS = list(FIELDS)
@@ -131,7 +132,7 @@ def test_any_json_document_as_the_config_of_a_run_to_resume(document):
         run = Path(folder)
         (run / "config.json").write_text(json_text(document))
         try:
-            resumed = load_resume(run, {}, {})
+            resumed = load_resume(RunDir(run), {}, {})
         except TrainError as e:
             assert "\n" not in str(e) and len(str(e)) < 2000
             return

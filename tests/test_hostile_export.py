@@ -31,11 +31,13 @@ def test_training_refuses_a_domain_name_that_exports_could_not_carry(tmp_path, k
 
 @pytest.mark.parametrize("name", list(BAD_NAMES))
 def test_export_refuses_a_run_whose_domain_name_inference_would_refuse(tmp_path, name):
-    """A run saved before the check (or edited): export refuses it in one line and makes no folder."""
+    """A run saved before the check (or edited): export refuses it in one line, through the config's own
+    check, and makes no folder."""
     make_run(tmp_path / "runs", "r", domain_y=BAD_NAMES[name])
     out = tmp_path / "models"
     result = invoke_export(tmp_path / "runs" / "r", "--out", out)
-    assert_one_line_error(result, "metadata 'target_domain'", "cgan-infer would refuse a model with it")
+    assert_one_line_error(result, "config.domain_y = ", "is not a valid value",
+                          "must not hold a NUL" if name == "nul" else "printable text of at most")
     assert not out.exists()
 
 

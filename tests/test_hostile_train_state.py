@@ -119,7 +119,8 @@ CASES = {
                          "ranks[0].rng holds values out of range", False),
     "ranks_not_world": (_edit(_set("world_size", 3)), "ranks does not match world_size", False),
     "scaler_text": (_edit(_set("scaler", {"scale": "big"})), "scaler", False),
-    "bad_saved_lr": (_edit(_set("config", "lr", -1.0)), "config is not valid: lr=-1.0", False),
+    "bad_saved_lr": (_edit(_set("config", "lr", -1.0)), "config.lr = -1.0 is not a valid value (must be positive)",
+                     True),
 }
 
 

@@ -1,6 +1,7 @@
 """--resume: a run stopped at step k and resumed equals the uninterrupted run; what may and may not change."""
 import json
 import random
+import re
 
 import numpy as np
 import pytest
@@ -9,8 +10,8 @@ from click.testing import CliRunner
 
 from cgan.train.checkpoint import load_checkpoint, load_state, save_checkpoint
 from cgan.train.cli import main
-from cgan.train.config import FIELDS
-from cgan.train.resume import FIXED_ON_RESUME, truncate_log
+from cgan.train.config import FIELDS, TrainConfig
+from cgan.train.resume import FIXED_ON_RESUME, ResumeError, resume_config, truncate_log
 from cgan.train.rng_state import capture_rng, restore_rng
 from cgan.train.run_lock import RunLock
 from train_runs import assert_one_line_error
@@ -152,6 +153,25 @@ def test_resume_with_the_run_s_own_recipe_and_seed_goes_on(run_copy):
 
 def test_every_key_fixed_on_resume_is_a_setting():
     assert set(FIXED_ON_RESUME) <= set(FIELDS)
+
+
+def _another_value(key: str, value):
+    """A valid value of setting `key` other than `value`."""
+    choices = FIELDS[key].metadata["choices"]
+    if choices:
+        return next(c for c in choices if c != value)
+    return (not value) if isinstance(value, bool) else value + 1 if isinstance(value, int) else value * 2
+
+
+@pytest.mark.parametrize("key", list(FIXED_ON_RESUME))
+def test_a_refused_change_is_named_with_the_flags_cgan_train_takes(key):
+    saved = TrainConfig().to_dict()
+    with pytest.raises(ResumeError) as refused:
+        resume_config(saved, {}, {key: _another_value(key, saved[key])})
+    refusal = str(refused.value).split(":")[0]  # "cannot resume with --ngf 65 (the run has 64)"
+    named = re.findall(r"--[\w-]+", refusal)
+    flags = {spelling for param in main.params for spelling in (*param.opts, *param.secondary_opts)}
+    assert named and set(named) <= flags, refusal
 
 
 PLANTED = ['[]', 'null', '"step"', '{"step": "2"}', '{"step": true}', '{"step": -1}', '{"step": 1, "G_total": NaN}',

@@ -1,3 +1,6 @@
+import copy
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -119,6 +122,28 @@ def test_checkpoint_reloads_into_identical_nets_and_continues_identically(tmp_pa
         assert torch.equal(F(x), reference.generator("F")(x))
     assert {"name", "generator", "ngf", "norm", "dropout", "padding", "input_nc", "output_nc", "crop_size",
             "domain_x", "domain_y"} <= set(state["config"])
+
+
+def test_state_dict_and_rank_state_carry_a_trainer_over_exactly():
+    config = tiny(colour_match=1.0, colour_pool=64, ema=0.9, dropout=True)  # every section, and dropout's draws
+    a, data = Trainer(config), batches(3)
+    for batch in data[:2]:
+        a.train_step(batch)
+    state, rank = copy.deepcopy(a.state_dict()), a.rank_state(is_main=True)  # state_dict shares a's tensors
+    assert "pools" not in rank and set(a.rank_state(is_main=False)) == {"rng", "pools", "colour_pools"}
+    a.train_step(data[2])
+    b = Trainer(replace(config, seed=7))  # other weights, pools and draws until the load
+    b.load_state_dict(state)
+    b.load_rank_state(rank)
+    b.train_step(data[2])
+    assert (b.step, b.batch_in_epoch) == (a.step, a.batch_in_epoch) == (3, 3)
+    for name in a.nets:
+        for pa, pb in zip(a.nets[name].parameters(), b.nets[name].parameters()):
+            assert torch.equal(pa, pb), name
+    for section in ("pools", "colour_pools"):
+        for domain in ("X", "Y"):
+            assert torch.equal(getattr(a, section)[domain].state_dict()["images"],
+                               getattr(b, section)[domain].state_dict()["images"]), (section, domain)
 
 
 def test_identity_off_skips_identity_forwards():

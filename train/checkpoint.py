@@ -1,13 +1,19 @@
 """The cgan checkpoint: its format, how it is written, checked, read back and restored. Only here.
 
+Where a run's state lives: in the Trainer (train/trainer.py), which gives it as `state_dict()` and,
+for what each process keeps of its own, `rank_state()`. This module wraps both in one versioned dict,
+writes it and checks it on the way back; RunDir (train/run_dir.py) names the file. A batch becomes a
+checkpoint through loop.save -> Session.checkpoint (every rank's rank_state, gathered to rank 0) ->
+checkpoint_state -> RunWriter.write_checkpoint -> save_checkpoint.
+
 A checkpoint is one dict saved with `torch.save`. It holds tensors and plain Python values only,
 so it loads with `torch.load(weights_only=True)`:
 
     format          "cgan-checkpoint"
     version         the format version, FORMAT_VERSION (an int); a newer one is refused
     cgan_version    the cgan release that wrote it (information only)
-    config          the run's TrainConfig as a plain dict; export rebuilds G and F from its
-                    generator, ngf, norm, dropout, padding, input_nc and output_nc
+    config          the run's TrainConfig as a plain dict, read back through make_config (run_config);
+                    it must hold REQUIRED_CONFIG, from which export rebuilds and describes G and F
     nets            {"G", "F", "D_X", "D_Y"}: the state_dict of each bare module (never a DDP wrapper)
     optimizers      {"G": Adam of G and F, "D": Adam of D_X and D_Y}
     schedulers      {"G", "D"}: their learning-rate schedulers
@@ -21,8 +27,8 @@ so it loads with `torch.load(weights_only=True)`:
     world_size      processes that trained; ranks: per rank {"rng": RNG states, "pools" and "colour_pools":
                     (ranks > 0)}
 
-The trainer's sections (nets, optimizers, schedulers, pools) are its dicts of the same names, saved
-entry by entry (TRAINER_SECTIONS); resume checks each entry against what the config builds.
+Between config and world_size lies `Trainer.state_dict()` (train/trainer.py); each entry of `ranks`
+is a `Trainer.rank_state()`. Resume checks each entry against what the config builds.
 precision, scaler, world_size and ranks came with resume and torchrun; files without them still resume.
 
 Export reads format, version, config and nets G and F; resume reads every section. Both check what
@@ -38,28 +44,28 @@ import struct
 import warnings
 import zipfile
 from pathlib import Path
-from typing import Any, Callable, NoReturn
+from typing import Any, NoReturn
 
 import torch
 import torch.nn as nn
 
-from cgan.infer.files import atomic_write, newest
+from cgan.infer.files import atomic_write
 from cgan.infer.metadata import cgan_version
 
-from .config import INT_LIMIT, ConfigError, checked_value, make_config, saved_config, shown
+from .config import INT_LIMIT, ConfigError, TrainConfig, make_config, saved_config, shown
 from .errors import TrainError
-from .networks import create_generator
 from .precision import PRECISIONS
-from .rng_state import capture_rng, restore_rng
+from .rng_state import capture_rng
 from .schedulers import create_scheduler
-from .trainer import Trainer, build_nets, build_optimizers, unwrap
+from .trainer import POOLS, POSITION, Trainer, build_nets, build_optimizers
 
 FORMAT = "cgan-checkpoint"
 FORMAT_VERSION = 1
-POSITION = ("step", "epoch", "batch_in_epoch")  # ints >= 0; epoch_loss_sum is a float
-# The Trainer's dicts of objects with state_dict()/load_state_dict(), saved entry by entry under
-# the same names (its `nets` are saved as bare modules). A new section goes here and in _Check.training.
-TRAINER_SECTIONS = ("optimizers", "schedulers", "pools", "colour_pools")
+GENERATORS = ("G", "F")  # the nets export reads
+# The config keys a checkpoint must hold itself: the generators' shape and what export records of the run.
+# Every other key reads as saved_config says (a setting newer than the file gets its earlier value).
+REQUIRED_CONFIG = ("generator", "ngf", "norm", "dropout", "input_nc", "output_nc", "crop_size", "domain_x",
+                   "domain_y")
 
 # What torch.load(weights_only=True) raises on bytes it cannot read: its zip reader, restricted
 # unpickler and tensor rebuilders each have their own (tests/test_fuzz_checkpoint.py flips and cuts
@@ -74,29 +80,11 @@ class CheckpointError(TrainError, ValueError):
 
 
 # --- writing -----------------------------------------------------------------------------------
-def rank_state(trainer: Trainer, is_main: bool) -> dict[str, Any]:
-    """What each process adds: its RNG states, and its own image and pixel pools on ranks other than 0."""
-    mine: dict[str, Any] = {"rng": capture_rng()}
-    if not is_main:
-        mine["pools"] = _states(trainer.pools)
-        mine["colour_pools"] = _states(trainer.colour_pools)
-    return mine
-
-
 def checkpoint_state(trainer: Trainer, ranks: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """The whole checkpoint of `trainer`; `ranks` holds every process's `rank_state` (default: this one's)."""
-    ranks = ranks if ranks is not None else [rank_state(trainer, is_main=True)]
-    return {
-        "format": FORMAT, "version": FORMAT_VERSION, "cgan_version": cgan_version(),
-        "config": trainer.config.to_dict(),
-        "nets": {name: unwrap(net).state_dict() for name, net in trainer.nets.items()},
-        **{section: _states(getattr(trainer, section)) for section in TRAINER_SECTIONS},
-        "averages": _states(trainer.averages),
-        "step": trainer.step, "epoch": trainer.epoch, "batch_in_epoch": trainer.batch_in_epoch,
-        "epoch_loss_sum": trainer.epoch_loss_sum,
-        "precision": trainer.amp.precision.name, "scaler": trainer.amp.state_dict(),
-        "world_size": len(ranks), "ranks": ranks,
-    }
+    """The whole checkpoint of `trainer`; `ranks` holds every process's `trainer.rank_state` (default: this one's)."""
+    ranks = ranks if ranks is not None else [trainer.rank_state(is_main=True)]
+    return {"format": FORMAT, "version": FORMAT_VERSION, "cgan_version": cgan_version(),
+            "config": trainer.config.to_dict(), **trainer.state_dict(), "world_size": len(ranks), "ranks": ranks}
 
 
 def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
@@ -142,79 +130,45 @@ def load_checkpoint(path: str | os.PathLike, resume: bool = False) -> dict[str, 
     """Load a cgan checkpoint and check it: what export needs, or with `resume`, every section."""
     state = load_state(path)
     check = _Check(path)
-    check.header(state)
-    check.generators(state)
+    config = check.header(state)
+    check.generators(state, config)
     if resume:
-        check.training(state)
+        check.training(state, config)
     return state
+
+
+def run_config(state: dict[str, Any]) -> TrainConfig:
+    """The config a loaded checkpoint's run trained with (make_config of its saved values: saved_config says
+    how a run saved before a setting existed reads); raises ConfigError."""
+    return make_config(saved_config(state["config"]))
 
 
 def generator_from_checkpoint(state: dict[str, Any], which: str) -> nn.Module:
     """Rebuild generator `which` ("G": X->Y or "F": Y->X) from a loaded cgan checkpoint, in eval mode."""
-    if which not in ("G", "F"):
+    if which not in GENERATORS:
         raise ValueError(f"unknown generator {which!r}; choose G or F")
-    net = _generator(state["config"], which)
+    net = build_nets(run_config(state), [which])[which]
     averages = state.get("averages") or {}
     net.load_state_dict(averages[which]["net"] if which in averages else state["nets"][which])
     return net.eval()
 
 
-def latest_run(runs_dir: str | os.PathLike) -> Path | None:
-    """The run folder under `runs_dir` whose checkpoints/latest.pt is newest; None when none has one."""
-    checkpoint = newest(Path(runs_dir).glob("*/checkpoints/latest.pt"))
-    return checkpoint.parent.parent if checkpoint else None
-
-
 # --- restoring ---------------------------------------------------------------------------------
 def restore_checkpoint(trainer: Trainer, state: dict[str, Any], rank: int = 0, world_size: int = 1) -> list[str]:
-    """Put a checkpoint (checked by `load_checkpoint(..., resume=True)`) back into `trainer`: nets,
-    optimizers, schedulers, pools, position, grad scaler, and this rank's RNG states.
+    """Put a checkpoint (checked by `load_checkpoint(..., resume=True)`) back into `trainer`: its state,
+    and this rank's RNG states and pools.
 
     Returns notes for the start line: with another number of processes than the run had, ranks
     keep their fresh seeds and pools.
     """
-    for name, net in trainer.nets.items():
-        unwrap(net).load_state_dict(state["nets"][name])
-    for section in TRAINER_SECTIONS:
-        saved = state.get(section, {})  # checked before; colour pools are absent where the run kept none
-        for name, obj in getattr(trainer, section).items():
-            if name in saved:
-                obj.load_state_dict(saved[name])
-    trainer.apply_rates()
-    for name, average in trainer.averages.items():
-        if name in (state.get("averages") or {}):
-            average.load_state_dict(state["averages"][name])
-        else:  # the run kept no average so far: start one from the current weights
-            average.net.load_state_dict(unwrap(trainer.nets[name]).state_dict())
-    trainer.step, trainer.epoch, trainer.batch_in_epoch = (int(state[k]) for k in POSITION)
-    trainer.epoch_loss_sum = float(state["epoch_loss_sum"])
-    if state.get("precision") == trainer.amp.precision.name:
-        trainer.amp.load_state_dict(state.get("scaler") or {})
+    trainer.load_state_dict(state)
     ranks = state.get("ranks")
     if not ranks:
         return []
     if len(ranks) != world_size:
         return [f"resumed with {world_size} processes where the run had {len(ranks)}: random streams start afresh"]
-    restore_rng(ranks[rank]["rng"])
-    for section in ("pools", "colour_pools"):
-        saved = ranks[rank].get(section, {})
-        for name, pool in getattr(trainer, section).items():
-            if name in saved:
-                pool.load_state_dict(saved[name])
+    trainer.load_rank_state(ranks[rank])
     return []
-
-
-def _states(objects: dict[str, Any]) -> dict[str, Any]:
-    return {name: obj.state_dict() for name, obj in objects.items()}
-
-
-def _generator(config: dict[str, Any], which: str) -> nn.Module:
-    in_nc, out_nc = (config["input_nc"], config["output_nc"])
-    if which == "F":
-        in_nc, out_nc = out_nc, in_nc
-    return create_generator(config["generator"], input_nc=in_nc, output_nc=out_nc, ngf=config["ngf"],
-                            norm=config["norm"], dropout=config["dropout"], padding=config.get("padding", "reflect"),
-                            residual=config.get("residual", False), pointwise=config.get("pointwise", False))
 
 
 # --- checking ----------------------------------------------------------------------------------
@@ -229,7 +183,8 @@ class _Check:
         raise CheckpointError(f"{self.path}: not a usable cgan checkpoint ({where} {what}); it is damaged or was "
                               "not written by cgan-train: use another checkpoint (e.g. an epoch_NNN.pt)")
 
-    def header(self, state: Any) -> None:
+    def header(self, state: Any) -> TrainConfig:
+        """The format, its version and the saved config; returns the config."""
         if not isinstance(state, dict) or state.get("format") != FORMAT:
             raise CheckpointError(f"{self.path}: not a cgan checkpoint (for an official pytorch-CycleGAN file, "
                                   "use `cgan-export --checkpoint FILE --generator NAME`)")
@@ -239,29 +194,26 @@ class _Check:
                                   f"reads ({FORMAT_VERSION}); upgrade cgan to use it")
         if version != FORMAT_VERSION or not _is_int(version):
             self.fail("version", f"is {shown(version)}, format version {FORMAT_VERSION} expected")
-        config = state.get("config")
-        if not isinstance(config, dict):
-            self.fail("config", "is missing")
-        model = {key: _takes(key) for key in ("generator", "ngf", "norm", "dropout", "input_nc", "output_nc")}
-        optional = {**{key: _takes(key) for key in ("padding", "crop_size", "residual", "pointwise")},
-                    "domain_x": lambda v: isinstance(v, str), "domain_y": lambda v: isinstance(v, str)}
-        for key in model:
-            if key not in config:
-                self.fail(f"config.{key}", "is missing")
-        for key, ok in {**model, **optional}.items():
-            if key in config and not ok(config[key]):
-                self.fail(f"config.{key}", f"= {shown(config[key])} is not a valid value")
+        saved = self.dict_at(state, "config")
+        missing = next((key for key in REQUIRED_CONFIG if key not in saved), None)
+        if missing:
+            self.fail(f"config.{missing}", "is missing")
+        try:
+            return run_config(state)
+        except ConfigError as e:
+            if e.key is None:
+                self.fail("config", f"is not valid: {e}")
+            self.fail(f"config.{e.key}", f"= {shown(e.value)} is not a valid value ({e.problem})")
 
-    def generators(self, state: dict[str, Any]) -> None:
-        nets = state.get("nets")
-        if not isinstance(nets, dict):
-            self.fail("nets", "is missing")
-        for which in ("G", "F"):
-            with torch.device("meta"):
-                expected = _generator(state["config"], which).state_dict()
-            averages = state.get("averages", {})
-            if not isinstance(averages, dict):
-                self.fail("averages", "is not a dict")
+    def generators(self, state: dict[str, Any], config: TrainConfig) -> None:
+        """The weights export reads: G and F, or their weight averages where the run kept them."""
+        nets = self.dict_at(state, "nets")
+        averages = state.get("averages", {})
+        if not isinstance(averages, dict):
+            self.fail("averages", "is not a dict")
+        with torch.device("meta"):
+            built = build_nets(config, GENERATORS)
+        for which, net in built.items():
             found = {which: nets.get(which)}
             if which in averages:
                 average = averages[which]
@@ -269,34 +221,31 @@ class _Check:
                     self.fail(f"averages.{which}", "is not a weight average")
                 found[f"average of {which}"] = average.get("net")
             for name, weights in found.items():
-                problem = _mismatch(weights, expected)
+                problem = _mismatch(weights, net.state_dict())
                 if problem:
                     raise CheckpointError(f"{self.path}: generator {name} cannot be rebuilt from it ({problem}); "
                                           "the file does not fit its own config: use another checkpoint")
 
-    def training(self, state: dict[str, Any]) -> None:
+    def training(self, state: dict[str, Any], config: TrainConfig) -> None:
         """Every section resume reads, against a trainer built on the meta device from the saved config."""
-        try:
-            config = make_config(saved_config(state["config"]))
-        except ConfigError as e:
-            self.fail("config", f"is not valid: {e}")
         with torch.device("meta"):
             nets = build_nets(config)
             optimizers = build_optimizers(nets, config)
             schedulers = {name: create_scheduler(opt, config) for name, opt in optimizers.items()}
         for name, net in nets.items():
-            problem = _mismatch(self.section(state, "nets").get(name), net.state_dict())
+            problem = _mismatch(self.dict_at(state, "nets").get(name), net.state_dict())
             if problem:
                 self.fail(f"nets.{name}:", problem)
         for name, opt in optimizers.items():
-            self.optimizer(f"optimizers.{name}", self.section(state, "optimizers").get(name), opt)
+            self.optimizer_state(f"optimizers.{name}", self.dict_at(state, "optimizers").get(name), opt)
         for name, scheduler in schedulers.items():
-            self.like(f"schedulers.{name}", self.section(state, "schedulers").get(name), scheduler.state_dict())
+            self.same_structure(f"schedulers.{name}", self.dict_at(state, "schedulers").get(name),
+                                scheduler.state_dict())
         channels = {"X": config.input_nc, "Y": config.output_nc}
-        pool_sections = ("pools", "colour_pools") if config.colour_match else ("pools",)
+        pool_sections = POOLS if config.colour_match else ("pools",)
         for section in pool_sections:
             for domain in channels:
-                self.pool(f"{section}.{domain}", self.section(state, section).get(domain), channels[domain])
+                self.pool_state(f"{section}.{domain}", self.dict_at(state, section).get(domain), channels[domain])
         for key in POSITION:
             if not (_is_int(state.get(key)) and 0 <= state[key] <= INT_LIMIT):
                 self.fail(key, f"= {shown(state.get(key))} is not a count")
@@ -312,25 +261,25 @@ class _Check:
             return
         if not isinstance(ranks, list) or not ranks or state.get("world_size") != len(ranks):
             self.fail("ranks", "does not match world_size")
-        for i, mine in enumerate(ranks):
-            if not isinstance(mine, dict):
+        for i, rank in enumerate(ranks):
+            if not isinstance(rank, dict):
                 self.fail(f"ranks[{i}]", "is not a dict")
-            self.rng(f"ranks[{i}].rng", mine.get("rng"))
-            for section in (s for s in pool_sections if s in mine):
+            self.rng_states(f"ranks[{i}].rng", rank.get("rng"))
+            for section in (s for s in pool_sections if s in rank):
                 for domain in channels:
-                    self.pool(f"ranks[{i}].{section}.{domain}", self.section(mine, section).get(domain),
-                              channels[domain])
+                    self.pool_state(f"ranks[{i}].{section}.{domain}", self.dict_at(rank, section).get(domain),
+                                    channels[domain])
 
-    def rng(self, where: str, found: Any) -> None:
+    def rng_states(self, where: str, found: Any) -> None:
         """What `capture_rng` saved, with values that `restore_rng` accepts."""
         if not isinstance(found, dict) or not {"python", "numpy", "torch"} <= set(found) <= {"python", "numpy",
                                                                                              "torch", "cuda"}:
             self.fail(where, "is not a set of RNG states")
         expected = capture_rng()
-        expected["python"][2] = None  # Python's cached gauss: None or a float (`like` takes either)
-        self.like(f"{where}.python", found["python"], expected["python"])
-        self.like(f"{where}.numpy", found["numpy"], expected["numpy"])
-        self.like(f"{where}.torch", found["torch"], expected["torch"])
+        expected["python"][2] = None  # Python's cached gauss: None or a float (`same_structure` takes either)
+        self.same_structure(f"{where}.python", found["python"], expected["python"])
+        self.same_structure(f"{where}.numpy", found["numpy"], expected["numpy"])
+        self.same_structure(f"{where}.torch", found["torch"], expected["torch"])
         words = [*found["python"][1], *found["numpy"][1]]
         if not all(_is_int(w) and 0 <= w < 2**32 for w in words) or not 0 <= found["python"][1][-1] <= 624 \
                 or not (_is_int(found["numpy"][2]) and 0 <= found["numpy"][2] <= 624):
@@ -339,17 +288,18 @@ class _Check:
         if not (isinstance(cuda, list) and all(isinstance(t, torch.Tensor) and t.dtype == torch.uint8 for t in cuda)):
             self.fail(f"{where}.cuda", "is not a list of CUDA RNG states")
 
-    def section(self, state: dict[str, Any], name: str) -> dict[str, Any]:
+    def dict_at(self, state: dict[str, Any], name: str) -> dict[str, Any]:
+        """state[name], which must be a dict."""
         value = state.get(name)
         if not isinstance(value, dict):
             self.fail(name, "is missing")
         return value
 
-    def optimizer(self, where: str, found: Any, optimizer: torch.optim.Optimizer) -> None:
+    def optimizer_state(self, where: str, found: Any, optimizer: torch.optim.Optimizer) -> None:
         expected = optimizer.state_dict()
         if not isinstance(found, dict) or set(found) != {"state", "param_groups"}:
             self.fail(where, "is not an optimizer's state")
-        self.like(f"{where}.param_groups", found["param_groups"], expected["param_groups"])
+        self.same_structure(f"{where}.param_groups", found["param_groups"], expected["param_groups"])
         shapes = {i: p.shape for i, p in enumerate(p for g in optimizer.param_groups for p in g["params"])}
         if not isinstance(found["state"], dict):
             self.fail(f"{where}.state", "is not a dict")
@@ -363,7 +313,7 @@ class _Check:
                     self.fail(f"{where}.state[{index}].{key}", f"has shape {list(value.shape)}, "
                               f"{list(shapes[index])} expected")
 
-    def pool(self, where: str, found: Any, channels: int) -> None:
+    def pool_state(self, where: str, found: Any, channels: int) -> None:
         if not isinstance(found, dict) or set(found) != {"size", "images", "rng"}:
             self.fail(where, "is not an image pool's state")
         size, images, rng = found["size"], found["images"], found["rng"]
@@ -372,9 +322,9 @@ class _Check:
         if not (isinstance(images, torch.Tensor) and images.dtype == torch.float32 and (
                 images.numel() == 0 or images.dim() == 4 and images.shape[0] <= size and images.shape[1] == channels)):
             self.fail(f"{where}.images", f"are not up to {size} float32 images of {channels} channels")
-        self.like(f"{where}.rng", rng, torch.Generator().get_state())
+        self.same_structure(f"{where}.rng", rng, torch.Generator().get_state())
 
-    def like(self, where: str, found: Any, expected: Any) -> None:
+    def same_structure(self, where: str, found: Any, expected: Any) -> None:
         """`found` has the structure of `expected`: the same dict keys and list lengths, tensors of the
         same shape and dtype, numbers where numbers are, strings where strings are."""
         if isinstance(expected, torch.Tensor):
@@ -384,12 +334,12 @@ class _Check:
             if not isinstance(found, dict) or set(found) != set(expected):
                 self.fail(where, f"does not hold the entries {sorted(map(str, expected))}")
             for key in expected:
-                self.like(f"{where}.{key}", found[key], expected[key])
+                self.same_structure(f"{where}.{key}", found[key], expected[key])
         elif isinstance(expected, (list, tuple)):
             if not isinstance(found, (list, tuple)) or len(found) != len(expected):
                 self.fail(where, f"is not a list of {len(expected)}")
             for i, (a, b) in enumerate(zip(found, expected)):
-                self.like(f"{where}[{i}]", a, b)
+                self.same_structure(f"{where}[{i}]", a, b)
         elif isinstance(expected, (bool, str)):
             if type(found) is not type(expected):
                 self.fail(where, f"is not a {type(expected).__name__}")
@@ -422,14 +372,3 @@ def _is_int(value: Any) -> bool:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _takes(key: str) -> Callable[[Any], bool]:
-    """Whether a value is one the config field `key` takes (its type, range and choices)."""
-    def ok(value: Any) -> bool:
-        try:
-            checked_value(key, value)
-        except ConfigError:
-            return False
-        return True
-    return ok

@@ -6,12 +6,13 @@ from click.core import ParameterSource
 
 from cgan.infer.options import Integer, Number
 
-from .config import BUILTIN_DEFAULTS, FIELDS, RECIPES, TrainConfig, load_config_file, make_config, value_type
+from .config import BUILTIN_DEFAULTS, FIELDS, RECIPES, TrainConfig, flag, load_config_file, make_config, value_type
 from .distributed import dist_env, exit_after_peer_failure, exit_at_once, peer_failure_message
 from .errors import TrainError
 from .known_answer import KnownAnswerDataset, format_report
 from .loop import StoppedAtStart, run_training
 from .resume import find_run, resuming
+from .run_dir import RunDir
 from .signals import resume_command
 
 DEFAULTS = TrainConfig()
@@ -34,11 +35,9 @@ def _help(text: str, key: str) -> str:
 def config_option(key: str):
     """The flag of one config field: `--ngf`, `--dropout/--no-dropout`, or the field's own `flag`.
     No click default, so a value given on the command line is known to be given."""
-    meta, (kind, _) = FIELDS[key].metadata, value_type(key)
-    dashed = key.replace("_", "-")
-    flag = meta["flag"] or (f"--{dashed}/--no-{dashed}" if kind is bool else f"--{dashed}")
+    meta, (kind, _), spelling = FIELDS[key].metadata, value_type(key), flag(key)
     if kind is bool:
-        kw = {} if "/" in flag else {"is_flag": True}
+        kw = {} if "/" in spelling else {"is_flag": True}
     elif meta["path"]:
         kw = {"type": PATH_TYPES[meta["path"]]}
     elif kind is str and meta["choices"]:
@@ -46,7 +45,7 @@ def config_option(key: str):
     else:
         # int choices (input_nc) and ranges are checked with the config, as for files
         kw = {"type": NUMBER_TYPES.get(kind, kind)}
-    return click.option(flag, key, default=None, help=_help(meta["help"], key), show_default=False, **kw)
+    return click.option(spelling, key, default=None, help=_help(meta["help"], key), show_default=False, **kw)
 
 
 def config_options(command):
@@ -81,8 +80,8 @@ def main(ctx: click.Context, config_file: str | None, resume: str | None, **para
             config = make_config(file_values, overrides, builtin_domains=KnownAnswerDataset.domains)
             result = run_training(config, name_given="name" in overrides, echo=click.echo)
         else:
-            path = find_run(resume, overrides.get("name"), overrides.get("runs_dir") or DEFAULTS.runs_dir)
-            with resuming(path, file_values, overrides, lock=dist_env().is_main) as resumed:
+            run = find_run(resume, overrides.get("name"), overrides.get("runs_dir") or DEFAULTS.runs_dir)
+            with resuming(run, file_values, overrides, lock=dist_env().is_main) as resumed:
                 result = run_training(resumed.config, echo=click.echo, resume=resumed)
     except TrainError as e:
         raise click.ClickException(str(e)) from None
@@ -95,9 +94,10 @@ def main(ctx: click.Context, config_file: str | None, resume: str | None, **para
         exit_after_peer_failure(f"Error: {message}")
     if result.path is None:  # a torchrun process other than the main one: it wrote nothing
         exit_at_once(0)
+    run = RunDir(result.path)
     if result.stopped_by:
         click.echo(f"cgan-train: stopped by {result.stopped_by} at step {result.steps}; checkpoint saved in "
-                   f"{result.path / 'checkpoints' / 'latest.pt'}")
+                   f"{run.latest_checkpoint}")
         click.echo(f"resume with: {resume_command(result.path)}")
         return
     if result.known_answer is not None:
@@ -106,5 +106,10 @@ def main(ctx: click.Context, config_file: str | None, resume: str | None, **para
     resumed = f" (this process: steps {result.first_step + 1}-{result.steps})" if result.first_step else ""
     click.echo(f"cgan-train: done, {result.steps_run} steps{resumed} in {minutes}m{seconds:02d}s "
                f"({result.steps_run / max(result.seconds, 1e-9):.2f} step/s). Run dir {result.path}: "
-               f"checkpoints/latest.pt, samples/, loss_curve.png, index.html")
+               f"{', '.join(_within(run, run.latest_checkpoint, run.samples, run.loss_curve, run.index_page))}")
     click.echo("next: cgan-export --gen G")
+
+
+def _within(run: RunDir, *paths) -> list[str]:
+    """`paths` as named inside the run folder, a folder with a trailing slash (samples/)."""
+    return [p.relative_to(run.path).as_posix() + ("/" if p.is_dir() else "") for p in paths]

@@ -19,15 +19,15 @@ from .data import UnalignedDataset, build_loader, check_batchable, start_epoch
 from .distributed import DistEnv, any_rank, shutdown_distributed
 from .evaluation import heldout_set
 from .known_answer import KnownAnswerDataset, known_answer_report
-from .networks import create_discriminator, create_generator, input_problem, side_multiple, smallest_side
+from .networks import input_problem, side_multiple, smallest_side
 from .pace import Pace
 from .preprocess import CROPPING, Preprocess, round_to_multiple
 from .resume import Resume, truncate_log
-from .run_dir import RunDir, claim_run_dir, remove_unused_run
+from .run_dir import RunDir, RunWriter
 from .run_lock import RunLock
 from .session import Session, start_session
 from .signals import StopRequest
-from .trainer import Trainer, unwrap
+from .trainer import Trainer, build_nets, unwrap
 
 PROGRESS_TERMS = ("G_total", "cycle_X", "cycle_Y", "D_X", "D_Y")
 BUILTIN_LENGTH = 1000  # pictures per domain of the built-in dataset, unless --max-dataset-size says
@@ -44,7 +44,7 @@ def total_steps(config: TrainConfig, loader: DataLoader) -> int:
     return min(total, config.max_steps) if config.max_steps else total
 
 
-def fit(trainer: Trainer, loader: DataLoader, run: RunDir | None, session: Session, progress: bool = True,
+def fit(trainer: Trainer, loader: DataLoader, run: RunWriter | None, session: Session, progress: bool = True,
         echo: Callable[[str], None] = print) -> bool:
     """Train from wherever `trainer` stands to the end of the schedule (or --max-steps, or a stop signal).
 
@@ -103,7 +103,7 @@ def fit(trainer: Trainer, loader: DataLoader, run: RunDir | None, session: Sessi
     return stopped
 
 
-def save(trainer: Trainer, run: RunDir | None, session: Session, epoch_end: bool) -> None:
+def save(trainer: Trainer, run: RunWriter | None, session: Session, epoch_end: bool) -> None:
     """Write a checkpoint on the main process; every process takes part (each rank's RNG state goes in)."""
     state = session.checkpoint(trainer)
     if run is not None:
@@ -166,11 +166,9 @@ def check_nets_fit(c: TrainConfig) -> None:
     the meta device: no memory, no compute."""
     if c.data and c.preprocess not in CROPPING:
         return  # image sizes vary; only a cropped size is known in advance
-    size, multiple = c.crop_size, side_multiple(c.generator)
     with torch.device("meta"):
-        generator = create_generator(c.generator, c.input_nc, c.output_nc, c.ngf, c.norm, c.dropout,
-                                     padding=c.padding, residual=c.residual, pointwise=c.pointwise)
-        discriminator = create_discriminator(c.discriminator, c.input_nc, c.ndf, c.n_layers, c.norm)
+        generator, discriminator = build_nets(c, ("G", "D_X")).values()
+    size, multiple = c.crop_size, generator.side_multiple
     if size % multiple:
         problem = f"is not a multiple of {multiple}, which generator {c.generator} needs"
     else:
@@ -199,11 +197,11 @@ def run_training(config: TrainConfig, name_given: bool = False, echo: Callable[[
     """
     cores = cores_now()
     workers = loader_workers(config.workers, cores)
-    path, run, started = None, None, False
+    run_dir, run, started = None, None, False
 
     def remove_if_unused(exc_type, *_) -> None:  # a new run that ends before its first step leaves nothing
         if exc_type is not None and not started:
-            remove_unused_run(path)
+            run_dir.remove_if_unused()
 
     with contextlib.ExitStack() as cleanup:
         cleanup.callback(torch.set_num_threads, torch.get_num_threads())
@@ -221,11 +219,11 @@ def run_training(config: TrainConfig, name_given: bool = False, echo: Callable[[
         heldout = heldout_set(config) if env.is_main else None
         if env.is_main:
             if resume is None:
-                config, path = claim_run_dir(config, name_given)
+                config, run_dir = RunDir.claim(config, name_given)
                 cleanup.push(remove_if_unused)
-                cleanup.enter_context(RunLock(path))
+                cleanup.enter_context(RunLock(run_dir.path))
             else:
-                path = resume.path
+                run_dir = resume.run
         trainer = session.build_trainer(config)
         if resume is not None and resume.state is not None:
             session.restore(trainer, resume.state)
@@ -236,9 +234,9 @@ def run_training(config: TrainConfig, name_given: bool = False, echo: Callable[[
                 echo(f"cgan-train: {fitted}")
         if env.is_main:
             if resume is not None:
-                for log in ("log.jsonl", "eval.jsonl"):
-                    truncate_log(path / log, trainer.step)
-            run = RunDir(path, config, heldout)
+                for log in (run_dir.log_file, run_dir.eval_file):
+                    truncate_log(log, trainer.step)
+            run = RunWriter(run_dir, config, heldout)
             cleanup.callback(run.close)
             run.write_config()
         steps = total_steps(config, loader)
@@ -247,11 +245,11 @@ def run_training(config: TrainConfig, name_given: bool = False, echo: Callable[[
         if run is not None:
             if resume is not None:
                 changed = f"; changed: {', '.join(resume.changes)}" if resume.changes else ""
-                echo(f"cgan-train: resuming {path} at step {trainer.step} (epoch {trainer.epoch}, "
+                echo(f"cgan-train: resuming {run_dir.path} at step {trainer.step} (epoch {trainer.epoch}, "
                      f"batch {trainer.batch_in_epoch}){changed}")
             echo(f"cgan-train: device {session.device}, {session.describe(config.batch_size)}, "
                  f"X '{config.domain_x}' {dataset.sizes[0]} images, Y '{config.domain_y}' {dataset.sizes[1]} images, "
-                 f"{batches_per_epoch(loader)} steps/epoch, {steps} steps, run dir {path}")
+                 f"{batches_per_epoch(loader)} steps/epoch, {steps} steps, run dir {run_dir.path}")
         start, started, first_step = time.perf_counter(), True, trainer.step
         stopped = fit(trainer, loader, run, session, progress, echo)
         known = None
@@ -261,4 +259,5 @@ def run_training(config: TrainConfig, name_given: bool = False, echo: Callable[[
             run.write_known_answer(known)
             run.write_report()
     seconds = time.perf_counter() - start
-    return RunResult(path, config, trainer.step, seconds, known, stop.signal_name if stopped else None, first_step)
+    return RunResult(run_dir.path if run_dir else None, config, trainer.step, seconds, known,
+                     stop.signal_name if stopped else None, first_step)

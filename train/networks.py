@@ -1,7 +1,7 @@
 """Registries of generators and discriminators (name -> builder) and the two public doors."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
 from typing import Callable
 
 import torch
@@ -12,23 +12,13 @@ from .generators import EncoderDecoderGenerator, ResnetGenerator, UnetGenerator
 from .layers import init_weights
 
 
-@dataclass(frozen=True)
-class GeneratorEntry:
-    build: Callable[..., nn.Module]  # (input_nc, output_nc, ngf, norm, dropout, padding) -> module
-    side_multiple: int  # input height and width must be a multiple of this
-
-
-GENERATORS: dict[str, GeneratorEntry] = {
-    "resnet_9blocks": GeneratorEntry(
-        lambda i, o, ngf, norm, dropout, padding: ResnetGenerator(i, o, ngf, norm, dropout, 9, padding), 4),
-    "resnet_6blocks": GeneratorEntry(
-        lambda i, o, ngf, norm, dropout, padding: ResnetGenerator(i, o, ngf, norm, dropout, 6, padding), 4),
-    "unet_256": GeneratorEntry(
-        lambda i, o, ngf, norm, dropout, padding: UnetGenerator(i, o, ngf, norm, dropout, 8), 256),
-    "unet_128": GeneratorEntry(
-        lambda i, o, ngf, norm, dropout, padding: UnetGenerator(i, o, ngf, norm, dropout, 7), 128),
-    "encoder_decoder": GeneratorEntry(
-        lambda i, o, ngf, norm, dropout, padding: EncoderDecoderGenerator(i, o, ngf, norm, dropout), 256),
+# Builders take (input_nc, output_nc, ngf, norm, dropout, padding); each net carries its side_multiple.
+GENERATORS: dict[str, Callable[..., nn.Module]] = {
+    "resnet_9blocks": lambda i, o, ngf, norm, dropout, padding: ResnetGenerator(i, o, ngf, norm, dropout, 9, padding),
+    "resnet_6blocks": lambda i, o, ngf, norm, dropout, padding: ResnetGenerator(i, o, ngf, norm, dropout, 6, padding),
+    "unet_256": lambda i, o, ngf, norm, dropout, padding: UnetGenerator(i, o, ngf, norm, dropout, 8),
+    "unet_128": lambda i, o, ngf, norm, dropout, padding: UnetGenerator(i, o, ngf, norm, dropout, 7),
+    "encoder_decoder": lambda i, o, ngf, norm, dropout, padding: EncoderDecoderGenerator(i, o, ngf, norm, dropout),
 }
 
 # Builders take (input_nc, ndf, n_layers, norm).
@@ -63,8 +53,14 @@ def discriminator_name(name: str) -> str:
 
 
 def side_multiple(generator: str) -> int:
-    """The multiple a generator's input height and width must respect."""
-    return GENERATORS[generator_name(generator)].side_multiple
+    """The multiple a generator's input height and width must respect, as its class says."""
+    return _side_multiple(generator_name(generator))
+
+
+@functools.cache
+def _side_multiple(name: str) -> int:
+    with torch.device("meta"):  # a net of one filter, without memory or compute
+        return GENERATORS[name](1, 1, 1, "instance", False, "reflect").side_multiple
 
 
 def input_problem(net: nn.Module, channels: int, height: int, width: int) -> str | None:
@@ -95,9 +91,7 @@ def create_generator(name: str, input_nc: int = 3, output_nc: int = 3, ngf: int 
                      pointwise: bool = False) -> nn.Module:
     """Build and initialize a registered generator; `residual`: output = input + a learned change,
     starting as the identity, with a per-pixel colour map when `pointwise` (generators.Generator)."""
-    entry = GENERATORS[generator_name(name)]
-    net = entry.build(input_nc, output_nc, ngf, norm, dropout, padding)
-    net.side_multiple = entry.side_multiple
+    net = GENERATORS[generator_name(name)](input_nc, output_nc, ngf, norm, dropout, padding)
     init_weights(net, init, init_gain)
     if residual:
         net.make_residual(input_nc, output_nc, pointwise)

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from .checkpoint import latest_run, load_checkpoint
-from .config import TrainConfig, load_config_file, make_config, saved_config
+from .checkpoint import load_checkpoint
+from .config import TrainConfig, flag, load_config_file, make_config, saved_config
 from .errors import TrainError
 from .report import log_record, write_bytes_atomic
-from .run_dir import refuse_links
+from .run_dir import RunDir
 from .run_lock import RunLock
 
 # Keys that cannot change on resume, with why: a change would not fit the saved nets, optimizer
@@ -38,6 +38,7 @@ FIXED_ON_RESUME: dict[str, str] = {
         "recipe",              # its defaults apply to a new run only: the saved values stay
         "seed",                # the data order and random streams the checkpoint continues
         "init", "init_gain",   # the saved weights are no longer the initial ones
+        "colour_fit",          # the colour maps' start, fitted before the first step
     ), STARTED),
 }
 NOT_COMPARED = ("name", "runs_dir")
@@ -49,38 +50,37 @@ class ResumeError(TrainError, ValueError):
 
 @dataclass
 class Resume:
-    path: Path                    # the run directory
+    run: RunDir                   # the run directory
     config: TrainConfig           # the saved config with this command's options applied
     state: dict[str, Any] | None  # its latest checkpoint; None when it has none yet (starts at step 0)
     changes: list[str]            # "epochs 6 -> 10", for the start line
 
 
-def find_run(resume: str, name: str | None, runs_dir: str) -> Path:
+def find_run(resume: str, name: str | None, runs_dir: str) -> RunDir:
     """`--resume DIR`, or `--resume` with `--name` (under --runs-dir), or bare `--resume`: the most recent run."""
     if resume:
-        path = Path(resume)
+        run = RunDir(resume)
     elif name:
-        path = Path(runs_dir) / name
+        run = RunDir(Path(runs_dir) / name)
     else:
-        path = latest_run(runs_dir)
-        if path is None:
+        run = RunDir.latest(runs_dir)
+        if run is None:
             raise ResumeError(f"--resume: no run with a checkpoint under {runs_dir}/; name one: --resume runs/NAME")
-    if not (path / "config.json").is_file():
-        raise ResumeError(f"--resume {path}: not a run directory (no config.json); runs are folders like runs/NAME")
-    return path
-
-
-def _flag(key: str) -> str:
-    return "--" + key.replace("_", "-")
+    if not run.config_file.is_file():
+        raise ResumeError(f"--resume {run.path}: not a run directory (no {run.config_file.name}); runs are folders "
+                          "like runs/NAME")
+    return run
 
 
 def _change(key: str, new: Any, saved: Any) -> str:
     """A refused change as a user would type it: `--ngf 8 (the run has 4)`, `--no-residual (the run
     has --residual)`."""
+    spelling = flag(key)
     if isinstance(new, bool):
-        switch = {True: _flag(key), False: _flag(f"no_{key}")}
+        on, _, off = spelling.partition("/")
+        switch = {True: on, False: off or f"no {on}"}  # a switch alone (--no-flip) has no spelling for off
         return f"{switch[new]} (the run has {switch[bool(saved)]})"
-    return f"{_flag(key)} {new} (the run has {saved})"
+    return f"{spelling} {new} (the run has {saved})"
 
 
 def resume_config(saved: Mapping[str, Any], file_values: Mapping[str, Any],
@@ -98,22 +98,22 @@ def resume_config(saved: Mapping[str, Any], file_values: Mapping[str, Any],
 
 
 @contextlib.contextmanager
-def resuming(path: Path, file_values: Mapping[str, Any], overrides: Mapping[str, Any],
+def resuming(run: RunDir, file_values: Mapping[str, Any], overrides: Mapping[str, Any],
              lock: bool = True) -> Iterator[Resume]:
     """`with resuming(path, ...) as resume: run_training(resume.config, resume=resume)`: holds the run's
     lock (`lock`: on the main process) from before its checkpoint is read until the block ends."""
-    with RunLock(path) if lock else contextlib.nullcontext():
-        refuse_links(path)
-        yield load_resume(path, file_values, overrides)
+    with RunLock(run.path) if lock else contextlib.nullcontext():
+        run.refuse_links()
+        yield load_resume(run, file_values, overrides)
 
 
-def load_resume(path: Path, file_values: Mapping[str, Any], overrides: Mapping[str, Any]) -> Resume:
+def load_resume(run: RunDir, file_values: Mapping[str, Any], overrides: Mapping[str, Any]) -> Resume:
     """The config to continue with and the run's latest checkpoint (or None before the first one)."""
-    latest = path / "checkpoints" / "latest.pt"
+    latest = run.latest_checkpoint
     state = load_checkpoint(latest, resume=True) if latest.exists() else None
-    saved = state["config"] if state is not None else load_config_file(path / "config.json")
+    saved = state["config"] if state is not None else load_config_file(run.config_file)
     config, changes = resume_config(saved_config(saved), file_values, overrides)
-    return Resume(path, config, state, changes)
+    return Resume(run, config, state, changes)
 
 
 def truncate_log(log_path: Path, step: int) -> None:

@@ -1,6 +1,6 @@
 """One training per run directory: a lock file that a second training into the same directory respects.
 
-The lock is an OS file lock (`flock`) on `RUN_DIR/train.lock`, held while the training runs. The
+The lock is an OS file lock (`flock`) on the run's lock file (RunDir.lock_file), held while the training runs. The
 kernel drops it when the process ends in any way (kill -9 included), so a lock left by a dead
 training is stale by construction and the next training simply takes it. The file holds the
 holder's pid, host and start time so the refusal can say who holds it.
@@ -13,13 +13,12 @@ import json
 import os
 import socket
 import time
-from pathlib import Path
 
 from cgan.infer.errors import cut
 
 from .errors import TrainError
+from .run_dir import RunDir
 
-LOCK_NAME = "train.lock"
 # A training killed with -9 may leave DataLoader workers (forked with the lock's file) alive for a
 # few seconds more; when the recorded holder is dead, wait this long for them before refusing.
 EXIT_GRACE_S = 15.0
@@ -34,7 +33,7 @@ class RunLock:
     """`with RunLock(run_dir):` trains with exclusive use of `run_dir`; refuses with RunLockedError otherwise."""
 
     def __init__(self, run_dir: str | os.PathLike):
-        self.path = Path(run_dir) / LOCK_NAME
+        self.path = RunDir(run_dir).lock_file
         self._fd: int | None = None
 
     def acquire(self) -> None:

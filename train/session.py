@@ -14,7 +14,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from .checkpoint import checkpoint_state, rank_state, restore_checkpoint
+from .checkpoint import checkpoint_state, restore_checkpoint
 from .config import TrainConfig
 from .device import resolve_device
 from .distributed import (DistEnv, any_rank, dist_env, from_main, gather_to_main, init_distributed, rank_seed,
@@ -77,7 +77,7 @@ class Session:
     def checkpoint(self, trainer: Trainer) -> dict[str, Any] | None:
         """The checkpoint dict on rank 0 (None on the others). Call on every rank: each adds its RNG
         states and pools."""
-        ranks = gather_to_main(rank_state(trainer, self.env.is_main), self.env)
+        ranks = gather_to_main(trainer.rank_state(self.env.is_main), self.env)
         return None if ranks is None else checkpoint_state(trainer, ranks)
 
     def restore(self, trainer: Trainer, state: dict[str, Any]) -> None:

@@ -1,8 +1,10 @@
 """The CycleGAN training state and its step.
 
 `Trainer` holds everything a run needs to continue: the four nets, their optimizers and
-schedulers, both image pools (and pixel pools with colour_match), and where it stands (step, epoch,
-batch within the epoch). What a checkpoint keeps of it is listed in one place, train/checkpoint.py.
+schedulers, both image pools (and pixel pools with colour_match), the weight averages, and where it
+stands (step, epoch, batch within the epoch). `state_dict()` gives all of it and `load_state_dict()`
+puts it back; `rank_state()` / `load_rank_state()` do the same for what differs per process (RNG
+states, and the pools of ranks other than 0). train/checkpoint.py writes these into one file.
 
 How this process runs the nets is given when the Trainer is built: `amp` (precision: autocast
 around every forward, backward + update with the fp16 grad scaler) and `prepare_net` (memory
@@ -21,10 +23,16 @@ from .losses import CycleImages, colour_match_terms, discriminator_loss, generat
 from .networks import create_discriminator, create_generator
 from .pool import ImagePool, PixelPool
 from .precision import Amp, Precision
+from .rng_state import capture_rng, restore_rng
 from .schedulers import create_scheduler, step_scheduler
 
 
+NETS = ("G", "F", "D_X", "D_Y")  # G: X->Y, F: Y->X, D_X judges X, D_Y judges Y
 COLOUR_PIXELS_PER_PICTURE = 64  # pixels a colour pool takes from each picture
+POSITION = ("step", "epoch", "batch_in_epoch")  # where a run stands: counts; epoch_loss_sum is a float
+# The Trainer's dicts of objects with state_dict()/load_state_dict(), in its state under the same names.
+SECTIONS = ("optimizers", "schedulers", "pools", "colour_pools")
+POOLS = ("pools", "colour_pools")  # the sections each process keeps its own of
 
 
 def unwrap(net: nn.Module) -> nn.Module:
@@ -32,19 +40,20 @@ def unwrap(net: nn.Module) -> nn.Module:
     return getattr(net, "module", net)
 
 
-def build_nets(config: TrainConfig) -> dict[str, nn.Module]:
-    """G: X->Y, F: Y->X, D_X judges X, D_Y judges Y."""
+def build_nets(config: TrainConfig, names: Iterable[str] = NETS) -> dict[str, nn.Module]:
+    """The nets `names` of a run with `config` (default: all four), built in NETS order."""
     gen = dict(ngf=config.ngf, norm=config.norm, dropout=config.dropout, init=config.init,
                init_gain=config.init_gain, padding=config.padding,
                residual=config.residual, pointwise=config.pointwise)
     disc = dict(ndf=config.ndf, n_layers=config.n_layers, norm=config.norm, init=config.init,
                 init_gain=config.init_gain, colour_judge=config.colour_judge)
-    return {
-        "G": create_generator(config.generator, config.input_nc, config.output_nc, **gen),
-        "F": create_generator(config.generator, config.output_nc, config.input_nc, **gen),
-        "D_X": create_discriminator(config.discriminator, config.input_nc, **disc),
-        "D_Y": create_discriminator(config.discriminator, config.output_nc, **disc),
+    builders = {
+        "G": lambda: create_generator(config.generator, config.input_nc, config.output_nc, **gen),
+        "F": lambda: create_generator(config.generator, config.output_nc, config.input_nc, **gen),
+        "D_X": lambda: create_discriminator(config.discriminator, config.input_nc, **disc),
+        "D_Y": lambda: create_discriminator(config.discriminator, config.output_nc, **disc),
     }
+    return {name: builders[name]() for name in NETS if name in names}
 
 
 def learning_rates(config: TrainConfig) -> dict[str, list[float]]:
@@ -61,7 +70,7 @@ def build_optimizers(nets: dict[str, nn.Module], config: TrainConfig) -> dict[st
     (one group for all when that is 1, as in runs saved before the setting existed), and the
     discriminators' colour judges (`colour_judge`) one at colour_judge_lr x lr_d: Adam moves a
     weight by about lr per step whatever its gradient, and these start at zero and need weights of
-    order one, which at the spatial nets' rate takes far longer than a short run has (docs/recipe.md).
+    order one, so they need a higher rate than the spatial nets (docs/recipe.md has the figures).
     """
     betas, rates = (config.beta1, 0.999), learning_rates(config)
 
@@ -210,3 +219,60 @@ class Trainer:
     def train(self, mode: bool = True) -> None:
         for net in self.nets.values():
             net.train(mode)
+
+    # --- state ------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """What the run continues from, but for this process's own part (rank_state): nets (bare modules),
+        SECTIONS, weight averages, position, precision and the fp16 grad scaler's state."""
+        return {
+            "nets": {name: unwrap(net).state_dict() for name, net in self.nets.items()},
+            **{section: _states(getattr(self, section)) for section in SECTIONS},
+            "averages": _states(self.averages),
+            **{key: getattr(self, key) for key in POSITION},
+            "epoch_loss_sum": self.epoch_loss_sum,
+            "precision": self.amp.precision.name, "scaler": self.amp.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Put back a `state_dict()` (checked beforehand: train/checkpoint.py), also one from an older run:
+        sections this run keeps but the saved one did not (colour pools, weight averages) start afresh."""
+        for name, net in self.nets.items():
+            unwrap(net).load_state_dict(state["nets"][name])
+        for section in SECTIONS:
+            _load_states(getattr(self, section), state.get(section, {}))
+        self.apply_rates()
+        saved_averages = state.get("averages") or {}
+        for name, average in self.averages.items():
+            if name in saved_averages:
+                average.load_state_dict(saved_averages[name])
+            else:  # the run kept no average so far: start one from the current weights
+                average.net.load_state_dict(unwrap(self.nets[name]).state_dict())
+        self.step, self.epoch, self.batch_in_epoch = (int(state[key]) for key in POSITION)
+        self.epoch_loss_sum = float(state["epoch_loss_sum"])
+        if state.get("precision") == self.amp.precision.name:
+            self.amp.load_state_dict(state.get("scaler") or {})
+
+    def rank_state(self, is_main: bool) -> dict[str, Any]:
+        """This process's own part: its RNG states, and on ranks other than 0 its pools (rank 0's are in
+        state_dict)."""
+        state: dict[str, Any] = {"rng": capture_rng()}
+        if not is_main:
+            state.update({section: _states(getattr(self, section)) for section in POOLS})
+        return state
+
+    def load_rank_state(self, state: dict[str, Any]) -> None:
+        """Put back a `rank_state()` of the same rank."""
+        restore_rng(state["rng"])
+        for section in POOLS:
+            _load_states(getattr(self, section), state.get(section, {}))
+
+
+def _states(objects: dict[str, Any]) -> dict[str, Any]:
+    return {name: obj.state_dict() for name, obj in objects.items()}
+
+
+def _load_states(objects: dict[str, Any], saved: dict[str, Any]) -> None:
+    """Each object's saved state, where there is one."""
+    for name, obj in objects.items():
+        if name in saved:
+            obj.load_state_dict(saved[name])
