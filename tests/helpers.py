@@ -141,6 +141,24 @@ def read_video(path: Path) -> tuple[list[np.ndarray], float]:
         capture.release()
 
 
+def assert_one_line_error(result, *phrases: str, prefix: str = "Error") -> str:
+    """A command that refused cleanly: non-zero exit, no traceback, and exactly one line starting with `prefix`,
+    holding every phrase; that line is returned. `result`: a CliRunner result, or a finished subprocess (its
+    stderr is read)."""
+    if hasattr(result, "exit_code"):
+        code, output = result.exit_code, result.output
+        assert isinstance(result.exception, (SystemExit, type(None))), repr(result.exception)  # else: a traceback
+    else:
+        code, output = result.returncode, result.stderr
+    assert code != 0, output
+    assert "Traceback" not in output, output
+    errors = [line for line in output.splitlines() if line.startswith(prefix)]
+    assert len(errors) == 1, output
+    for phrase in phrases:
+        assert phrase in errors[0], output
+    return errors[0]
+
+
 def fail_on_call(monkeypatch, n, error):
     """Make the n-th model call raise `error` (the model runs on the calling thread, where Ctrl-C lands)."""
     real, calls = Translator.infer, []
