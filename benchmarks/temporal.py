@@ -187,7 +187,8 @@ def show(shown: tuple[Path, ...], page: Path | None) -> None:
         try:
             record = json.loads(path.read_text())
             records[record["recipe"]] = record
-            click.echo("\n".join([f"{path}:", table(record["clips"]), "", *summary(record["pipeline"], record["targets"])]))
+            click.echo("\n".join([f"{path}:", table(record["clips"]), "",
+                                   *summary(record["pipeline"], record["targets"])]))
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise click.ClickException(f"--show {path}: not a saved run of this benchmark ({type(e).__name__}: {e})")
     if page is None:

@@ -36,7 +36,8 @@ def fidelity_table(records: dict[str, dict]) -> str:
     for official, cgan in rows:
         tiling = f"tile {official['tile']}, " + (f"overlap {official['overlap']}" if official["stats"] != "per-tile"
                                                   else "no overlap (naive)")
-        lines.append(f"| {tiling} | {_statistics(official)} | {official['psnr_db']:.1f} dB | {cgan['psnr_db']:.1f} dB | "
+        lines.append(f"| {tiling} | {_statistics(official)} | {official['psnr_db']:.1f} dB | "
+                     f"{cgan['psnr_db']:.1f} dB | "
                      f"{_pace((official['ratio'], cgan['ratio']))} |")
     return "\n".join(lines)
 
@@ -46,7 +47,8 @@ def scaling_table(records: dict[str, dict]) -> str:
     lines = ["| image | mode | time, official | time, default | peak RSS | output |", "|---|---|---|---|---|---|"]
     for official, cgan in zip(records["official"]["scaling"], records["cgan"]["scaling"]):
         lines.append(f"| {_size(official['size'])} | {official['mode']} | {official['seconds']:.1f} s | "
-                     f"{cgan['seconds']:.1f} s | {official['peak_rss_mib']:.0f} MiB | {_size(official['output_size'])} |")
+                     f"{cgan['seconds']:.1f} s | {official['peak_rss_mib']:.0f} MiB | "
+                     f"{_size(official['output_size'])} |")
     return "\n".join(lines)
 
 
@@ -61,7 +63,8 @@ def figures(records: dict[str, dict]) -> dict[str, str]:
     for a, b in zip(official["scaling"], cgan["scaling"]):
         if (a["size"], a["mode"]) != (b["size"], b["mode"]):
             raise ValueError("the two runs measured different image sizes or modes; rerun one")
-    rss_spread = max(abs(b["peak_rss_mib"] / a["peak_rss_mib"] - 1) for a, b in zip(official["scaling"], cgan["scaling"]))
+    rss_spread = max(abs(b["peak_rss_mib"] / a["peak_rss_mib"] - 1)
+                     for a, b in zip(official["scaling"], cgan["scaling"]))
     whole_sizes = [o["size"] for o in official["overhead"] if o["mode"] == "tiled"]  # sizes that also ran whole
     largest = max(official["scaling"], key=lambda r: r["size"][0] * r["size"][1])
     first = official["fidelity"]["rows"][0]

@@ -6,6 +6,8 @@ from __future__ import annotations
 import functools
 import json
 import os
+import subprocess
+import sys
 from collections import OrderedDict
 from pathlib import Path
 
@@ -157,6 +159,15 @@ def assert_one_line_error(result, *phrases: str, prefix: str = "Error") -> str:
     for phrase in phrases:
         assert phrase in errors[0], output
     return errors[0]
+
+
+def quick_benchmark(module: str, out: Path) -> tuple[dict, subprocess.CompletedProcess]:
+    """`python -m benchmarks.<module> --quick --out OUT` in a fresh process, which must succeed: its JSON and the
+    finished process (stdout holds its table)."""
+    done = subprocess.run([sys.executable, "-m", f"benchmarks.{module}", "--quick", "--out", str(out)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(out.read_text()), done
 
 
 def fail_on_call(monkeypatch, n, error):
