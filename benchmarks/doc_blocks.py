@@ -25,8 +25,8 @@ def fill(text: str, figures: dict[str, str]) -> str:
     unknown = sorted(set(found) - set(figures))
     missing = [name for name in figures if name not in found]
     if unknown or missing:
-        parts = ([f"no figure for its block(s) {', '.join(unknown)}"] if unknown else []) + (
-            [f"no block <!-- name --> for {', '.join(missing)}"] if missing else [])
+        parts = ([f"has blocks no figure fills: {', '.join(unknown)}"] if unknown else []) + (
+            [f"lacks the blocks {' '.join(f'<!-- {name} -->' for name in missing)}"] if missing else [])
         raise ValueError("; ".join(parts))
 
     def content(m: re.Match) -> str:

@@ -49,5 +49,5 @@ def test_a_page_without_the_block_is_refused_in_one_line_and_left_alone(tmp_path
         plain_export.main(["--show", str(SAVED), "--markdown", str(page)])
     message = str(refused.value.code)
     assert message.startswith(f"--markdown {page}: ") and "\n" not in message
-    assert ("no block <!-- name --> for plain_export" if text else "cannot read it") in message
+    assert ("lacks the blocks <!-- plain_export -->" if text else "cannot read it") in message
     assert (page.read_text() if text else None) == text

@@ -101,8 +101,8 @@ def test_fill_rewrites_only_the_blocks_inline_and_on_lines_of_their_own():
 
 
 @pytest.mark.parametrize("figures, message", [
-    ({"gain": "1"}, "no block <!-- name --> for gain"),
-    ({}, "no figure for its block(s) table"),
+    ({"gain": "1", "table": "x"}, "lacks the blocks <!-- gain -->"),
+    ({}, "has blocks no figure fills: table"),
 ])
 def test_fill_refuses_a_block_without_figure_and_a_figure_without_block(figures, message):
     with pytest.raises(ValueError, match=re.escape(message)):
