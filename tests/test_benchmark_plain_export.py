@@ -1,6 +1,7 @@
 """`python -m benchmarks.plain_export --quick` end to end, and the page it rewrites (nothing is timed here)."""
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -31,12 +32,14 @@ def test_quick_run_counts_inputs_outputs_and_warnings_and_writes_the_page(tmp_pa
 
     page = tmp_path / "export.md"
     block = plain_export.BLOCK
-    page.write_text(f"# Export\n\nbefore\n\n<!-- {block} -->\nold figures\n<!-- /{block} -->\n\nafter\n")
+    page.write_text(f"# Export\n\nbefore\n\n<!-- {block} -->\nold figures\n<!-- /{block} -->\n\n"
+                    "within <!-- statistics_within -->?<!-- /statistics_within -->\n")
     shown = subprocess.run([sys.executable, "-m", "benchmarks.plain_export", "--show", str(out), "--markdown",
                             str(page)], capture_output=True, text=True)
     assert shown.returncode == 0, shown.stderr[-2000:]
     text = page.read_text()
-    assert "old figures" not in text and text.startswith("# Export\n\nbefore\n\n") and text.endswith("\n\nafter\n")
+    assert "old figures" not in text and text.startswith("# Export\n\nbefore\n\n")
+    assert re.search(r"\n\nwithin <!-- statistics_within -->[0-9]+%<!-- /statistics_within -->\n$", text), text
     assert "| plain `torch.onnx.export` | 1 | 1 | 0 |" in text and text.count(f"<!-- {block} -->") == 1
 
 
