@@ -210,7 +210,3 @@ def test_show_refuses_other_files_in_one_line_and_writes_no_page(tmp_path):
     assert_one_line_error(refused, "not a benchmarks JSON file")
     assert not (tmp_path / "page.md").exists()
 
-
-def test_docs_benchmarks_page_is_generated_from_its_json(monkeypatch):
-    monkeypatch.chdir(ROOT)
-    assert (ROOT / "docs" / "benchmarks.md").read_text() == page(Path("docs/benchmarks.json"))
