@@ -209,4 +209,3 @@ def test_show_refuses_other_files_in_one_line_and_writes_no_page(tmp_path):
     refused = bench("--show", other, "--markdown", tmp_path / "page.md")
     assert_one_line_error(refused, "not a benchmarks JSON file")
     assert not (tmp_path / "page.md").exists()
-
