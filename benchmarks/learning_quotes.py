@@ -113,7 +113,7 @@ def recipe(record: dict, exploration: dict) -> dict[str, str]:
     return {
         "seeds": str(seeds),
         "res_change_spread": span((r["gain_G"] for r in trials.of("res_change_x1", BUILTIN)), "{:.0f}".format,
-                                  " dB"),
+                                  " dB", sep=" and "),
         "colour_map_added": f"{colour_map_added:.1f} dB",
         "pointwise_rates_builtin": pointwise_rates(trials, BUILTIN),
         "pointwise_rates_matrix": pointwise_rates(trials, MATRIX),
