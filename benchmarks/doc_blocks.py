@@ -5,8 +5,11 @@ so page and generator cannot drift apart.
 """
 from __future__ import annotations
 
+import json
 import re
+import sys
 from pathlib import Path
+from typing import Callable, Iterable, Sequence
 
 from cgan.infer.files import atomic_write
 
@@ -51,3 +54,31 @@ def update_page(page: Path, figures: dict[str, str]) -> None:
         raise ValueError(f"{page}: {e}") from None
     with atomic_write(page, "w", fsync=False) as f:
         f.write(filled)
+
+
+def pages_from_runs(shown: Sequence[Path], page: Path | None, recipes: Iterable[str],
+                    describe: Callable[[dict], str], figures: Callable[[dict[str, dict]], dict[str, str]]) -> None:
+    """`--show RUN ... [--markdown PAGE]` of a benchmark run once per recipe: print each saved run (`describe`)
+    and, given a page, fill its blocks with `figures` of the runs keyed by recipe. Raises ValueError in one line
+    naming the file or option at fault."""
+    records = {}
+    for path in shown:
+        try:
+            record = json.loads(path.read_text())
+            print(f"{path}:\n{describe(record)}")
+            records[record["recipe"]] = record
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise ValueError(f"--show {path}: not a saved run of this benchmark ({type(e).__name__}: {e})") from None
+    if page is None:
+        return
+    recipes = list(recipes)
+    if sorted(records) != sorted(recipes):
+        raise ValueError(f"--markdown {page}: needs one --show per recipe ({', '.join(recipes)}); got "
+                         f"{', '.join(map(str, records)) or 'none'}")
+    try:
+        update_page(page, figures(records))
+    except (KeyError, TypeError) as e:
+        raise ValueError(f"--show: a saved run lacks {e} ({type(e).__name__})") from None
+    except ValueError as e:
+        raise ValueError(f"--markdown {e}") from None
+    print(f"page: {page}", file=sys.stderr)

@@ -33,7 +33,7 @@ from cgan.infer import Translator
 from cgan.infer import tiling
 
 from .child import run_json
-from .doc_blocks import update_page
+from .doc_blocks import pages_from_runs
 from .large_model import trained_model
 from .photos import HELD_OUT_PHOTOS, TRAIN_PHOTOS, photo
 from .tiling_page import RECIPES, figures
@@ -227,26 +227,10 @@ def main(argv: list[str] | None = None) -> dict:
 
 def show(shown: list[Path], page: Path | None) -> None:
     """Print saved runs' tables and, given a page, rewrite its figures from them; one-line errors."""
-    records = {}
-    for path in shown:
-        try:
-            record = json.loads(path.read_text())
-            print(f"{path}:\n{table(record)}")
-            records[record["recipe"]] = record
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            raise SystemExit(f"--show {path}: not a saved run of this benchmark ({type(e).__name__}: {e})") from None
-    if page is None:
-        return
-    if sorted(records) != sorted(RECIPES):
-        raise SystemExit(f"--markdown {page}: needs one --show per recipe ({', '.join(RECIPES)}); got "
-                         f"{', '.join(map(str, records)) or 'none'}")
     try:
-        update_page(page, figures(records))
-    except (KeyError, TypeError) as e:
-        raise SystemExit(f"--show: a saved run lacks {e} ({type(e).__name__})") from None
+        pages_from_runs(shown, page, RECIPES, table, figures)
     except ValueError as e:
-        raise SystemExit(f"--markdown {e}") from None
-    print(f"page: {page}", file=sys.stderr)
+        raise SystemExit(str(e)) from None
 
 
 def cpu_model() -> str:

@@ -18,7 +18,6 @@ A 720p video through cgan-infer's pipeline, with and without --temporal, gives t
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import statistics
@@ -34,7 +33,7 @@ import numpy as np
 from cgan.infer import Translator, open_sink, open_source, run_pipeline
 from cgan.infer.temporal import MotionTracker, TemporalBlender, TemporalSettings
 
-from .doc_blocks import update_page
+from .doc_blocks import pages_from_runs
 from .report import _cpu_model, write_json
 from .temporal_clips import WarpingError, add_noise, clips, pan, psnr
 from .temporal_model import MODEL_PATHS, ensure_model
@@ -176,33 +175,20 @@ def main(is_quick: bool, recipe: str, model: Path | None, out: Path, shown: tupl
                      "machine": {"cpu": _cpu_model(), "cpus": os.cpu_count(), "load_average_1min": os.getloadavg()[0]},
                      "clips": [{k: _json_safe(v) for k, v in r.items()} for r in rows],
                      "pipeline": pipeline, "targets": targets})
-    click.echo("\n".join([table(rows), "", *summary(pipeline, targets)]))
+    click.echo(describe({"clips": rows, "pipeline": pipeline, "targets": targets}))
     echo(f"results: {out}")
 
 
 def show(shown: tuple[Path, ...], page: Path | None) -> None:
     """Print saved runs' tables and, given a page, rewrite its figures from them; one-line errors."""
-    records = {}
-    for path in shown:
-        try:
-            record = json.loads(path.read_text())
-            records[record["recipe"]] = record
-            click.echo("\n".join([f"{path}:", table(record["clips"]), "",
-                                   *summary(record["pipeline"], record["targets"])]))
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            raise click.ClickException(f"--show {path}: not a saved run of this benchmark ({type(e).__name__}: {e})")
-    if page is None:
-        return
-    if set(records) != set(MODEL_PATHS):
-        raise click.ClickException(f"--markdown {page}: needs one --show per recipe ({', '.join(MODEL_PATHS)}); "
-                                   f"got {', '.join(map(str, records)) or 'none'}")
     try:
-        update_page(page, figures(records))
-    except (KeyError, TypeError) as e:
-        raise click.ClickException(f"--show: a saved run lacks {e} ({type(e).__name__})") from None
+        pages_from_runs(shown, page, MODEL_PATHS, describe, figures)
     except ValueError as e:
-        raise click.ClickException(f"--markdown {e}") from None
-    click.echo(f"page: {page}", err=True)
+        raise click.ClickException(str(e)) from None
+
+
+def describe(record: dict) -> str:
+    return "\n".join([table(record["clips"]), "", *summary(record["pipeline"], record["targets"])])
 
 
 if __name__ == "__main__":
