@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from benchmarks import large_images, learning_quotes, precision_auto, temporal
-from benchmarks.doc_blocks import fill, names
+from benchmarks.doc_blocks import BLOCK, fill, names
 from benchmarks.pages import PAGES, write
 from helpers import assert_one_line_error
 
@@ -46,7 +46,7 @@ def test_the_committed_page_is_what_its_generator_writes_from_the_committed_json
     committed = (ROOT / page).read_text(encoding="utf-8")
     copy = tmp_path / Path(page).name  # the page without its figures: blocks emptied, a whole page absent
     if names(committed):
-        copy.write_text(re.sub(r"(<!-- ([a-z0-9_]+) -->).*?(<!-- /\2 -->)", r"\1\3", committed, flags=re.S))
+        copy.write_text(BLOCK.sub(lambda m: f"<!-- {m[1]} --><!-- /{m[1]} -->", committed))
     write(page, copy)
     assert copy.read_text(encoding="utf-8") == committed
 
@@ -102,7 +102,8 @@ def test_quotes_refuse_a_page_they_have_no_figures_for(tmp_path):
 
 USER_DOCUMENTS = [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
 NOT_IN_USER_DOCUMENTS = {
-    "machine load": r"busy with other jobs|on an idle machine|load average (of |was |about )?[0-9]|load_average|shared cores",
+    "machine load": (r"busy with other jobs|on an idle machine|load average (of |was |about )?[0-9]|load_average"
+                     r"|shared cores"),
     "a date or time": r"\b20[0-9]{2}-[01][0-9]-[0-3][0-9]\b|\b[0-2]?[0-9]:[0-5][0-9] ?UTC\b",
     "an issue number": r"(?<![\w&/])#[0-9]+\b|\bissues? #?[0-9]+\b",
 }
