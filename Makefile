@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.cgan-installed
 WEB_MODULES := web/node_modules/.package-lock.json
 APT_TIMEOUT ?= 600
 
-.PHONY: demo test bench web browser-tools clean-venv
+.PHONY: demo test bench docs web browser-tools clean-venv
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,10 @@ web: $(WEB_MODULES)
 # The benchmark suite: one table on stdout, JSON in bench_out/benchmarks.json (under 15 min on 2 cores).
 bench: $(STAMP)
 	$(PY) -m benchmarks
+
+# Every generated page of docs/ rewritten from its committed JSON (benchmarks/pages.py); measures nothing.
+docs: $(STAMP)
+	$(PY) -m benchmarks.pages
 
 demo: $(STAMP)
 	PATH="$(abspath $(VENV))/bin:$$PATH" bash scripts/demo.sh

@@ -3,6 +3,8 @@
     python -m benchmarks.large_images                      # the default recipe's model (trained once)
     python -m benchmarks.large_images --recipe official    # a model of the official recipe
     python -m benchmarks.large_images --quick              # an untrained tiny model and small images
+    python -m benchmarks.large_images --show docs/tiling/cgan.json --show docs/tiling/official.json \
+        --markdown docs/tiling.md                          # the page's figures from saved runs
 
 1. PSNR of tiled against whole-image output (8-bit pixels, peak 255) for several tile sizes and
    overlaps, with whole-image statistics (ours) and with per-tile statistics and no overlap (naive);
@@ -31,8 +33,10 @@ from cgan.infer import Translator
 from cgan.infer import tiling
 
 from .child import run_json
+from .doc_blocks import pages_from_runs
 from .large_model import trained_model
 from .photos import HELD_OUT_PHOTOS, TRAIN_PHOTOS, photo
+from .tiling_page import RECIPES, figures
 
 OUT = Path("bench_out")
 CACHE = OUT / "large_images"
@@ -189,12 +193,19 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--recipe", choices=["cgan", "official"], default="cgan",
                         help="the training recipe of the benchmark's generator")
     parser.add_argument("--out", type=Path, help="the JSON (default bench_out/large_images[_official].json)")
+    parser.add_argument("--show", type=Path, action="append", default=[],
+                        help="measure nothing: print this saved JSON's table (repeat it: one per recipe)")
+    parser.add_argument("--markdown", type=Path, help="with --show: rewrite the figures of this page "
+                                                      "(docs/tiling.md) from the saved JSON of both recipes")
     parser.add_argument("--child", nargs=6, metavar=("MODEL", "H", "W", "MODE", "TILE", "OVERLAP"),
                         help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         model, h, w, mode, tile, overlap = args.child
         print(json.dumps(child(model, int(h), int(w), mode, int(tile), int(overlap))))
+        return {}
+    if args.show or args.markdown:
+        show(args.show, args.markdown)
         return {}
     cfg = QUICK if args.quick else FULL
     model = quick_model(CACHE) if args.quick else trained_model(CACHE, args.recipe)
@@ -212,6 +223,14 @@ def main(argv: list[str] | None = None) -> dict:
     out.write_text(json.dumps(result, indent=2))
     print(table(result))
     return result
+
+
+def show(shown: list[Path], page: Path | None) -> None:
+    """Print saved runs' tables and, given a page, rewrite its figures from them; one-line errors."""
+    try:
+        pages_from_runs(shown, page, RECIPES, table, figures)
+    except ValueError as e:
+        raise SystemExit(str(e)) from None
 
 
 def cpu_model() -> str:

@@ -3,6 +3,7 @@
     python -m benchmarks.precision_auto                                   # print the table
     python -m benchmarks.precision_auto --out docs/precision_auto.json --markdown docs/precision_auto.md
     python -m benchmarks.precision_auto --presets quick --threads 2 --pool docs/precision_auto.json --out ...
+    python -m benchmarks.precision_auto --show docs/precision_auto.json --markdown docs/precision_auto.md
 
 Per setting (a preset's nets and crop): what auto measures (cgan.train.precision_auto: G forward, D
 on its output, backward) and what it picks; then whole CycleGAN steps (G and F, then D_X and D_Y,
@@ -84,8 +85,21 @@ def markdown(record: dict) -> str:
 @click.option("--markdown", "markdown_file", type=click.Path(dir_okay=False, path_type=Path), default=None)
 @click.option("--pool", "pool_file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="Keep the runs of this earlier record (same device) beside the new ones.")
-def main(presets, device, threads, repeats, out, markdown_file, pool_file) -> None:
+@click.option("--show", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="Measure nothing: print (and with --markdown write) the table of this saved record.")
+def main(presets, device, threads, repeats, out, markdown_file, pool_file, show) -> None:
     """Time auto's measurement and whole steps at each preset's size."""
+    if show:
+        try:
+            record = json.loads(show.read_text())
+            lines, page = table(record["runs"]), markdown(record)
+        except (ValueError, KeyError, TypeError) as e:
+            raise click.ClickException(f"--show {show}: not a record of this benchmark ({type(e).__name__}: {e})")
+        click.echo("\n".join(lines))
+        if markdown_file:
+            with atomic_write(markdown_file, "w", fsync=False) as f:
+                f.write(page)
+        return
     torch.set_num_threads(threads)
     dev = torch.device(device)
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else cpu_name()

@@ -1,6 +1,8 @@
 """Temporal consistency of translated video: frame-by-frame against `--temporal`, on real-photo clips.
 
     python -m benchmarks.temporal [--quick] [--recipe cgan|official | --model G.onnx] [--out bench_out/temporal.json]
+    python -m benchmarks.temporal --show docs/temporal/cgan.json --show docs/temporal/official.json \
+        --markdown docs/temporal.md   # the page's figures from saved runs, measuring nothing
 
 For each clip (pan, zoom, moving object, hard cut; 320x192, 60 frames), without and with
 camera-like noise, it translates every frame with a generator trained on real photographs
@@ -31,9 +33,11 @@ import numpy as np
 from cgan.infer import Translator, open_sink, open_source, run_pipeline
 from cgan.infer.temporal import MotionTracker, TemporalBlender, TemporalSettings
 
+from .doc_blocks import pages_from_runs
 from .report import _cpu_model, write_json
 from .temporal_clips import WarpingError, add_noise, clips, pan, psnr
 from .temporal_model import MODEL_PATHS, ensure_model
+from .temporal_page import figures, summary, table
 
 DEFAULT_OUT = Path("bench_out/temporal.json")
 WARP_TARGET = 0.25  # temporal warping error at most this fraction of frame-by-frame's
@@ -133,29 +137,6 @@ def verdicts(rows: list[dict], pipeline: dict) -> dict:
     }
 
 
-def _db(value: float) -> str:
-    return "ref" if math.isinf(value) else f"{value:.2f}"
-
-
-def table(rows: list[dict], pipeline: dict, targets: dict) -> str:
-    lines = ["| clip | noise | warp err input | frame-by-frame | temporal | ratio | flicker left | PSNR frame "
-             "| PSNR temporal | fps frame | fps temporal |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for r in rows:
-        left = "none added" if r["flicker_left"] is None else f"{r['flicker_left']:.2f}"
-        lines.append(f"| {r['clip']} | {r['noise']} | {r['warp_input']:.2e} | {r['warp_frame']:.2e} | "
-                     f"{r['warp_temporal']:.2e} | {r['warp_temporal'] / r['warp_frame']:.2f} | {left} | "
-                     f"{_db(r['psnr_frame'])} | {_db(r['psnr_temporal'])} | {r['fps_frame']:.1f} | "
-                     f"{r['fps_temporal']:.1f} |")
-    p = pipeline
-    lines.append(f"\npipeline {p['size']}, {p['frames']} frames, model included: {p['fps_frame']:.2f} frames/s "
-                 f"frame by frame, {p['fps_temporal']:.2f} temporal ({p['ratio']:.2f}x)")
-    for name, t in targets.items():
-        value = t["value"] if isinstance(t["value"], bool) else f"{t['value']:.3g}"
-        lines.append(f"target {name}: {value} (goal {t['goal']}): {'met' if t['met'] else 'NOT met'}")
-    return "\n".join(lines)
-
-
 def _json_safe(value):
     return None if isinstance(value, float) and not math.isfinite(value) else value
 
@@ -169,8 +150,17 @@ def _json_safe(value):
               help="An exported generator instead (then --recipe is not used).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_OUT, show_default=True,
               help="JSON results (replaced by each run).")
-def main(is_quick: bool, recipe: str, model: Path | None, out: Path) -> None:
+@click.option("--show", "shown", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Measure nothing: print the tables of this saved JSON (repeat it: one per recipe).")
+@click.option("--markdown", "page", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="With --show: rewrite the figures of this page (docs/temporal.md) from the saved JSON of both "
+                   "recipes.")
+def main(is_quick: bool, recipe: str, model: Path | None, out: Path, shown: tuple[Path, ...],
+         page: Path | None) -> None:
     """Warping error, fidelity and frame rate of frame-by-frame and temporal translation; one table and a JSON."""
+    if shown or page:
+        show(shown, page)
+        return
     config = QUICK if is_quick else FULL
     echo = lambda line: click.echo(line, err=True)  # noqa: E731
     translator = Translator(model or ensure_model(recipe, echo=echo), "cpu")
@@ -185,8 +175,20 @@ def main(is_quick: bool, recipe: str, model: Path | None, out: Path) -> None:
                      "machine": {"cpu": _cpu_model(), "cpus": os.cpu_count(), "load_average_1min": os.getloadavg()[0]},
                      "clips": [{k: _json_safe(v) for k, v in r.items()} for r in rows],
                      "pipeline": pipeline, "targets": targets})
-    click.echo(table(rows, pipeline, targets))
+    click.echo(describe({"clips": rows, "pipeline": pipeline, "targets": targets}))
     echo(f"results: {out}")
+
+
+def show(shown: tuple[Path, ...], page: Path | None) -> None:
+    """Print saved runs' tables and, given a page, rewrite its figures from them; one-line errors."""
+    try:
+        pages_from_runs(shown, page, MODEL_PATHS, describe, figures)
+    except ValueError as e:
+        raise click.ClickException(str(e)) from None
+
+
+def describe(record: dict) -> str:
+    return "\n".join([table(record["clips"]), "", *summary(record["pipeline"], record["targets"])])
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@ from __future__ import annotations
 import functools
 import json
 import os
+import subprocess
+import sys
 from collections import OrderedDict
 from pathlib import Path
 
@@ -139,6 +141,33 @@ def read_video(path: Path) -> tuple[list[np.ndarray], float]:
             frames.append(frame)
     finally:
         capture.release()
+
+
+def assert_one_line_error(result, *phrases: str, prefix: str = "Error") -> str:
+    """A command that refused cleanly: non-zero exit, no traceback, and exactly one line starting with `prefix`,
+    holding every phrase; that line is returned. `result`: a CliRunner result, or a finished subprocess (its
+    stderr is read)."""
+    if hasattr(result, "exit_code"):
+        code, output = result.exit_code, result.output
+        assert isinstance(result.exception, (SystemExit, type(None))), repr(result.exception)  # else: a traceback
+    else:
+        code, output = result.returncode, result.stderr
+    assert code != 0, output
+    assert "Traceback" not in output, output
+    errors = [line for line in output.splitlines() if line.startswith(prefix)]
+    assert len(errors) == 1, output
+    for phrase in phrases:
+        assert phrase in errors[0], output
+    return errors[0]
+
+
+def quick_benchmark(module: str, out: Path) -> tuple[dict, subprocess.CompletedProcess]:
+    """`python -m benchmarks.<module> --quick --out OUT` in a fresh process, which must succeed: its JSON and the
+    finished process (stdout holds its table)."""
+    done = subprocess.run([sys.executable, "-m", f"benchmarks.{module}", "--quick", "--out", str(out)],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(out.read_text()), done
 
 
 def fail_on_call(monkeypatch, n, error):

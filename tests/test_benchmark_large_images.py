@@ -1,17 +1,11 @@
 """`python -m benchmarks.large_images --quick` end to end: every section present (nothing is timed here)."""
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
+from helpers import quick_benchmark
 
 
 def test_quick_run_writes_fidelity_scaling_and_overhead(tmp_path):
-    out = tmp_path / "large_images.json"
-    done = subprocess.run([sys.executable, "-m", "benchmarks.large_images", "--quick", "--out", str(out)],
-                          capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-2000:]
-    data = json.loads(out.read_text())
+    data, done = quick_benchmark("large_images", tmp_path / "large_images.json")
     rows = data["fidelity"]["rows"]
     ours = [r for r in rows if r["stats"] == "whole-image"]
     naive = [r for r in rows if r["stats"] == "per-tile"]

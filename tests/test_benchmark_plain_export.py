@@ -1,21 +1,22 @@
 """`python -m benchmarks.plain_export --quick` end to end, and the page it rewrites (nothing is timed here)."""
 from __future__ import annotations
 
-import json
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from benchmarks import plain_export
+from helpers import quick_benchmark
+
+SAVED = Path(__file__).resolve().parent.parent / "docs" / "export" / "plain_export.json"
 
 
 def test_quick_run_counts_inputs_outputs_and_warnings_and_writes_the_page(tmp_path):
     out = tmp_path / "plain_export.json"
-    done = subprocess.run([sys.executable, "-m", "benchmarks.plain_export", "--quick", "--out", str(out)],
-                          capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr[-2000:]
-    data = json.loads(out.read_text())
+    data, done = quick_benchmark("plain_export", out)
     files = data["files"]
     assert [files["default"][k] for k in ("inputs", "outputs", "warnings")] == [1, 1, 0]
     assert [files["plain"][k] for k in ("inputs", "outputs", "warnings")] == [1, 1, 0]
@@ -30,18 +31,26 @@ def test_quick_run_counts_inputs_outputs_and_warnings_and_writes_the_page(tmp_pa
     assert "| cgan-export default" in done.stdout
 
     page = tmp_path / "export.md"
-    page.write_text(f"# Export\n\nbefore\n\n{plain_export.MARKERS[0]}\nold figures\n{plain_export.MARKERS[1]}\n\nafter\n")
+    block = plain_export.BLOCK
+    page.write_text(f"# Export\n\nbefore\n\n<!-- {block} -->\nold figures\n<!-- /{block} -->\n\n"
+                    "within <!-- statistics_within -->?<!-- /statistics_within -->\n")
     shown = subprocess.run([sys.executable, "-m", "benchmarks.plain_export", "--show", str(out), "--markdown",
                             str(page)], capture_output=True, text=True)
     assert shown.returncode == 0, shown.stderr[-2000:]
     text = page.read_text()
-    assert "old figures" not in text and text.startswith("# Export\n\nbefore\n\n") and text.endswith("\n\nafter\n")
-    assert "| plain `torch.onnx.export` | 1 | 1 | 0 |" in text and text.count(plain_export.MARKERS[0]) == 1
+    assert "old figures" not in text and text.startswith("# Export\n\nbefore\n\n")
+    assert re.search(r"\n\nwithin <!-- statistics_within -->[0-9]+%<!-- /statistics_within -->\n$", text), text
+    assert "| plain `torch.onnx.export` | 1 | 1 | 0 |" in text and text.count(f"<!-- {block} -->") == 1
 
 
-def test_a_page_without_the_markers_is_left_alone(tmp_path):
+@pytest.mark.parametrize("text", ["# Export\n", None])
+def test_a_page_without_the_block_is_refused_in_one_line_and_left_alone(tmp_path, text):
     page = tmp_path / "export.md"
-    page.write_text("# Export\n")
-    with pytest.raises(SystemExit, match="no generated part"):
-        plain_export.update_page(page, {})
-    assert page.read_text() == "# Export\n"
+    if text is not None:
+        page.write_text(text)
+    with pytest.raises(SystemExit) as refused:
+        plain_export.main(["--show", str(SAVED), "--markdown", str(page)])
+    message = str(refused.value.code)
+    assert message.startswith(f"--markdown {page}: ") and "\n" not in message
+    assert ("lacks the blocks <!-- plain_export -->" if text else "cannot read it") in message
+    assert (page.read_text() if text else None) == text

@@ -12,7 +12,8 @@ from cgan.train.checkpoint import (FORMAT_VERSION, CheckpointError, checkpoint_s
                                    restore_checkpoint, save_checkpoint)
 from cgan.train.config import TrainConfig
 from cgan.train.trainer import Trainer
-from train_runs import assert_one_line_error, train
+from helpers import assert_one_line_error
+from train_runs import train
 
 # The sections resume and torchrun added; a checkpoint written before them has none of these.
 LATER_SECTIONS = ("cgan_version", "precision", "scaler", "world_size", "ranks")

@@ -13,7 +13,8 @@ from cgan.train.losses import colour_match_terms, sliced_wasserstein
 from cgan.train.pool import PixelPool
 from cgan.train.trainer import Trainer
 
-from train_runs import TINY, assert_one_line_error
+from helpers import assert_one_line_error
+from train_runs import TINY
 
 
 def grade(pixels):

@@ -9,7 +9,7 @@ import torch
 from cgan.infer.metadata import ModelInfo
 from cgan.train import create_generator
 from cgan.train.checkpoint import save_checkpoint
-from helpers import EXPORT_NGF, invoke_export, make_run, official_file
+from helpers import EXPORT_NGF, assert_one_line_error, invoke_export, make_run, official_file
 
 
 def metadata(path):
@@ -100,15 +100,6 @@ def test_official_checkpoint_as_f(workdir):
     assert (info.direction, info.source_domain, info.target_domain) == ("F", "B", "A")
 
 
-def assert_one_line_error(result, *phrases):
-    assert result.exit_code != 0
-    assert isinstance(result.exception, SystemExit), result.exception  # no traceback
-    last = result.output.strip().splitlines()[-1]  # progress lines may come before the error
-    assert last.startswith("Error: ") and "Traceback" not in result.output, result.output
-    for phrase in phrases:
-        assert phrase in last, last
-
-
 def test_error_no_runs_at_all(workdir):
     assert_one_line_error(invoke_export(), "no trained runs under runs/", "cgan-train")
 
@@ -151,7 +142,7 @@ def test_error_existing_output_without_overwrite(workdir):
 
 def test_error_bad_static_size(workdir):
     result = invoke_export("--static", "256")
-    assert result.exit_code == 2 and "give height x width" in result.output
+    assert_one_line_error(result, "give height x width")
 
 
 def test_error_checkpoint_that_does_not_fit_its_config(workdir):

@@ -4,6 +4,7 @@ document as a config file or a run's config.json is read or refused in one line;
 training accepts are those inference accepts; a crop the size check accepts trains."""
 import json
 import math
+import re
 import sys
 import tempfile
 from dataclasses import fields
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from cgan.infer.metadata import ModelInfo
@@ -58,14 +59,27 @@ def config_values(draw) -> dict:
     return {**near, **wild}
 
 
+def all_defaults(values) -> bool:
+    """Whether `values` holds only config keys at their default values and types: a config that must be accepted."""
+    default = TrainConfig()
+    return isinstance(values, dict) and all(
+        key in FIELDS and type(value) is type(getattr(default, key)) and value == getattr(default, key)
+        for key, value in values.items())
+
+
+DEFAULTS = {key: getattr(TrainConfig(), key) for key in KEYS}
+
+
 def check_outcome(values: dict) -> None:
-    """make_config either accepts `values` (every field then has its declared type) or names a key."""
+    """make_config either accepts `values` (every field then has its declared type) or names a key; it
+    accepts the defaults."""
     try:
         config = make_config(values)
     except ConfigError as e:
         message = str(e)
         assert "\n" not in message
         assert any(message.startswith(f"{key}=") for key in KEYS), message
+        assert not all_defaults(values), message
         return
     for f in fields(TrainConfig):
         kind, optional = value_type(f.name)
@@ -77,12 +91,15 @@ def check_outcome(values: dict) -> None:
 
 @settings(max_examples=100, deadline=None)
 @given(config_values())
+@example({})
+@example(DEFAULTS)
 def test_make_config_gives_a_config_or_a_config_error(values):
     check_outcome(values)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(config_values())
+@example(DEFAULTS)
 def test_config_file_gives_a_config_or_a_config_error(values):
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "config.json"
@@ -113,6 +130,8 @@ def json_text(document) -> str:
 
 @settings(max_examples=60, deadline=None)
 @given(documents)
+@example({})
+@example({"ngf": 64, "name": None})
 def test_any_json_document_as_a_config_file(document):
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "config.json"
@@ -121,12 +140,14 @@ def test_any_json_document_as_a_config_file(document):
             values = load_config_file(path)
         except ConfigError as e:
             assert str(e).startswith(str(path)) and "\n" not in str(e)
+            assert not all_defaults(document), e
             return
         check_outcome(values)
 
 
 @settings(max_examples=40, deadline=None)
 @given(documents)
+@example({})
 def test_any_json_document_as_the_config_of_a_run_to_resume(document):
     with tempfile.TemporaryDirectory() as folder:
         run = Path(folder)
@@ -135,6 +156,7 @@ def test_any_json_document_as_the_config_of_a_run_to_resume(document):
             resumed = load_resume(RunDir(run), {}, {})
         except TrainError as e:
             assert "\n" not in str(e) and len(str(e)) < 2000
+            assert not all_defaults(document), e
             return
         assert resumed.state is None and isinstance(resumed.config, TrainConfig)
 
@@ -142,7 +164,9 @@ def test_any_json_document_as_the_config_of_a_run_to_resume(document):
 # --- domain names: what training accepts, exports carry and inference reads ---------------------------
 
 @settings(max_examples=200, deadline=None)
-@given(st.text(max_size=8) | st.text(min_size=995, max_size=1005) | st.sampled_from(TRICKY_TEXT))
+@given(st.text(max_size=8) | st.text(min_size=995, max_size=1005) | st.sampled_from(TRICKY_TEXT)
+       | st.text("abcxyz_-0123456789", min_size=1, max_size=20))
+@example("horse")
 def test_a_domain_name_training_accepts_is_one_inference_accepts(name):
     try:
         make_config({"domain_x": name})
@@ -157,6 +181,7 @@ def test_a_domain_name_training_accepts_is_one_inference_accepts(name):
     except ValueError:
         inferred = False
     assert trained == inferred, repr(name)
+    assert trained or not re.fullmatch(r"[a-z0-9_-]{1,20}", name), repr(name)  # plain names are accepted
 
 
 # --- sizes: a config the size check accepts trains at its crop --------------------------------------
@@ -172,17 +197,28 @@ def net_sizes(draw) -> dict:
             "residual": draw(st.booleans()), "pointwise": True, "colour_judge": draw(st.booleans())}
 
 
+def trains(config: TrainConfig) -> bool:
+    """Whether the nets of `config` take a training step at its crop (G keeping the size)."""
+    nets = build_nets(config)
+    x = torch.rand(config.batch_size, 3, config.crop_size, config.crop_size)
+    try:
+        fake = nets["G"](x)
+        if fake.shape != x.shape:
+            return False
+        (nets["F"](fake).mean() + nets["D_Y"](fake).mean()).backward()
+    except (RuntimeError, ValueError):  # a pad wider than its input, a norm over one element, ...
+        return False
+    return True
+
+
 @settings(max_examples=40, deadline=None)
 @given(net_sizes())
-def test_a_crop_the_size_check_accepts_trains(values):
+def test_the_size_check_accepts_exactly_the_crops_that_train(values):
     config = make_config(values)
     try:
         check_nets_fit(config)
+        accepted = True
     except ConfigError as e:
         assert str(e).startswith(f"crop_size={config.crop_size} ") and "\n" not in str(e)
-        return
-    nets = build_nets(config)
-    x = torch.rand(config.batch_size, 3, config.crop_size, config.crop_size)
-    fake = nets["G"](x)
-    assert fake.shape == x.shape
-    (nets["F"](fake).mean() + nets["D_Y"](fake).mean()).backward()
+        accepted = False
+    assert trains(config) == accepted

@@ -1,6 +1,8 @@
 """Property-based tests (Hypothesis) of cgan.infer's readers of untrusted input: model metadata, image
 bytes and video bytes. Each input is either accepted with valid values or refused with InferError
-(ValueError for the metadata parser); never another exception, never a path outside the output.
+(ValueError for the metadata parser); never another exception, never a path outside the output. Each
+generator also makes valid inputs (intact files, values within the checks), which must be accepted: a
+reader that refused everything fails.
 
 Bounded by default; `CGAN_FUZZ=long` runs many more examples (profiles in conftest.py)."""
 import json
@@ -11,12 +13,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from cgan.infer import InferError, open_sink, open_source, output_path
 from cgan.infer.image_files import read_image
-from cgan.infer.metadata import CHECKS, ModelInfo
+from cgan.infer.metadata import CHECKS, MAX_NGF, MAX_RANGE, MAX_SIDE_MULTIPLE, MAX_TRAIN_SIZE, ModelInfo
 from cgan.infer.model import read_spec
 from cgan.infer.runtime import Device, create_session
 from helpers import identity_info, identity_model, image, write_video
@@ -26,8 +28,41 @@ JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st
                     max_leaves=8)
 
 
-def test_every_metadata_field_has_a_check():
-    assert set(CHECKS) == set(ModelInfo.__dataclass_fields__)
+TEXT = st.text(max_size=30).filter(str.isprintable)
+VALID = {  # values each check accepts, written independently of the checks
+    "direction": st.sampled_from(["G", "F"]),
+    **{key: TEXT for key in ("source_domain", "target_domain", "generator", "norm", "input_name", "output_name",
+                             "preprocess", "postprocess", "cgan_version", "export_date", "checkpoint_sha256")},
+    "ngf": st.integers(1, MAX_NGF),
+    "input_channels": st.sampled_from([1, 3]), "output_channels": st.sampled_from([1, 3]),
+    "side_multiple": st.integers(1, MAX_SIDE_MULTIPLE),
+    "train_size": st.integers(1, MAX_TRAIN_SIZE),
+    "layout": st.just("NCHW"),
+    "color_order": st.sampled_from(["RGB", "BGR"]),
+    "value_range": st.lists(st.floats(-MAX_RANGE, MAX_RANGE) | st.integers(-10, 10), min_size=2, max_size=2,
+                            unique=True),
+    "dtype": st.sampled_from(["float32", "float16"]),
+    "precision": st.sampled_from(["fp32", "fp16", "int8"]),
+    "format_version": st.integers(1, 1_000_000),
+    "norm_stats": st.none() | st.integers(0, 10_000),
+}
+
+
+def test_every_metadata_field_has_a_check_and_valid_values():
+    assert set(CHECKS) == set(ModelInfo.__dataclass_fields__) == set(VALID)
+
+
+@st.composite
+def key_and_value(draw, keys=tuple(sorted(CHECKS))):
+    """(key, value, whether the value is one the check must accept)."""
+    key = draw(st.sampled_from(keys))
+    valid = draw(st.booleans())
+    return key, draw(VALID[key] if valid else JSON), valid
+
+
+def _as_read(key: str, value):
+    """`value` as ModelInfo holds it once read."""
+    return tuple(float(v) for v in value) if key == "value_range" else value
 
 
 def _valid(info: ModelInfo) -> bool:
@@ -38,24 +73,43 @@ def _valid(info: ModelInfo) -> bool:
                     for k in ("source_domain", "target_domain", "generator", "input_name", "output_name")))
 
 
-@given(key=st.sampled_from(sorted(CHECKS)), value=JSON)
-def test_any_json_value_for_any_key_is_accepted_valid_or_refused(key, value):
+@given(case=key_and_value())
+@example(case=("ngf", 64, True))
+def test_any_json_value_for_any_key_is_accepted_valid_or_refused(case):
+    key, value, valid = case
     data = {**identity_info(), key: value}
     try:
         text = json.dumps(data)  # Python writes NaN/Infinity here: the parser must refuse them
         info = ModelInfo.from_metadata_props({"cgan": text})
     except ValueError:
+        assert not valid, (key, value)
         return
     assert _valid(info)
+    assert not valid or getattr(info, key) == _as_read(key, value)
 
 
-@given(text=st.text(max_size=200) | st.binary(max_size=200).map(lambda b: b.decode("latin-1")))
+def _is_identity_metadata(text: str) -> bool:
+    try:
+        return json.loads(text) == identity_info()
+    except (ValueError, RecursionError):
+        return False
+
+
+METADATA_TEXT = st.builds(lambda indent, separators: json.dumps(identity_info(), indent=indent, separators=separators),
+                          st.none() | st.integers(0, 4), st.sampled_from([(",", ":"), (", ", ": "), (" , ", " : ")]))
+
+
+@given(text=st.text(max_size=200) | st.binary(max_size=200).map(lambda b: b.decode("latin-1")) | METADATA_TEXT)
+@example(text=json.dumps(identity_info()))
 def test_any_text_as_metadata_is_parsed_or_refused(text):
+    valid = _is_identity_metadata(text)
     try:
         info = ModelInfo.from_metadata_props({"cgan": text})
     except ValueError:
+        assert not valid, text
         return
     assert info is None or _valid(info)
+    assert not valid or ModelInfo.from_metadata_props({"cgan": json.dumps(identity_info())}) == info
 
 
 @pytest.fixture(scope="module")
@@ -81,14 +135,21 @@ class _Props:
         return getattr(self.session, name)
 
 
-@given(changes=st.dictionaries(st.sampled_from(sorted(CHECKS)), JSON, min_size=1, max_size=3))
+SPEC_KEYS = tuple(sorted(set(CHECKS) - {"input_name", "output_name"}))  # those must name the graph's tensors
+
+
+@given(changes=st.lists(key_and_value(SPEC_KEYS), min_size=1, max_size=3))
+@example(changes=[("source_domain", "..", True), ("target_domain", "a/b", True)])
 def test_crafted_metadata_never_puts_a_path_outside_the_output(session, changes, tmp_path_factory):
     path, real = session
-    crafted = type(real)(_Props(real.session, {"cgan": json.dumps({**identity_info(), **changes})}),
+    metadata = {**identity_info(), **{key: value for key, value, _ in changes}}
+    valid = all(ok for _, _, ok in changes)
+    crafted = type(real)(_Props(real.session, {"cgan": json.dumps(metadata)}),
                          real.provider, real.device_index, real.note)
     try:
         spec, _ = read_spec(path, crafted)
     except InferError:
+        assert not valid, changes
         return
     root = tmp_path_factory.getbasetemp() / "fuzz-out"
     for source in (_FakeVideo("in"), _FakeImages(["a.png"]), _FakeImages(["a.png", "b/c.jpg"])):
@@ -123,9 +184,11 @@ SAMPLES = {ext: _encoded(ext) for ext in (".png", ".jpg", ".bmp", ".webp", ".tif
 
 @st.composite
 def damaged(draw, samples):
-    """A real file cut short, with bits flipped, or both; or random bytes."""
+    """A real file cut short, with bits flipped, or both; random bytes; or the real file intact."""
     data = bytearray(samples[draw(st.sampled_from(sorted(samples)))])
-    kind = draw(st.sampled_from(["truncate", "flip", "both", "random"]))
+    kind = draw(st.sampled_from(["truncate", "flip", "both", "random", "intact"]))
+    if kind == "intact":
+        return bytes(data)
     if kind == "random":
         return draw(st.binary(max_size=2000))
     if kind in ("flip", "both"):
@@ -142,6 +205,7 @@ def _is_image(x) -> bool:
 
 
 @given(data=damaged(SAMPLES))
+@example(data=SAMPLES[".png"])
 def test_the_image_reader_gives_an_image_or_one_reason(tmp_path_factory, data, capfd):
     path = tmp_path_factory.mktemp("img") / "x.png"
     path.write_bytes(data)
@@ -149,10 +213,12 @@ def test_the_image_reader_gives_an_image_or_one_reason(tmp_path_factory, data, c
         assert _is_image(read_image(path))
     except InferError as e:
         assert "\n" not in str(e) and str(e)
+        assert data not in SAMPLES.values(), e  # an intact file is read
     assert not [line for line in capfd.readouterr().err.splitlines() if line.strip()]
 
 
 @given(files=st.lists(damaged(SAMPLES), min_size=1, max_size=4))
+@example(files=list(SAMPLES.values()))
 def test_the_folder_reader_yields_every_file_as_an_image_or_a_reason(tmp_path_factory, files):
     folder = tmp_path_factory.mktemp("folder")
     for i, data in enumerate(files):
@@ -160,9 +226,11 @@ def test_the_folder_reader_yields_every_file_as_an_image_or_a_reason(tmp_path_fa
     with open_source("folder", str(folder)) as source:
         frames = list(source)
     assert len(frames) == len(files)
+    intact = {f"{i}.png" for i, data in enumerate(files) if data in SAMPLES.values()}
     for frame in frames:
         assert (frame.image is None) == bool(frame.error)
         assert frame.image is None or _is_image(frame.image)
+        assert frame.image is not None or Path(frame.name).name not in intact, frame.error
 
 
 # --- Video bytes --------------------------------------------------------------------------------------
@@ -178,6 +246,7 @@ VIDEOS = _video_samples()
 
 
 @given(data=damaged(VIDEOS), ext=st.sampled_from(sorted(VIDEOS)))
+@example(data=VIDEOS[".mp4"], ext=".mp4")
 def test_the_video_reader_and_writer_never_fail_another_way(tmp_path_factory, data, ext, capfd):
     folder = tmp_path_factory.mktemp("vid")
     path = folder / f"in{ext}"
@@ -192,6 +261,7 @@ def test_the_video_reader_and_writer_never_fail_another_way(tmp_path_factory, da
             published = sink.finish(partial=False) is not None
     except InferError as e:
         assert "\n" not in str(e) and not published
+    assert published or data != VIDEOS.get(ext), "an intact video was not translated"
     assert sorted(p.name for p in folder.iterdir()) == sorted([path.name] + (["out.mp4"] if published else []))
     assert not [line for line in capfd.readouterr().err.splitlines() if line.strip()]
 
@@ -213,6 +283,7 @@ def _inputs_tree(root: Path) -> None:
 @given(source=st.sampled_from([("folder", "photos"), ("folder", "link"), ("folder", "photos/sub"),
                                ("image", ["photos/a.png"]), ("image", ["photos/a.png", "link/b.png"])]),
        out=st.lists(PARTS, min_size=1, max_size=4))
+@example(source=("image", ["photos/a.png", "link/b.png"]), out=["out", "sub"])
 def test_no_output_ever_replaces_an_input_or_lands_among_them(tmp_path_factory, source, out):
     root = tmp_path_factory.mktemp("apart")
     _inputs_tree(root)
@@ -220,13 +291,14 @@ def test_no_output_ever_replaces_an_input_or_lands_among_them(tmp_path_factory, 
     value = [str(root / v) for v in value] if kind == "image" else str(root / value)
     folder = Path(os.path.realpath(value)) if kind == "folder" else None
     before = {p: p.read_bytes() for p in (root / "photos").rglob("*") if p.is_file()}
+    apart = out[0] == "out" and set(out) <= {"out", "sub"}  # a new folder away from every input: must be written
     try:
         with open_source(kind, value) as src, open_sink(src, root.joinpath(*out), overwrite=True) as sink:
             for frame in src:
                 sink.write(frame.name, frame.image)
             sink.finish(partial=False)
-    except InferError:
-        pass
+    except InferError as e:
+        assert not apart, e
     after = {p: p.read_bytes() for p in (root / "photos").rglob("*") if p.is_file()}
     added = set(after) - set(before)
     assert all(after[p] == data for p, data in before.items())  # no input replaced

@@ -13,9 +13,8 @@ from cgan.export.onnx_export import export_generator
 from cgan.infer import Translator
 from cgan.infer.metadata import MAX_TEXT, ModelInfo
 from cgan.train import create_generator
-from helpers import invoke_export, make_run
+from helpers import assert_one_line_error, invoke_export, make_run
 from test_hostile_train_config import assert_refused, train
-from train_runs import assert_one_line_error
 
 # Text that training used to accept and inference refuses (not printable, or too long).
 BAD_NAMES = {"tab": "a\tb", "newline": "horse\nzebra", "long": "h" * (MAX_TEXT + 500), "escape": "\x1b[31mred",

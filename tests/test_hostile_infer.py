@@ -25,21 +25,14 @@ from cgan.infer.image_files import MAX_DECODE_PIXELS, read_image, UnreadableImag
 from cgan.infer.metadata import ModelInfo
 from cgan.infer.naming import unique_names
 from cgan.infer.runtime import ModelRunError, run_failure
-from helpers import fail_on_call, identity_info, identity_model, image, png_header_only, read_video, write_video
+from helpers import (assert_one_line_error, fail_on_call, identity_info, identity_model, image, png_header_only,
+                     read_video, write_video)
 
 
 def cli(*args):
     result = CliRunner().invoke(main, [*args, "--no-progress"])
     assert "Traceback" not in result.output, result.output
     return result
-
-
-def fails_with(result, text):
-    """A clean failure: non-zero exit and exactly one line holding `text`."""
-    assert result.exit_code != 0 and isinstance(result.exception, SystemExit), result.output
-    lines = [line for line in result.output.splitlines() if text in line]
-    assert len(lines) == 1, result.output
-    return lines[0]
 
 
 def temp_files(root: Path) -> list[Path]:
@@ -66,7 +59,7 @@ ESCAPING_DIRECTIONS = ["../../evil", "/tmp/evil", "G/../../evil", "..", "G\x00",
 def test_a_crafted_direction_never_becomes_a_path(work, direction):
     identity_model(work / "evil.onnx", identity_info(direction=direction))
     before = set(work.parent.iterdir())
-    fails_with(cli("--video", "in.mp4", "--model", "evil.onnx"), "metadata 'direction'")
+    assert_one_line_error(cli("--video", "in.mp4", "--model", "evil.onnx"), "metadata 'direction'")
     assert set(work.parent.iterdir()) == before and not (work / "results").exists()
 
 
@@ -84,7 +77,7 @@ BAD_METADATA = [
 @pytest.mark.parametrize("key,value", BAD_METADATA, ids=[f"{k}={str(v)[:12]!r}" for k, v in BAD_METADATA])
 def test_metadata_values_out_of_bounds_are_refused_in_one_line(work, key, value):
     identity_model(work / "bad.onnx", identity_info(**{key: value}))
-    line = fails_with(cli("--image", "photos/a.png", "--model", "bad.onnx"), f"metadata '{key}'")
+    line = assert_one_line_error(cli("--image", "photos/a.png", "--model", "bad.onnx"), f"metadata '{key}'")
     assert "bad.onnx" in line and "\x1b" not in line
     assert not (work / "results").exists()
 
@@ -96,7 +89,7 @@ def test_metadata_values_out_of_bounds_are_refused_in_one_line(work, key, value)
 ])
 def test_metadata_that_is_not_strict_json_is_refused(work, text, reason):
     identity_model(work / "bad.onnx", text)
-    fails_with(cli("--image", "photos/a.png", "--model", "bad.onnx"), reason)
+    assert_one_line_error(cli("--image", "photos/a.png", "--model", "bad.onnx"), reason)
 
 
 def test_metadata_is_written_as_strict_json():
@@ -114,7 +107,7 @@ def test_a_plain_model_with_an_odd_file_name_names_outputs_safely(work):
 
 def test_a_graph_fixed_at_a_huge_size_is_refused(work):
     identity_model(work / "huge.onnx", identity_info(), static_hw=(100000, 100000))
-    fails_with(cli("--image", "photos/a.png", "--model", "huge.onnx"), "huge.onnx: its graph takes only")
+    assert_one_line_error(cli("--image", "photos/a.png", "--model", "huge.onnx"), "huge.onnx: its graph takes only")
 
 
 # --- Output names are unique -------------------------------------------------------------------------
@@ -206,7 +199,7 @@ def test_an_output_over_or_among_the_inputs_is_refused(work, monkeypatch, case, 
     before = _tree(work)
     monkeypatch.chdir(work / cwd)
     args = [a.format(work=work) for a in args] + ["--model", str(work / "id.onnx")] + ["--overwrite"] * overwrite
-    fails_with(cli(*args), "never writes over or among its inputs")
+    assert_one_line_error(cli(*args), "never writes over or among its inputs")
     assert _tree(work) == before  # nothing changed, nothing added
 
 
@@ -233,7 +226,7 @@ def test_a_symlink_at_the_output_is_not_followed(work):
     victim = work / "victim.png"
     victim.write_bytes(b"keep me")
     (work / "out.png").symlink_to(victim)
-    fails_with(cli("--image", "photos/a.png", "--model", "id.onnx", "--out", "out.png"), "already exists")
+    assert_one_line_error(cli("--image", "photos/a.png", "--model", "id.onnx", "--out", "out.png"), "already exists")
     assert victim.read_bytes() == b"keep me"
     assert cli("--image", "photos/a.png", "--model", "id.onnx", "--out", "out.png", "--overwrite").exit_code == 0
     assert victim.read_bytes() == b"keep me" and not (work / "out.png").is_symlink()
@@ -241,7 +234,7 @@ def test_a_symlink_at_the_output_is_not_followed(work):
 
 def test_a_dangling_symlink_at_the_output_counts_as_existing(work):
     (work / "out.png").symlink_to(work / "nowhere" / "x.png")
-    fails_with(cli("--image", "photos/a.png", "--model", "id.onnx", "--out", "out.png"), "already exists")
+    assert_one_line_error(cli("--image", "photos/a.png", "--model", "id.onnx", "--out", "out.png"), "already exists")
     assert not (work / "nowhere").exists()
 
 
@@ -249,7 +242,7 @@ def test_a_symlinked_video_output_is_replaced_not_written_through(work):
     victim = work / "victim.mp4"
     victim.write_bytes(b"keep me")
     (work / "out.mp4").symlink_to(victim)
-    fails_with(cli("--video", "in.mp4", "--model", "id.onnx", "--out", "out.mp4"), "already exists")
+    assert_one_line_error(cli("--video", "in.mp4", "--model", "id.onnx", "--out", "out.mp4"), "already exists")
     assert cli("--video", "in.mp4", "--model", "id.onnx", "--out", "out.mp4", "--overwrite").exit_code == 0
     assert victim.read_bytes() == b"keep me" and len(read_video(work / "out.mp4")[0]) == 4
 
@@ -262,7 +255,7 @@ def test_a_symlinked_folder_below_the_output_is_not_written_through(work):
     (work / "out").mkdir()
     (work / "out" / "sub").symlink_to(outside)
     result = cli("--folder", "photos", "--model", "id.onnx", "--out", "out")
-    fails_with(result, "is a symlink")
+    assert_one_line_error(result, "is a symlink")
     assert list(outside.iterdir()) == []
 
 
@@ -270,7 +263,7 @@ def test_existing_outputs_are_kept_and_nothing_is_written(work):
     cli("--folder", "photos", "--model", "id.onnx", "--out", "out")
     before = (work / "out" / "a.png").read_bytes()
     cv2.imwrite(str(work / "photos" / "new.png"), image(12, 16))
-    fails_with(cli("--folder", "photos", "--model", "id.onnx", "--out", "out"), "already exists")
+    assert_one_line_error(cli("--folder", "photos", "--model", "id.onnx", "--out", "out"), "already exists")
     assert (work / "out" / "a.png").read_bytes() == before and not (work / "out" / "new.png").exists()
 
 
@@ -307,7 +300,7 @@ class TruncatingWriter:
 
 def test_a_video_cut_short_by_a_full_disk_is_a_failure_not_done(work, monkeypatch):
     monkeypatch.setattr(sinks_module.cv2, "VideoWriter", TruncatingWriter)
-    line = fails_with(cli("--video", "in.mp4", "--model", "id.onnx", "--out", "out.mp4"), "out.mp4")
+    line = assert_one_line_error(cli("--video", "in.mp4", "--model", "id.onnx", "--out", "out.mp4"), "out.mp4")
     assert "read back" in line and "done:" not in line
     assert not (work / "out.mp4").exists() and temp_files(work) == []
 
@@ -325,7 +318,7 @@ def test_an_image_write_failing_midway_names_the_users_file(work, monkeypatch):
         return f
 
     monkeypatch.setattr(files_module, "open", open_full, raising=False)
-    line = fails_with(cli("--image", "photos/a.png", "--model", "id.onnx", "--out", "o.png"), "No space left")
+    line = assert_one_line_error(cli("--image", "photos/a.png", "--model", "id.onnx", "--out", "o.png"), "No space left")
     assert "o.png" in line and TEMP_PREFIX not in line
     assert not (work / "o.png").exists() and temp_files(work) == []
 
@@ -333,7 +326,7 @@ def test_an_image_write_failing_midway_names_the_users_file(work, monkeypatch):
 def test_an_image_that_does_not_read_back_is_not_published(work, monkeypatch):
     real = cv2.imencode
     monkeypatch.setattr(sinks_module.cv2, "imencode", lambda ext, img: (True, real(ext, img)[1][:40]))
-    fails_with(cli("--image", "photos/a.png", "--model", "id.onnx", "--out", "o.png"), "does not read back")
+    assert_one_line_error(cli("--image", "photos/a.png", "--model", "id.onnx", "--out", "o.png"), "does not read back")
     assert not (work / "o.png").exists() and temp_files(work) == []
 
 
@@ -636,7 +629,7 @@ def test_a_model_breaking_the_output_contract_is_refused_at_load(work, case, met
     with pytest.raises(InferError, match="broken.onnx: the model gives"):
         Translator(model, "cpu")
     for source in (["--image", "photos/a.png", "--out", "o.png"], ["--video", "in.mp4", "--out", "o.mp4"]):
-        line = fails_with(cli(*source, "--model", "broken.onnx"), "broken.onnx")
+        line = assert_one_line_error(cli(*source, "--model", "broken.onnx"), "broken.onnx")
         assert "the model gives" in line and "same height and width" in line
     assert not list(work.glob("o*")) and temp_files(work) == []
 
@@ -646,7 +639,7 @@ def test_a_model_breaking_the_contract_only_on_some_calls_is_caught_on_that_call
     graph_model(work / "batch.onnx", [_node("ReduceMean", ["image"], axes=[0], keepdims=1)], identity_info())
     assert Translator(work / "batch.onnx", "cpu")(image(12, 16)).shape == (12, 16, 3)
     cv2.imwrite(str(work / "photos" / "b.png"), image(12, 16, seed=3))
-    line = fails_with(cli("--folder", "photos", "--batch", "2", "--model", "batch.onnx", "--out", "out"),
+    line = assert_one_line_error(cli("--folder", "photos", "--batch", "2", "--model", "batch.onnx", "--out", "out"),
                       "batch.onnx: the model gives 1 x 3 x 12 x 16 for a 2 x 3 x 12 x 16 input")
     assert "Traceback" not in line and not (work / "out").exists()
 
@@ -666,7 +659,7 @@ def test_metadata_naming_the_wrong_tensors_is_refused_in_one_line(work, case):
     changes, text = NAMING[case]
     graph_model(work / "named.onnx", [_node("Identity", ["image"]), _node("GlobalAveragePool", ["image"], "norm0_mean")],
                 identity_info(**changes), extra_outputs=(("norm0_mean", ["n", 3, 1, 1]),))
-    line = fails_with(cli("--image", "photos/a.png", "--model", "named.onnx", "--out", "o.png"), text)
+    line = assert_one_line_error(cli("--image", "photos/a.png", "--model", "named.onnx", "--out", "o.png"), text)
     assert "named.onnx" in line and not (work / "o.png").exists()
 
 
@@ -732,12 +725,12 @@ def test_tiny_frames_never_crash_a_video_writer(work, ext, size):
 # --- Smaller cases -----------------------------------------------------------------------------------
 
 def test_gen_with_a_model_file_is_an_error(work):
-    fails_with(cli("--image", "photos/a.png", "--model", "id.onnx", "--gen", "F"), "--gen F: picks a generator")
+    assert_one_line_error(cli("--image", "photos/a.png", "--model", "id.onnx", "--gen", "F"), "--gen F: picks a generator")
 
 
 @pytest.mark.parametrize("index", ["99999999999", "5000"])
 def test_a_camera_index_out_of_range_is_one_line(work, index):
-    fails_with(cli("--camera", index, "--model", "id.onnx"), f"--camera {index}")
+    assert_one_line_error(cli("--camera", index, "--model", "id.onnx"), f"--camera {index}")
 
 
 def test_out_of_memory_is_not_called_a_small_frame():

@@ -19,7 +19,8 @@ from cgan.train import resume as resume_module
 from cgan.train.checkpoint import save_checkpoint
 from cgan.train.run_lock import RunLock, RunLockedError
 from cgan.train.session import Session
-from train_runs import TINY, assert_one_line_error, train
+from helpers import assert_one_line_error
+from train_runs import TINY, train
 
 
 class Foreign:

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from cgan.infer.cli import main
-from helpers import cuda_works, fail_on_call, image, read_video, write_video
+from helpers import assert_one_line_error, cuda_works, fail_on_call, image, read_video, write_video
 
 
 @pytest.fixture
@@ -36,12 +36,6 @@ def line_with(result, text):
     return lines[0]
 
 
-def fails_with(result, text):
-    """A clean failure: non-zero exit, the message on one line, no traceback."""
-    assert result.exit_code != 0 and isinstance(result.exception, SystemExit), result.output
-    return line_with(result, text)
-
-
 def test_video_with_the_latest_export(work):
     result = run("--video", "in.mp4")
     assert result.exit_code == 0, result.output
@@ -56,7 +50,7 @@ def test_video_side_by_side_and_no_overwrite(work):
     frames, _ = read_video(work / "results" / "in_F.mp4")
     assert frames[0].shape == (24, 72, 3)
     before = (work / "results" / "in_F.mp4").read_bytes()
-    fails_with(run("--video", "in.mp4", "--gen", "F"), "already exists; pass --overwrite")
+    assert_one_line_error(run("--video", "in.mp4", "--gen", "F"), "already exists; pass --overwrite")
     assert (work / "results" / "in_F.mp4").read_bytes() == before
     assert run("--video", "in.mp4", "--gen", "F", "--overwrite").exit_code == 0
 
@@ -80,8 +74,8 @@ def test_folder_mirrors_the_tree_and_reports_bad_files(work):
     shutil.copy(work / "photos" / "a.png", work / "photos" / "a.data")  # a PNG OpenCV reads but cannot name
     result = run("--folder", "photos", "--out", "out", "--batch", "4")
     assert result.exit_code == 1
-    fails_with(result, "failed: broken.png: not an image")
-    fails_with(result, "failed: sub/notes.txt: not an image")
+    line_with(result, "failed: broken.png: not an image")
+    line_with(result, "failed: sub/notes.txt: not an image")
     assert "done: 3 images, 2 failed" in result.output
     assert cv2.imread("out/a.png").shape == (17, 23, 3) and cv2.imread("out/sub/b.jpg").shape == (21, 30, 3)
     assert cv2.imread("out/a.data.png").shape == (17, 23, 3)
@@ -121,7 +115,7 @@ def test_cuda_fallback_line_and_strict_device(work):
     assert result.exit_code == 0
     assert "running on CPUExecutionProvider instead" in line_with(result, "--device cuda:0 cannot be used")
     assert sum("cuda" in line.lower() for line in result.output.splitlines()) == 1  # no wall of native logs
-    fails_with(run("--video", "in.mp4", "--device", "cuda", "--strict-device", "--overwrite"),
+    assert_one_line_error(run("--video", "in.mp4", "--device", "cuda", "--strict-device", "--overwrite"),
                "--strict-device is set")
 
 
@@ -172,22 +166,22 @@ def test_show_with_an_unreachable_display_says_so(work, monkeypatch):
     (("--image", "photos/sub/b.jpg", "--out", "photos/a.png/b.jpg"), "(photos/a.png: File exists)"),
 ])
 def test_bad_input_is_one_clear_line(work, args, message):
-    fails_with(run(*args), message)
+    assert_one_line_error(run(*args), message)
 
 
 def test_missing_generator_in_the_folder(work):
     (work / "models" / "run" / "F.onnx").unlink()
-    fails_with(run("--image", "photos/a.png", "--gen", "F"), "--gen F: models/run has no F.onnx (found: G.onnx)")
+    assert_one_line_error(run("--image", "photos/a.png", "--gen", "F"), "--gen F: models/run has no F.onnx (found: G.onnx)")
 
 
 def test_no_export_yet(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     cv2.imwrite("a.png", image(8, 8))
-    fails_with(run("--image", "a.png"), "no .onnx file under models/")
+    assert_one_line_error(run("--image", "a.png"), "no .onnx file under models/")
 
 
 def test_image_too_small_for_the_model(work):
     cv2.imwrite("tiny.png", image(2, 3))
     result = run("--image", "tiny.png")
     assert result.exit_code == 1
-    fails_with(result, "failed: tiny.png: 3x2 is too small for this model")
+    line_with(result, "failed: tiny.png: 3x2 is too small for this model")

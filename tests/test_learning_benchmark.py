@@ -13,6 +13,7 @@ from benchmarks.colour_grades import GRADE_KINDS, Grade  # noqa: E402
 from benchmarks.spatial_looks import SPATIAL_KINDS, SpatialLook  # noqa: E402
 from cgan.train.data import to_tensor  # noqa: E402
 from cgan.train.known_answer import mean_psnr  # noqa: E402
+from helpers import assert_one_line_error  # noqa: E402
 
 TINY = {"max_steps": 3, "ngf": 4, "ndf": 4}
 
@@ -160,7 +161,7 @@ def test_a_wrong_task_or_draw_count_is_one_line_naming_the_option():
     for args, option in ((["--tasks", "colour_x"], "--tasks"), (["--families", "colour", "--draws", "99"], "--draws"),
                          (["--families", "paint"], "--families"), (["--references", "oracel"], "--references")):
         result = runner.invoke(learning.main, [*args, "--seeds", "0"])
-        assert result.exit_code == 2 and option in result.output and "Traceback" not in result.output, args
+        assert_one_line_error(result, option)
 
 
 def test_a_pooled_file_that_is_not_a_record_is_one_line_naming_it(tmp_path):
@@ -168,8 +169,7 @@ def test_a_pooled_file_that_is_not_a_record_is_one_line_naming_it(tmp_path):
     for text in ("[1, 2]", "{not json", '{"runs": 3}'):
         bad.write_text(text)
         result = CliRunner().invoke(learning.main, ["--seeds", "0", "--pool", str(bad)])
-        assert result.exit_code == 2 and "notes.json: not a record of benchmarks.learning" in result.output
-        assert "Traceback" not in result.output
+        assert_one_line_error(result, "notes.json: not a record of benchmarks.learning")
 
 
 # --- the record read back ---------------------------------------------------------------------------

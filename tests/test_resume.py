@@ -14,7 +14,7 @@ from cgan.train.config import FIELDS, TrainConfig
 from cgan.train.resume import FIXED_ON_RESUME, ResumeError, resume_config, truncate_log
 from cgan.train.rng_state import capture_rng, restore_rng
 from cgan.train.run_lock import RunLock
-from train_runs import assert_one_line_error
+from helpers import assert_one_line_error
 from train_runs import train as train_tiny
 
 # 4 steps per epoch, lr decays after epoch 1, dropout on (uses the global RNG), image pools on.
@@ -106,8 +106,7 @@ def test_resume_of_a_run_in_use_is_refused(tmp_path):
     train(runs, "--name", "busy", "--max-steps", "1")
     with RunLock(runs / "busy"):
         result = CliRunner().invoke(main, ["--resume", str(runs / "busy"), "--max-steps", "2"])
-    assert result.exit_code == 1 and "is in use by another training (pid" in result.output
-    assert "Traceback" not in result.output
+    assert_one_line_error(result, "is in use by another training (pid")
 
 
 def test_resume_errors_name_what_to_do(tmp_path):

@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from cgan.train.checkpoint import generator_from_checkpoint, load_checkpoint
 from cgan.train.cli import main
 from cgan.train.known_answer import known_answer_report
+from helpers import assert_one_line_error
 
 TINY = ["--generator", "resnet_6blocks", "--discriminator", "pixel", "--ngf", "4", "--ndf", "4",
         "--crop-size", "16", "--load-size", "16", "--workers", "0", "--device", "cpu"]
@@ -61,8 +62,7 @@ def test_builtin_run_writes_the_whole_run_dir(tmp_path):
 def test_a_given_name_that_exists_is_refused(tmp_path):
     (tmp_path / "mine").mkdir()
     result = train("--runs-dir", str(tmp_path), "--name", "mine", "--max-steps", "1")
-    assert result.exit_code != 0
-    assert "already exists" in result.output and "Traceback" not in result.output
+    assert_one_line_error(result, "already exists")
     assert list((tmp_path / "mine").iterdir()) == []
 
 
@@ -83,34 +83,15 @@ def test_unknown_config_key_is_named(tmp_path):
     bad = tmp_path / "c.json"
     bad.write_text(json.dumps({"ngf": 8, "learning_rate": 1}))
     result = train("--config", str(bad), "--runs-dir", str(tmp_path / "runs"))
-    assert result.exit_code != 0
-    assert "unknown config key 'learning_rate'" in result.output and "Traceback" not in result.output
+    assert_one_line_error(result, "unknown config key 'learning_rate'")
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
-
-
-@pytest.mark.parametrize("args, message", [
-    (["--ngf", "0"], "ngf=0: must be at least 1"),
-    (["--generator", "nope"], "Invalid value for '--generator'"),
-    (["--device", "cuda:7"], "cuda:7"),
-    (["--device", "tpu"], "unknown device 'tpu'"),
-    (["--data", "/no/such/folder"], "/no/such/folder"),
-    (["--discriminator", "basic"], "crop_size=16 is too small for discriminator basic"),
-    (["--input-nc", "2"], "input_nc=2"),
-    (["--threads", "-1"], "threads=-1: must not be negative"),
-])
-def test_bad_options_give_one_clean_error(tmp_path, args, message):
-    result = train("--runs-dir", str(tmp_path / "runs"), "--max-steps", "1", *args)
-    assert result.exit_code != 0
-    assert message in result.output
-    assert "Traceback" not in result.output
-    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())  # nothing half made
 
 
 def test_empty_domain_folder_stops_before_training(tmp_path):
     (tmp_path / "data" / "trainA").mkdir(parents=True)
     (tmp_path / "data" / "trainB").mkdir()
     result = train("--data", str(tmp_path / "data"), "--runs-dir", str(tmp_path / "runs"))
-    assert result.exit_code != 0 and "trainA" in result.output and "Traceback" not in result.output
+    assert_one_line_error(result, "trainA")
 
 
 def test_folder_run_names_domains_from_the_folder(tmp_path):

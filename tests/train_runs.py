@@ -16,16 +16,6 @@ def train(runs, *args):
     return CliRunner().invoke(train_main, [*TINY, "--runs-dir", str(runs), *args])
 
 
-def assert_one_line_error(result, *phrases):
-    """A CliRunner result that failed with one `Error: ...` line holding every phrase, no traceback."""
-    assert result.exit_code != 0, result.output
-    assert isinstance(result.exception, SystemExit), repr(result.exception)
-    last = result.output.strip().splitlines()[-1]
-    assert last.startswith("Error: ") and "Traceback" not in result.output, result.output
-    for phrase in phrases:
-        assert phrase in last, last
-
-
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory):
     """A run folder of 2 steps (checkpoints/latest.pt): copy it before changing anything."""

@@ -1,0 +1,181 @@
+"""The figures that docs/recipe.md and docs/training.md quote from the learning benchmark's committed JSON: the
+record over seeds (docs/learning/record.json) and the one- and two-seed trials that chose the recipe
+(docs/learning/exploration.json). The reasoning is the pages' own; each figure sits in a named block.
+
+    python -m benchmarks.learning_quotes --markdown docs/recipe.md --markdown docs/training.md
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+import statistics
+from pathlib import Path
+
+import click
+
+from .doc_blocks import update_page
+from .learning import FIXED_TASKS
+from .spans import signed, span
+
+LEARNING = Path("docs/learning")
+MATRIX, HUE, BUILTIN = "photo_matrix_curve", "photo_hue_sat", "builtin"
+TASK_NAMES = {MATRIX: "colour matrix", HUE: "hue and saturation", BUILTIN: "built-in"}
+POINTWISE_TRIAL = re.compile(r"pw[0-9]+$")  # the colour map's rate alone, as a multiple of lr
+
+
+class Runs:
+    """The runs of one record, by recipe and task."""
+
+    def __init__(self, record: dict):
+        self.runs = record["runs"]
+
+    def of(self, recipe: str, task: str) -> list[dict]:
+        runs = [r for r in self.runs if r["recipe"] == recipe and r["task"] == task]
+        if not runs:
+            raise ValueError(f"no runs of {recipe} on {task}")
+        return runs
+
+    def mean(self, recipe: str, task: str, key: str) -> float:
+        return statistics.fmean(r[key] for r in self.of(recipe, task))
+
+    def seed0(self, recipe: str, task: str, key: str = "gain_G") -> float:
+        return next(r[key] for r in self.of(recipe, task) if r["seed"] == 0)
+
+    def seconds(self, recipe: str, task: str) -> float:
+        """Median seconds of a run (steps over step rate)."""
+        return statistics.median(r["steps"] / r["steps_per_s"] for r in self.of(recipe, task))
+
+
+def gains(runs: Runs, recipe: str, task: str, digits: int = 2) -> str:
+    """Mean gain of G / F over the seeds, as `+5.28 / +5.27`."""
+    return " / ".join(signed(runs.mean(recipe, task, f"gain_{d}"), digits) for d in "GF")
+
+
+def change(db: float) -> str:
+    return f"{'gained' if db >= 0 else 'lost'} {abs(db):.1f} dB"
+
+
+def count_word(n: int) -> str:
+    return {1: "one", 2: "two", 3: "three"}.get(n, str(n))
+
+
+def judge_table(record: Runs) -> str:
+    lines = ["| task | judge at 10 x | no judge | worst seed with the judge |", "| --- | --- | --- | --- |"]
+    for task, name in ((MATRIX, "colour matrix and tone curve"), (HUE, "hue rotation and saturation"),
+                       (BUILTIN, "built-in")):
+        worst = " / ".join(signed(min(r[f"gain_{d}"] for r in record.of("cgan", task))) for d in "GF")
+        lines.append(f"| {name} | {gains(record, 'cgan', task)} | {gains(record, 'cgan_no_judge', task)} | {worst} |")
+    return "\n".join(lines)
+
+
+def pointwise_rates(trials: Runs, task: str) -> str:
+    """`1 x gained 6.3 dB, 3 x 8.6 dB, ... and 300 x 9.8 dB`: seed 0's gain of G at each rate tried on `task`."""
+    found = sorted({r["overrides"]["pointwise_lr"] for r in trials.runs
+                    if POINTWISE_TRIAL.match(r["recipe"]) and r["task"] == task})
+    parts = [f"{rate:g} x {trials.seed0(f'pw{rate:g}', task):.1f} dB" for rate in found]
+    parts[0] = parts[0].replace(" x ", " x gained ", 1)
+    return ", ".join(parts[:-1]) + f" and {parts[-1]}"
+
+
+def quick_preset(record: dict, exploration: dict) -> dict[str, str]:
+    """docs/training.md's figures of the `quick` preset, which is the photo tasks' setting."""
+    runs = Runs(record)
+    photo = [r for task in (HUE, MATRIX) for r in runs.of("cgan", task)]
+    rates = [r["steps_per_s"] for r in photo]
+    return {
+        "quick_gain_hue": f"{signed(runs.mean('cgan', HUE, 'gain_G'), 1)} dB",
+        "quick_gain_matrix": f"{signed(runs.mean('cgan', MATRIX, 'gain_G'), 1)} dB",
+        "quick_worst": f"{signed(math.floor(min(min(r['gain_G'], r['gain_F']) for r in photo)), 0)} dB",
+        "quick_pace": (f"{span(rates, '{:.1f}'.format)} step/s on one thread of an {photo[0]['cpu'].split(',')[0]} "
+                       f"({span((r['steps'] / rate / 60 for r, rate in zip(photo, rates)), '{:.0f}'.format)} "
+                       f"minutes for {photo[0]['steps']:,} steps)"),
+    }
+
+
+def recipe(record: dict, exploration: dict) -> dict[str, str]:
+    """docs/recipe.md's figures."""
+    runs, trials = Runs(record), Runs(exploration)
+    seeds = len(runs.of("cgan", MATRIX))
+    pw1 = trials.seed0("pw1", BUILTIN)  # the trials of other settings compare with the colour map at 1 x
+    versus_pw1 = lambda recipe: trials.seed0(recipe, BUILTIN) - pw1  # noqa: E731
+    pw30 = trials.seed0("pw30", MATRIX)
+    ema_gap = [runs.mean("cgan_no_judge", t, f"gain_{d}") - runs.mean("cgan_ema", t, f"gain_{d}")
+               for t in TASK_NAMES for d in "GF"]
+    poor = [r for r in runs.of("cgan_judge30", BUILTIN)
+            if min(r["gain_G"], r["gain_F"]) < FIXED_TASKS[BUILTIN].floor_db]
+    worst = min(runs.of("cgan_judge30", BUILTIN), key=lambda r: r["gain_G"])
+    bf16_slower = (statistics.fmean(r["steps_per_s"] for r in runs.of("cgan", BUILTIN))
+                   / statistics.fmean(r["steps_per_s"] for r in runs.of("cgan_bf16", BUILTIN)))
+    photo_minutes = statistics.fmean(runs.seconds("cgan", t) for t in (MATRIX, HUE)) * bf16_slower / 60
+    colour_map_added = trials.mean("res_id0_pw", BUILTIN, "gain_G") - trials.mean("res_id0", BUILTIN, "gain_G")
+    time_vs_pw1 = lambda recipe: trials.seconds(recipe, BUILTIN) / trials.seconds("pw1", BUILTIN)  # noqa: E731
+    return {
+        "seeds": str(seeds),
+        "res_change_spread": span((r["gain_G"] for r in trials.of("res_change_x1", BUILTIN)), "{:.0f}".format,
+                                  " dB", sep=" and "),
+        "colour_map_added": f"{colour_map_added:.1f} dB",
+        "pointwise_rates_builtin": pointwise_rates(trials, BUILTIN),
+        "pointwise_rates_matrix": pointwise_rates(trials, MATRIX),
+        "ema_gap": span(ema_gap, "{:.1f}".format, " dB"),
+        "ema_means": ", ".join(f"{TASK_NAMES[t]} {gains(runs, 'cgan_no_judge', t, 1)} against "
+                               f"{gains(runs, 'cgan_ema', t, 1)}" for t in (BUILTIN, HUE, MATRIX)),
+        "judge_table": judge_table(runs),
+        "judge30_matrix": gains(runs, "cgan_judge30", MATRIX),
+        "judge30_poor": f"{count_word(len(poor))} built-in seed of {len(runs.of('cgan_judge30', BUILTIN))}",
+        "judge30_worst": f"{signed(worst['gain_G'], 1)} / {signed(worst['gain_F'], 1)}",
+        "matrix_do_nothing": f"{runs.mean('cgan', MATRIX, 'baseline_G'):.1f} dB",
+        "matrix_gain": gains(runs, "cgan", MATRIX).replace("+", "") + " dB",
+        "matrix_goal": f"{FIXED_TASKS[MATRIX].goal_mean_db:g} dB",
+        "lower_cycle": change(trials.seed0("pw30_lambda_x5_lambda_y5", MATRIX) - pw30),
+        "decaying_rate": change(trials.seed0("pw30_epochs3_epochs_decay2", MATRIX) - pw30),
+        "slower_spatial": change(trials.seed0("pw60_lr0.0001_lr_d0.0002", MATRIX) - pw30),
+        "higher_rate": f"{-versus_pw1('pw1_lr0.0005'):.1f} dB worse",
+        "generator_rate": f"{versus_pw1('pw1_lr0.0004_lr_d0.0002'):.1f} dB better",
+        "batch_gains": (f"{signed(versus_pw1('pw1_batch_size2_epochs6_epochs_decay6'), 1)} and "
+                        f"{signed(versus_pw1('pw1_batch_size4_epochs12_epochs_decay12'), 1)} dB, at "
+                        f"{time_vs_pw1('pw1_batch_size2_epochs6_epochs_decay6'):.1f}x and "
+                        f"{time_vs_pw1('pw1_batch_size4_epochs12_epochs_decay12'):.1f}x the time"),
+        "twice_the_steps": (f"{signed(versus_pw1('pw1_epochs6_epochs_decay6'), 1)} dB at "
+                            f"{time_vs_pw1('pw1_epochs6_epochs_decay6'):.1f}x"),
+        "no_pool": f"{signed(versus_pw1('pw1_pool_size0'), 1)} dB",
+        "shorter_decay": f"{signed(versus_pw1('pw1_epochs5_epochs_decay1'), 1)} dB",
+        "bf16_slower": f"{bf16_slower:.1f} times",
+        "bf16_gains": f"{gains(runs, 'cgan_bf16', BUILTIN)} dB against fp32's {gains(runs, 'cgan', BUILTIN)}",
+        "bf16_worst": signed(math.floor(min(min(r["gain_G"], r["gain_F"]) for r in runs.of("cgan_bf16", BUILTIN))), 0),
+        "bf16_photo_minutes": f"{photo_minutes:.0f} minutes",
+    }
+
+
+PAGES = {"recipe.md": recipe, "training.md": quick_preset}  # page name -> its figures from (record, exploration)
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--record", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=LEARNING / "record.json", show_default=True, help="The record over seeds.")
+@click.option("--exploration", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=LEARNING / "exploration.json", show_default=True, help="The trials that chose the recipe.")
+@click.option("--markdown", "pages", multiple=True, required=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help=f"A page whose figures to rewrite; one of {', '.join(PAGES)} (repeatable).")
+def main(record: Path, exploration: Path, pages: tuple[Path, ...]) -> None:
+    """Rewrite the figures pages quote from the learning benchmark's JSON; measures nothing."""
+    for page in pages:
+        if page.name not in PAGES:
+            raise click.ClickException(f"--markdown {page}: no figures for a page of that name; choose from "
+                                       f"{', '.join(PAGES)}")
+    for page in pages:
+        try:
+            found = PAGES[page.name](*(json.loads(path.read_text()) for path in (record, exploration)))
+        except (ValueError, KeyError, TypeError, StopIteration) as e:
+            raise click.ClickException(f"--record {record} / --exploration {exploration}: not the runs "
+                                       f"{page.name} quotes ({type(e).__name__}: {e})") from None
+        try:
+            update_page(page, found)
+        except ValueError as e:
+            raise click.ClickException(f"--markdown {e}") from None
+        click.echo(f"page: {page}", err=True)
+
+
+if __name__ == "__main__":
+    main()
