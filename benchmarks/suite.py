@@ -30,6 +30,7 @@ from .cost import Cost, generator_cost
 from .inference import REFERENCE, EngineResult, build_models, limit_fraction, measure_engines
 from .infer_pipeline import folder_fps, make_media, model_only_fps, random_export
 from .limits import matmul_limits
+from . import plain_export
 from .report import Row
 from .precision_accuracy import GAP_GOAL_DB, compare, study
 from .train_precision import measure_case
@@ -59,6 +60,8 @@ class SuiteConfig:
     known_answer_steps: int = 200  # steps of each known-answer run
     known_answer_seeds: int = 2  # runs per precision (benchmarks.precision_accuracy: more seeds, tighter means)
     known_answer_jobs: int = 2  # runs at a time, one torch thread each
+    # height, width, interleaved rounds of benchmarks.plain_export (docs/export.md), on generator and ngf above
+    plain_export_sizes: tuple[tuple[int, int, int], ...] = ((256, 256, 15), (720, 1280, 5))
 
 
 def quick(config: SuiteConfig) -> SuiteConfig:
@@ -68,7 +71,7 @@ def quick(config: SuiteConfig) -> SuiteConfig:
                    pipeline_ngf=4, clips=((32, 32, 2), (64, 36, 1)), repeats_pipeline=1,
                    training=(("resnet_6blocks@32", ("fp32", "auto")),), training_ngf=4,
                    bf16_training_model="resnet_6blocks@32", repeats_training=1, known_answer_steps=2,
-                   known_answer_seeds=1, known_answer_jobs=1)
+                   known_answer_seeds=1, known_answer_jobs=1, plain_export_sizes=((32, 32, 2), (36, 64, 1)))
 
 
 Section = Callable[[SuiteConfig, dict], tuple[list[Row], dict]]
@@ -158,6 +161,23 @@ def export_section(config: SuiteConfig, shared: dict) -> tuple[list[Row], dict]:
     rows.append(Row(name, f"{other} / {default} export seconds", data[other]["seconds"] / data[default]["seconds"],
                     "x", f"the default is {default}"))
     return rows, data
+
+
+def plain_export_section(config: SuiteConfig, shared: dict) -> tuple[list[Row], dict]:
+    """benchmarks.plain_export (the figures of docs/export.md): the default export's time in ONNX Runtime
+    against a plain `torch.onnx.export` of the same weights, and what each file carries."""
+    result = plain_export.run(dict(generator=config.generator, ngf=config.ngf,
+                                   sizes=[(h, w) for h, w, _ in config.plain_export_sizes],
+                                   repeats=[rounds for _, _, rounds in config.plain_export_sizes]), config.threads)
+    default = result["files"]["default"]
+    carries = f"{default['inputs']} input, {default['outputs']} output, {default['warnings']} load warnings"
+    name = f"plain export {config.generator}"
+    # A Row's goal is a floor: the target "at most TARGET_RATIO x the plain export's time" as a speed ratio.
+    rows = [Row(name, f"default / plain export speed at {s['size'][0]}x{s['size'][1]}", 1 / s["ratio"]["default"],
+                "x", f"CPU time {s['cpu_ratio']['default']:.3f}x the plain export's; the default file: {carries} "
+                f"(needs at most {plain_export.TARGET_RATIO:g}x the plain export's time, 1 input, 1 output, no "
+                "warning)", goal=round(1 / plain_export.TARGET_RATIO, 3), met=result["met"]) for s in result["sizes"]]
+    return rows, result
 
 
 FOLDER_GOAL, VIDEO_GOAL = 0.95, 0.9  # end-to-end / model-only
@@ -281,6 +301,7 @@ SECTIONS: dict[str, Section] = {
     "limits": limits_section,
     "inference": inference_section,
     "export": export_section,
+    "plain_export": plain_export_section,
     "pipeline": pipeline_section,
     "training": training_section,
     "known_answer": known_answer_section,

@@ -158,6 +158,22 @@ def test_a_failing_section_becomes_a_row_and_the_others_still_run(monkeypatch):
     assert set(seconds) == {"broken", "fine"}
 
 
+def test_the_suite_measures_the_plain_export_of_docs_export_md():
+    """`make bench` runs benchmarks.plain_export as a section: one target row per size, its JSON as the data."""
+    from benchmarks import plain_export, suite
+
+    config = suite.quick(suite.SuiteConfig(threads=1))
+    rows, data, _ = suite.run_suite(config, ("plain_export",), echo=lambda line: None)
+    result = data["plain_export"]
+    assert [r.what for r in rows] == [f"default / plain export speed at {w}x{h}"
+                                      for h, w, _ in config.plain_export_sizes]
+    assert [s["repeats"] for s in result["sizes"]] == [rounds for _, _, rounds in config.plain_export_sizes]
+    assert (result["generator"], result["ngf"]) == (config.generator, config.ngf)
+    assert [r.value for r in rows] == [1 / s["ratio"]["default"] for s in result["sizes"]]
+    assert all(r.goal == round(1 / plain_export.TARGET_RATIO, 3) and r.met is result["met"] for r in rows)
+    assert [result["files"]["default"][k] for k in ("inputs", "outputs", "warnings")] == [1, 1, 0]
+
+
 SAVED_ROWS = [Row("machine limit", "matmul fp32", 69.2, "GFLOP/s", "2048² x 2048²"),
               Row("inference resnet_9blocks", "ONNX Runtime fp32, 256², batch 1", 0.571, "images/s"),
               Row("inference resnet_9blocks", "INT8 / ONNX Runtime fp32 images/s", 1.6, "x", "PSNR 31.8 dB", goal=2.0),
