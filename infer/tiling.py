@@ -17,7 +17,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from .errors import InferError, quoted
+from .errors import InferError, cut, quoted
 from .metadata import NORM_STATS_WEIGHT, ModelInfo, norm_stat_names
 from .processing import Layout, prepare
 
@@ -37,12 +37,17 @@ MEMORY_UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 Run = Callable[[dict[str, np.ndarray], list[str], np.ndarray], list[np.ndarray]]
 
 
-def parse_memory(text: str) -> int:
-    """'4G', '1500M', '2.5GiB', '800MB' -> bytes (powers of 1024)."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*", text.lower())
-    size = float(m.group(1)) * MEMORY_UNITS[m.group(2)] if m else 0.0  # inf for a number of 400 digits
+def parse_memory(value: int | str) -> int:
+    """A memory budget in bytes: an int, or text such as '4G', '1500M', '2.5GiB', '800MB' (powers of 1024)."""
+    if isinstance(value, str):
+        m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*", value.lower())
+        size = float(m.group(1)) * MEMORY_UNITS[m.group(2)] if m else 0.0  # inf for a number of 400 digits
+        given = quoted(value)
+    else:
+        size = value if isinstance(value, int) and not isinstance(value, bool) else 0
+        given = cut(str(value))
     if not 0 < size <= MAX_MEMORY:
-        raise InferError(f"max_memory={quoted(text)}: give a size like 4G, 1500M or 2.5GiB, at most "
+        raise InferError(f"max_memory={given}: give a size like 4G, 1500M or 2.5GiB, or a number of bytes, at most "
                          f"{MAX_MEMORY >> 40}T")
     return int(size)
 

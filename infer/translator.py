@@ -71,8 +71,7 @@ class Translator:
         if self.tiling:
             self.tiling.check(self.spec.layout.side_multiple)
         self.overlap, self.stats_scale = tile_overlap, tile_stats_scale
-        self.budget = tiling.parse_memory(max_memory) if isinstance(max_memory, str) else (
-            max_memory or tiling.default_budget())
+        self.budget = tiling.default_budget() if max_memory is None else tiling.parse_memory(max_memory)
         info = self.spec.info
         self.carries_stats = bool(info and info.norm_stats)  # a file exported before models were plain
         # Instance-norm layers whose whole-image statistics tiles use; 0: tiles keep their own.

@@ -60,6 +60,15 @@ def test_parse_memory_and_default_budget(tmp_path):
     assert tiling.default_budget(str(tmp_path / "missing")) == tiling.FALLBACK_BUDGET
 
 
+@pytest.mark.parametrize("bad", [(1 << 50) + 1, 10**400, 0, -1, True, 2.5], ids=["beyond_1024T", "400_digits", "zero",
+                                                                                  "negative", "bool", "float"])
+def test_translator_bounds_an_int_budget_as_the_flag_does(rgb_model, bad):
+    with pytest.raises(InferError, match=r"^max_memory=\S+: give a size like 4G") as refused:
+        Translator(rgb_model, "cpu", max_memory=bad)
+    assert "\n" not in str(refused.value) and len(str(refused.value)) < 150
+    assert Translator(rgb_model, "cpu", max_memory=1 << 50).budget == tiling.parse_memory("1024T")
+
+
 def test_auto_tiling_only_beyond_the_budget():
     info = ModelInfo("G", "x", "y", "resnet_9blocks", 64, "instance", 3, 3, 4, 256)
     assert tiling.auto_tiling(1000, 1000, info, 4 << 30, 64) is None
