@@ -17,7 +17,7 @@ from cgan.train.run_dir import RunDir
 from .calibration import at_size, calibration_images
 from .errors import ExportError
 from .onnx_export import (DEFAULT_EXPORTER, ExportReport, Log, checked_metadata, example_side, export_generator,
-                          prepare_destination)
+                          new_folders_removed_on_failure, prepare_destination)
 from .quantize import VARIANTS
 from .loading import Generator, find_checkpoint, official_generator, run_generators
 
@@ -45,20 +45,21 @@ def _export_all(generators: Sequence[Generator], out: Path, config: Mapping[str,
     paths = [out / model_filename(g.direction, precision) for g in generators]
     for g in generators:  # refuse before making anything, so a run never ends half-exported
         checked_metadata(g.info)
-    for path in paths:
-        prepare_destination(path, overwrite)
-    reports = []
-    for g, path in zip(generators, paths):
-        log(f"{g.direction}: {g.info.generator} (ngf {g.info.ngf}, {g.info.norm} norm), "
-            f"{g.info.source_domain} -> {g.info.target_domain}")
-        images = None
-        if precision == "int8":
-            size = example_side(g.info.train_size, g.info.side_multiple)
-            images = calibration_images(calibration, config, g.direction, g.info.input_channels, size)
-            images = at_size(images, *static_hw) if static_hw else images
-        reports.append(export_generator(g.net, path, g.info, opset=opset, static_hw=static_hw, verify=verify,
-                                        overwrite=overwrite, precision=precision, calibration=images, exporter=exporter,
-                                        log=log))
+    with new_folders_removed_on_failure(out):
+        for path in paths:
+            prepare_destination(path, overwrite)
+        reports = []
+        for g, path in zip(generators, paths):
+            log(f"{g.direction}: {g.info.generator} (ngf {g.info.ngf}, {g.info.norm} norm), "
+                f"{g.info.source_domain} -> {g.info.target_domain}")
+            images = None
+            if precision == "int8":
+                size = example_side(g.info.train_size, g.info.side_multiple)
+                images = calibration_images(calibration, config, g.direction, g.info.input_channels, size)
+                images = at_size(images, *static_hw) if static_hw else images
+            reports.append(export_generator(g.net, path, g.info, opset=opset, static_hw=static_hw, verify=verify,
+                                            overwrite=overwrite, precision=precision, calibration=images,
+                                            exporter=exporter, log=log))
     return reports
 
 

@@ -22,7 +22,7 @@ import warnings
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import onnx
@@ -254,6 +254,27 @@ def prepare_destination(path: Path, overwrite: bool) -> None:
         raise ExportError(f"the output folder {path.parent} is not writable; choose another with out=...")
 
 
+@contextlib.contextmanager
+def new_folders_removed_on_failure(folder: Path) -> Iterator[None]:
+    """Inside: when an exception leaves, remove the folders on the way to `folder` that did not exist before
+    and are still empty, so a failed export leaves no empty models/<run>/ behind; a folder that existed
+    before is never removed."""
+    new = []  # deepest first
+    for f in (folder, *folder.parents):
+        if os.path.lexists(f):
+            break
+        new.append(f)
+    try:
+        yield
+    except BaseException:
+        for f in new:
+            try:
+                f.rmdir()
+            except OSError:  # something was written into it, or it is gone already
+                break
+        raise
+
+
 def set_metadata(model: onnx.ModelProto, props: dict[str, str]) -> None:
     del model.metadata_props[:]
     onnx.helper.set_model_props(model, props)
@@ -287,49 +308,50 @@ def export_generator(net: nn.Module, path: str | os.PathLike, info: ModelInfo, *
     if static_hw and any(s % multiple for s in static_hw):
         raise ExportError(f"static_hw={static_hw}: height and width must be multiples of "
                           f"{multiple} for {info.generator}")
-    prepare_destination(path, overwrite)
+    with new_folders_removed_on_failure(path.parent):
+        prepare_destination(path, overwrite)
 
-    net = net.eval()
-    check_finite_weights(net)
-    side = example_side(info.train_size, multiple)
-    shape = (1, info.input_channels, *(static_hw or (side, side)))
-    dry_run(net, shape, multiple, log)
-    model = to_onnx(net, shape, opset, dynamic_hw=static_hw is None, exporter=exporter)
-    check_onnx(model)
-    shapes = parity_shapes(info.input_channels, side, multiple, static_hw)
-    parity: list[Comparison] = []
-    if verify:
-        parity = torch_parity(model, net, shapes)
-        for c in parity:
-            log(f"parity ONNX Runtime vs PyTorch at {c}")
-        if worst(parity).max_abs > FP32_TOLERANCE:
-            raise ExportError(f"ONNX Runtime output differs from PyTorch by {worst(parity).max_abs:.2e} "
-                              f"(limit {FP32_TOLERANCE:g}) at {list(worst(parity).shape)}; no file written")
-    else:
-        log("verify=False: ONNX Runtime vs PyTorch parity NOT checked")
-
-    variant: list[Comparison] = []
-    if precision != "fp32":
-        fp32 = model
-        model = VARIANTS[precision](fp32, calibration, log)
+        net = net.eval()
+        check_finite_weights(net)
+        side = example_side(info.train_size, multiple)
+        shape = (1, info.input_channels, *(static_hw or (side, side)))
+        dry_run(net, shape, multiple, log)
+        model = to_onnx(net, shape, opset, dynamic_hw=static_hw is None, exporter=exporter)
         check_onnx(model)
+        shapes = parity_shapes(info.input_channels, side, multiple, static_hw)
+        parity: list[Comparison] = []
         if verify:
-            variant = variant_parity(model, fp32, precision, shapes, calibration, log)
+            parity = torch_parity(model, net, shapes)
+            for c in parity:
+                log(f"parity ONNX Runtime vs PyTorch at {c}")
+            if worst(parity).max_abs > FP32_TOLERANCE:
+                raise ExportError(f"ONNX Runtime output differs from PyTorch by {worst(parity).max_abs:.2e} "
+                                  f"(limit {FP32_TOLERANCE:g}) at {list(worst(parity).shape)}; no file written")
         else:
-            log(f"verify=False: {precision} vs fp32 comparison NOT made")
+            log("verify=False: ONNX Runtime vs PyTorch parity NOT checked")
 
-    info = replace(info, precision=precision,
-                   export_date=info.export_date or datetime.now(timezone.utc).isoformat(timespec="seconds"))
-    props = checked_metadata(info).to_metadata_props()
-    if verify:
-        checked = variant or parity
-        lowest = min(c.psnr_db for c in checked)
-        props[PARITY_KEY] = json.dumps({"reference": "fp32 onnx" if variant else "pytorch",
-                                        "max_abs": worst(checked).max_abs,
-                                        "min_psnr_db": None if math.isinf(lowest) else lowest,
-                                        "shapes": [list(c.shape) for c in checked]}, allow_nan=False)
-    set_metadata(model, props)
-    in_dims, out_dims = check_onnx(model)
-    size = write_model(model, path, overwrite)
-    return ExportReport(path, size, opset, precision, INPUT_NAME, in_dims, OUTPUT_NAME, out_dims,
-                        tuple(parity), tuple(variant), time.perf_counter() - start)
+        variant: list[Comparison] = []
+        if precision != "fp32":
+            fp32 = model
+            model = VARIANTS[precision](fp32, calibration, log)
+            check_onnx(model)
+            if verify:
+                variant = variant_parity(model, fp32, precision, shapes, calibration, log)
+            else:
+                log(f"verify=False: {precision} vs fp32 comparison NOT made")
+
+        info = replace(info, precision=precision,
+                       export_date=info.export_date or datetime.now(timezone.utc).isoformat(timespec="seconds"))
+        props = checked_metadata(info).to_metadata_props()
+        if verify:
+            checked = variant or parity
+            lowest = min(c.psnr_db for c in checked)
+            props[PARITY_KEY] = json.dumps({"reference": "fp32 onnx" if variant else "pytorch",
+                                            "max_abs": worst(checked).max_abs,
+                                            "min_psnr_db": None if math.isinf(lowest) else lowest,
+                                            "shapes": [list(c.shape) for c in checked]}, allow_nan=False)
+        set_metadata(model, props)
+        in_dims, out_dims = check_onnx(model)
+        size = write_model(model, path, overwrite)
+        return ExportReport(path, size, opset, precision, INPUT_NAME, in_dims, OUTPUT_NAME, out_dims,
+                            tuple(parity), tuple(variant), time.perf_counter() - start)

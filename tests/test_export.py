@@ -163,6 +163,14 @@ def test_failed_parity_leaves_no_file(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_failed_export_removes_the_empty_folders_it_made_and_keeps_older_ones(tmp_path):
+    (tmp_path / "kept").mkdir()
+    with pytest.raises(ExportError, match="differs from PyTorch"):
+        export_generator(TracesOneBranch(), tmp_path / "kept" / "new" / "newer" / "G.onnx",
+                         _resnet_info(TracesOneBranch()))
+    assert list(tmp_path.iterdir()) == [tmp_path / "kept"] and list((tmp_path / "kept").iterdir()) == []
+
+
 def test_no_verify_skips_parity_and_says_so(tmp_path):
     messages = []
     report = export_generator(TracesOneBranch(), tmp_path / "G.onnx", _resnet_info(TracesOneBranch()),

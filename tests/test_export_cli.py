@@ -153,6 +153,44 @@ def test_error_checkpoint_that_does_not_fit_its_config(workdir):
     assert_one_line_error(invoke_export(), "latest.pt: generator G cannot be rebuilt from it")
 
 
+@pytest.mark.parametrize("failure", ["opset found late", "static size found late", "parity", "crash"])
+@pytest.mark.parametrize("existed", ["nothing", "models/", "models/a2b/"])
+def test_a_failed_export_removes_the_folders_it_made_and_only_those(workdir, monkeypatch, failure, existed):
+    make_run(workdir / "runs", "a2b")
+    for folder in {"nothing": [], "models/": ["models"], "models/a2b/": ["models", "models/a2b"]}[existed]:
+        (workdir / folder).mkdir()
+    options = {"opset found late": ["--exporter", "dynamo", "--opset", "17"], "static size found late": ["--static",
+               "30x30"], "parity": [], "crash": []}[failure]
+    if failure == "parity":
+        monkeypatch.setattr("cgan.export.onnx_export.FP32_TOLERANCE", -1.0)
+    if failure == "crash":
+        def crash(*args, **kwargs):
+            raise RuntimeError("the exporter crashed")
+        monkeypatch.setattr("cgan.export.onnx_export.to_onnx", crash)
+    result = invoke_export(*options)
+    assert result.exit_code != 0
+    if failure == "crash":
+        assert isinstance(result.exception, RuntimeError)
+    left = sorted(str(p.relative_to(workdir)) for p in workdir.rglob("*") if p.parts[len(workdir.parts)] != "runs")
+    assert left == {"nothing": [], "models/": ["models"], "models/a2b/": ["models", "models/a2b"]}[existed]
+
+
+def test_a_failure_after_one_file_keeps_the_folder_and_the_file(workdir, monkeypatch):
+    make_run(workdir / "runs", "a2b")
+    from cgan.export import api
+
+    real = api.export_generator
+
+    def fail_on_f(net, path, info, **kwargs):
+        if info.direction == "F":
+            raise api.ExportError("F failed")
+        return real(net, path, info, **kwargs)
+
+    monkeypatch.setattr(api, "export_generator", fail_on_f)
+    assert_one_line_error(invoke_export(), "F failed")
+    assert [p.name for p in (workdir / "models" / "a2b").iterdir()] == ["G.onnx"]
+
+
 def test_error_dynamo_exporter_below_its_opset(workdir):
     make_run(workdir / "runs", "a2b")
     assert_one_line_error(invoke_export("--exporter", "dynamo", "--opset", "17"),
