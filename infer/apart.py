@@ -52,4 +52,4 @@ def refuse_overlap(inputs: Inputs, outputs: Iterable[Path]) -> None:
         how = inputs.overlap(path)
         if how:
             raise InferError(f"the output {path} {how}; cgan-infer never writes over or among its inputs: "
-                             "choose an --out outside them")
+                             "choose an out=... outside them")

@@ -24,9 +24,10 @@ from .translator import Translator
 EXIT_FAILED = 1  # some images or frames failed
 EXIT_INTERRUPTED = 130  # stopped by Ctrl-C before the end of a file source
 # The API arguments that messages name (cgan.infer.flags), as this command's flags.
-FLAGS = {"model_path": "--model", "gen": "--gen", "device": "--device", "strict_device": "--strict-device",
-         "size": "--size", "tile": "--tile", "tile_overlap": "--tile-overlap", "max_memory": "--max-memory",
-         "overwrite": "--overwrite"}
+FLAGS = {"image": "--image", "folder": "--folder", "video": "--video", "camera": "--camera", "stream": "--stream",
+         "model_path": "--model", "gen": "--gen", "out": "--out", "overwrite": "--overwrite", "size": "--size",
+         "device": "--device", "strict_device": "--strict-device", "batch": "--batch", "tile": "--tile",
+         "tile_overlap": "--tile-overlap", "max_memory": "--max-memory", "temporal": "--temporal"}
 
 
 def _chosen_source(**given) -> tuple[str, object]:
@@ -120,7 +121,7 @@ def _translate(image, folder, video, camera, stream, model, gen, out, overwrite,
             with open_sink(source, target, overwrite, log=_note) as sink:
                 report = run_pipeline(translator, source, sink, batch=batch, compare=side_by_side,
                                       preview=preview, progress=not no_progress,
-                                      temporal=TemporalSettings() if use_temporal else None)
+                                      temporal=TemporalSettings() if use_temporal else None, log=_note)
     except InferError as e:
         raise click.ClickException(as_flags(str(e), FLAGS)) from None
     except OSError as e:  # a folder we cannot create or a disk that is full

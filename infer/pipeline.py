@@ -14,6 +14,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from tqdm import tqdm
@@ -80,11 +81,12 @@ class _Stages:
     """The threads of one run and what they share."""
 
     def __init__(self, translator, source: Source, sink: Sink, report: RunReport, *, batch: int,
-                 compare: bool, preview, bar: tqdm, temporal: TemporalSettings | None = None):
+                 compare: bool, preview, bar: tqdm, log: Callable[[str], None],
+                 temporal: TemporalSettings | None = None):
         self.translator, self.source, self.sink, self.report = translator, source, sink, report
-        self.batch, self.compare, self.preview, self.bar = batch, compare, preview, bar
+        self.batch, self.compare, self.preview, self.bar, self.log = batch, compare, preview, bar, log
         # --temporal: optical flow on the decode thread, blending on the encode thread (each owns its state)
-        self.tracker = MotionTracker(temporal, log=lambda line: tqdm.write(line, file=sys.stderr)) if temporal else None
+        self.tracker = MotionTracker(temporal, log=log) if temporal else None
         self.blender = TemporalBlender(temporal) if temporal else None
         self.to_model: queue.Queue = queue.Queue(QUEUE_BATCHES)
         self.to_encoder: queue.Queue = queue.Queue(QUEUE_BATCHES)
@@ -111,7 +113,7 @@ class _Stages:
                     except InferError as e:
                         item.error = str(e)
                     except MemoryError:
-                        item.error = "not enough memory to prepare it for the model; --size can shrink it"
+                        item.error = "not enough memory to prepare it for the model; size=... can shrink it"
                 if self.tracker is not None:
                     item.motion = self.tracker(None if item.error else frame.image)
                 alone = item.error or isinstance(item.prepared, TiledFrame)  # tiled frames run one by one
@@ -157,7 +159,7 @@ class _Stages:
                 for item in items:
                     if item.error:
                         self.report.failed.append((item.frame.name, item.error))
-                        tqdm.write(f"failed: {item.frame.name}: {item.error}", file=sys.stderr)
+                        self.log(f"failed: {item.frame.name}: {item.error}")
                         if self.blender is not None:
                             self.blender.reset()
                     else:
@@ -184,22 +186,25 @@ class _Stages:
 
 
 def run_pipeline(translator, source: Source, sink: Sink, *, batch: int = 1, compare: bool = False,
-                 preview=None, progress: bool = True, temporal: TemporalSettings | None = None) -> RunReport:
+                 preview=None, progress: bool = True, temporal: TemporalSettings | None = None,
+                 log: Callable[[str], None] | None = None) -> RunReport:
     """Translate every frame of `source` into `sink`; Ctrl-C stops cleanly and returns a partial report.
 
     `compare` writes input and output side by side; `preview` (optional) shows each result and
     returns False to stop. Live sources run unbatched, to keep latency low. `temporal` (videos,
     cameras and streams only) blends each result with the previous one along the input's motion.
+    `log` receives the one-line notes of the run (a frame that failed), by default above the progress bar.
     """
     if batch < 1:
-        raise InferError(f"--batch {batch}: use 1 or more")
+        raise InferError(f"batch={batch}: use 1 or more")
     if temporal is not None and not source.is_video:
-        raise InferError("--temporal: only for --video, --camera and --stream (images are not a sequence)")
+        raise InferError("temporal=...: only for video, camera and stream sources (images are not a sequence)")
     report = RunReport("frames" if source.is_video else "images")
     bar = tqdm(total=source.total, unit=report.unit[:-1], disable=not progress, file=sys.stderr,
                dynamic_ncols=True, smoothing=0.1 if source.live else 0.3)
     stages = _Stages(translator, source, sink, report, batch=1 if source.live else batch, compare=compare,
-                     preview=preview, bar=bar, temporal=temporal)
+                     preview=preview, bar=bar, log=log or (lambda line: tqdm.write(line, file=sys.stderr)),
+                     temporal=temporal)
     decoder = threading.Thread(target=stages.decode, name="cgan-decode", daemon=True)
     encoder = threading.Thread(target=stages.encode, name="cgan-encode", daemon=True)
     model_before, start = translator.model_seconds, time.perf_counter()

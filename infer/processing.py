@@ -78,7 +78,7 @@ def padding(h: int, w: int, multiple: int) -> tuple[int, int]:
     if pad_h >= h or pad_w >= w:
         raise InferError(
             f"{w}x{h} is too small for this model: its sides must be padded up to a multiple of {multiple}, "
-            "and reflect padding can add at most side-1 pixels; use --size to enlarge it first")
+            "and reflect padding can add at most side-1 pixels; use size=... to enlarge it first")
     return pad_h, pad_w
 
 

@@ -100,8 +100,8 @@ class DeviceSession:
 # What a failed model call most likely means, by words in ONNX Runtime's message; first match wins.
 RUN_FAILURE_ADVICE = (
     (re.compile(r"out of memory|Failed to allocate|bad_alloc|MemoryError|cudaErrorMemoryAllocation", re.I),
-     "it ran out of memory; use --size to shrink frames, --batch 1, or a device with more memory"),
-    (re.compile(r".*"), "if the frame is small, --size can enlarge it"),
+     "it ran out of memory; use size=... to shrink frames, batch=1, or a device with more memory"),
+    (re.compile(r".*"), "if the frame is small, size=... can enlarge it"),
 )
 
 

@@ -39,7 +39,7 @@ def _refuse_existing(paths: list[Path], overwrite: bool) -> None:
     existing = [p for p in paths if os.path.lexists(p)]  # a symlink, even a dangling one, counts
     if existing:
         more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
-        raise InferError(f"{existing[0]}{more} already exists; pass --overwrite or choose another --out")
+        raise InferError(f"{existing[0]}{more} already exists; pass overwrite=True or choose another out=...")
 
 
 def _written(target: Path, write) -> None:
@@ -47,7 +47,7 @@ def _written(target: Path, write) -> None:
     try:
         write()
     except DestinationExists:
-        raise InferError(f"{target} appeared while writing; pass --overwrite or choose another --out") from None
+        raise InferError(f"{target} appeared while writing; pass overwrite=True or choose another out=...") from None
     except OSError as e:
         raise InferError(f"{target}: cannot write it ({os_reason(e)}); nothing was left under that name") from None
 
@@ -136,7 +136,7 @@ class ImageSink(Sink):
 
     def __init__(self, path: Path, names: list[str], single: bool, overwrite: bool, inputs: Inputs = NO_INPUTS):
         if single and not cv2.haveImageWriter(f"x{path.suffix}"):
-            raise InferError(f"--out {path}: give a file name with an image extension OpenCV writes (.png, .jpg, ...)")
+            raise InferError(f"out={str(path)!r}: give a file name with an image extension OpenCV writes (.png, .jpg, ...)")
         self.path, self.single, self.overwrite = path, single, overwrite
         self.written = 0
         outputs = [path] if single else [path / n for n in unique_names([image_name(n) for n in names])]
@@ -184,7 +184,7 @@ class VideoSink(Sink):
     def __init__(self, path: Path, fps: float, overwrite: bool, inputs: Inputs = NO_INPUTS,
                  log: Callable[[str], None] | None = None):
         if path.suffix.lower() not in VIDEO_CODECS:
-            raise InferError(f"--out {path}: use a video extension ({', '.join(VIDEO_CODECS)})")
+            raise InferError(f"out={str(path)!r}: use a video extension ({', '.join(VIDEO_CODECS)})")
         refuse_overlap(inputs, [path])
         _refuse_existing([path], overwrite)
         self.path, self.fps, self.overwrite, self.inputs = path, fps, overwrite, inputs
@@ -202,17 +202,17 @@ class VideoSink(Sink):
         codec = VIDEO_CODECS[self.path.suffix.lower()]
         if min(self.size) < MIN_FRAME_SIDE[codec]:
             fits = [ext for ext, c in VIDEO_CODECS.items() if min(self.size) >= MIN_FRAME_SIDE[c]]
-            raise InferError(f"--out {self.path}: {w}x{h} frames are too small for a {codec} video (at least "
+            raise InferError(f"out={str(self.path)!r}: {w}x{h} frames are too small for a {codec} video (at least "
                              f"{MIN_FRAME_SIDE[codec]} pixels a side)" + (f"; use {fits[0]}" if fits else ""))
         try:
             self.temp = create_temp(self.path)
         except OSError as e:
-            raise InferError(f"--out {self.path}: cannot write there ({os_reason(e)})") from None
+            raise InferError(f"out={str(self.path)!r}: cannot write there ({os_reason(e)})") from None
         fourcc = cv2.VideoWriter_fourcc(*VIDEO_CODECS[self.path.suffix.lower()])
         with quiet_opencv():
             self.writer = cv2.VideoWriter(str(self.temp), fourcc, self.fps, self.size, image.ndim == 3)
         if not self.writer.isOpened():
-            raise InferError(f"--out {self.path}: OpenCV cannot write this video ({w}x{h})")
+            raise InferError(f"out={str(self.path)!r}: OpenCV cannot write this video ({w}x{h})")
 
     def write(self, name: str, image: np.ndarray) -> None:
         if self.writer is None:

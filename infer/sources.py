@@ -138,26 +138,26 @@ def _images(values: list[str], factory) -> Source:
     paths = [Path(v) for v in values]
     for p in paths:
         if not p.is_file():
-            raise InferError(f"--image {p}: no such file")
+            raise InferError(f"image={str(p)!r}: no such file")
     return ImageFiles(paths[0].stem if len(paths) == 1 else "images", paths)
 
 
 def _folder(value: str, factory) -> Source:
     root = Path(value)
     if not root.is_dir():
-        raise InferError(f"--folder {root}: no such folder")
+        raise InferError(f"folder={str(root)!r}: no such folder")
     files = sorted(p for p in root.rglob("*")
                    if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts))
     if not files:
-        raise InferError(f"--folder {root}: no files in it")
+        raise InferError(f"folder={str(root)!r}: no files in it")
     return ImageFiles(root.resolve().name, files, root)
 
 
 def _video(value: str, factory) -> Source:
     path = Path(value)
     if not path.is_file():
-        raise InferError(f"--video {path}: no such file")
-    capture = _open_capture(str(path), f"--video {path}: OpenCV cannot decode it as a video", factory)
+        raise InferError(f"video={str(path)!r}: no such file")
+    capture = _open_capture(str(path), f"video={str(path)!r}: OpenCV cannot decode it as a video", factory)
     return CaptureSource(path.stem, capture, "video", live=False, file=path)
 
 
@@ -167,17 +167,17 @@ MAX_CAMERA_INDEX = 1023
 def _camera(value: str, factory) -> Source:
     index = int(value)
     if not 0 <= index <= MAX_CAMERA_INDEX:
-        raise InferError(f"--camera {cut(str(index))}: use an index from 0 to {MAX_CAMERA_INDEX} "
+        raise InferError(f"camera={cut(str(index))}: use an index from 0 to {MAX_CAMERA_INDEX} "
                          "(0 is the first camera)")
-    capture = _open_capture(index, f"--camera {index}: no camera with that index (or it is in use)", factory)
+    capture = _open_capture(index, f"camera={index}: no camera with that index (or it is in use)", factory)
     return CaptureSource(f"camera{index}", capture, "camera", live=True)
 
 
 def _stream(value: str, factory) -> Source:
     url = urlparse(value)
     if not url.scheme:
-        raise InferError(f"--stream {value}: not a URL (rtsp://..., http://..., file://...)")
-    capture = _open_capture(value, f"--stream {value}: cannot open it (unreachable, or not a video OpenCV's "
+        raise InferError(f"stream={value!r}: not a URL (rtsp://..., http://..., file://...)")
+    capture = _open_capture(value, f"stream={value!r}: cannot open it (unreachable, or not a video OpenCV's "
                                     "FFmpeg backend can read)", factory, cv2.CAP_FFMPEG)
     stem = Path(url.path).stem or "stream"
     local = Path(url2pathname(url.path)) if url.scheme == "file" else None

@@ -1,4 +1,5 @@
 """Sources, sinks and the streaming loop: every source kind, video in -> video out, partial and crash rules."""
+import re
 from pathlib import Path
 
 import cv2
@@ -7,7 +8,10 @@ import pytest
 
 from cgan.infer import (InferError, Translator, open_sink, open_source, output_path, run_pipeline, tiling,
                         translate_video)
-from cgan.infer.sinks import VideoSink
+from cgan.infer import cli as infer_cli
+from cgan.infer.flags import as_flags
+from cgan.infer.sinks import Sink, VideoSink
+from cgan.infer.temporal import TemporalSettings
 from helpers import fail_on_call, image, read_video, write_video
 
 
@@ -90,9 +94,82 @@ def test_output_paths(video, tmp_path):
 
 def test_camera_that_does_not_open_is_one_clear_error():
     camera = FakeCamera(opened=False)
-    with pytest.raises(InferError, match="--camera 3: no camera with that index"):
+    with pytest.raises(InferError, match="^cannot open camera=3: no camera with that index"):
         open_source("camera", 3, capture_factory=lambda *a: camera)
     assert camera.released
+
+
+class Discard(Sink):
+    def write(self, name, image):
+        pass
+
+    def finish(self, partial):
+        return None
+
+
+def _sink_for(kind, source_args, out, overwrite=False):
+    with open_source(kind, *source_args) as source:
+        open_sink(source, out, overwrite)
+
+
+def _pipeline_with_batch(rgb_model, video, batch):
+    with open_source("video", video) as source:
+        run_pipeline(Translator(rgb_model, device="cpu"), source, Discard(), batch=batch, progress=False)
+
+
+# What the Python API says for each mistake, and what cgan-infer says for the same one
+SPELLINGS = {
+    "missing image": (lambda tmp, model, video: open_source("image", [str(tmp / "no pic.png")]),
+                      r"^image='\S+/no pic.png': no such file$", r"--image '\S+/no pic.png': no such file"),
+    "missing folder": (lambda tmp, model, video: open_source("folder", tmp / "none"),
+                       r"^folder='\S+/none': no such folder$", r"--folder \S+/none: no such folder"),
+    "empty folder": (lambda tmp, model, video: open_source("folder", (tmp / "empty").mkdir() or tmp / "empty"),
+                     r"^folder='\S+/empty': no files in it$", r"--folder \S+/empty: no files in it"),
+    "missing video": (lambda tmp, model, video: open_source("video", tmp / "none.mp4"),
+                      r"^video='\S+/none.mp4': no such file$", r"--video \S+/none.mp4: no such file"),
+    "camera index": (lambda tmp, model, video: open_source("camera", 5000),
+                     r"^camera=5000: use an index from 0", r"--camera 5000: use an index from 0"),
+    "stream not a URL": (lambda tmp, model, video: open_source("stream", "no url"),
+                         r"^stream='no url': not a URL", r"--stream 'no url': not a URL"),
+    "existing output": (lambda tmp, model, video: _sink_for("video", [video], video.with_name("done.mp4")),
+                        r"already exists; pass overwrite=True or choose another out=\.\.\.$",
+                        r"already exists; pass --overwrite or choose another --out$"),
+    "image extension": (lambda tmp, model, video: _sink_for("image", [[str(video.with_name("a.png"))]],
+                                                            tmp / "out.txt"),
+                        r"^out='\S+/out.txt': give a file name with an image extension",
+                        r"--out \S+/out.txt: give a file name with an image extension"),
+    "video extension": (lambda tmp, model, video: _sink_for("video", [video], tmp / "out.txt"),
+                        r"^out='\S+/out.txt': use a video extension", r"--out \S+/out.txt: use a video extension"),
+    "batch": (lambda tmp, model, video: _pipeline_with_batch(model, video, 0), r"^batch=0: use 1 or more$",
+              r"--batch 0: use 1 or more"),
+    "temporal images": (lambda tmp, model, video: run_pipeline(None, open_source("image", [str(video.with_name(
+        "a.png"))]), Discard(), temporal=TemporalSettings()), r"^temporal=\.\.\.: only for video, camera",
+                        r"--temporal: only for video, camera"),
+}
+
+
+@pytest.mark.parametrize("mistake", list(SPELLINGS))
+def test_sources_sinks_and_the_loop_name_arguments_as_the_api_spells_them_and_the_cli_as_flags(
+        mistake, tmp_path, rgb_model, video):
+    """The API's messages say `image='...'`, `overwrite=True`, `out=...`; cgan-infer turns them into its flags."""
+    cv2.imwrite(str(video.with_name("a.png")), image(8, 8))
+    video.with_name("done.mp4").write_bytes(b"keep")
+    call, api, cli = SPELLINGS[mistake]
+    with pytest.raises(InferError) as refused:
+        call(tmp_path, rgb_model, video)
+    assert re.search(api, str(refused.value)) and "--" not in str(refused.value), str(refused.value)
+    assert re.search(cli, as_flags(str(refused.value), infer_cli.FLAGS)), as_flags(str(refused.value), infer_cli.FLAGS)
+
+
+def test_a_failed_frame_is_told_through_the_callers_log(rgb_model, tmp_path):
+    """cgan-infer passes its log, which writes the API's `size=...` as `--size`."""
+    cv2.imwrite(str(tmp_path / "tiny.png"), image(1, 1))  # too small for the model to pad
+    lines = []
+    with open_source("image", [str(tmp_path / "tiny.png")]) as source:
+        report = run_pipeline(Translator(rgb_model, device="cpu"), source, Discard(), progress=False,
+                              log=lines.append)
+    assert len(report.failed) == 1 and lines == [f"failed: {report.failed[0][0]}: {report.failed[0][1]}"]
+    assert "use size=... to enlarge it first" in lines[0] and "--" not in lines[0]
 
 
 def test_stream_over_http(video, http_url):
@@ -124,7 +201,7 @@ def test_odd_video_sizes_lose_one_row_or_column_not_scale(rgb_model, tmp_path):
 def test_existing_outputs_are_not_overwritten(rgb_model, video, tmp_path):
     out = tmp_path / "out.mp4"
     out.write_bytes(b"keep me")
-    with pytest.raises(InferError, match="already exists; pass --overwrite"):
+    with pytest.raises(InferError, match="already exists; pass overwrite=True or choose another out=..."):
         translate_video(rgb_model, video, out)
     assert out.read_bytes() == b"keep me"
     translate_video(rgb_model, video, out, overwrite=True)
