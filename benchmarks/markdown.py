@@ -24,6 +24,10 @@ SECTION_NOTES = {
     "export": "each exporter behind `cgan-export --exporter` ([export.md](export.md)) on the inference section's "
               "generator: the seconds of one whole checked export (dry run, export, ONNX checker and shape "
               "inference, parity against PyTorch at three shapes), its opset and node count.",
+    "plain_export": "`python -m benchmarks.plain_export` ([export.md](export.md)) on `generator` at "
+                    "`plain_export_sizes` (height, width, interleaved rounds): the default export's speed in ONNX "
+                    "Runtime fp32 against a plain `torch.onnx.export` of the same weights, with the inputs, outputs "
+                    "and load warnings of the default file.",
     "pipeline": "the loop `cgan-infer` runs (`run_pipeline`: decode, prepare, model, finish, encode, in threads) "
                 "against the model alone, same model, same run, medians of `repeats_pipeline` runs: a folder of PNGs "
                 "against ONNX Runtime's own `session.run` in a loop, and each of `clips` (width, height, frames) end "
