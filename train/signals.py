@@ -23,8 +23,7 @@ class StopRequest:
 
     ANNOUNCE = "stopping after this step, then saving a checkpoint and writing the final samples and measures"
 
-    def __init__(self, announce: str | None = ANNOUNCE) -> None:
-        self.announce = announce  # printed when the first signal comes (None: nothing)
+    def __init__(self) -> None:
         self.signal_name: str | None = None
         self._previous: dict[int, object] = {}
         self._pid = os.getpid()
@@ -39,9 +38,8 @@ class StopRequest:
         if self.requested and signum == signal.SIGINT:
             raise KeyboardInterrupt
         self.signal_name = signal.Signals(signum).name
-        if self.announce:
-            print(f"\n{self.signal_name}: {self.announce} (Ctrl-C again quits without saving)", file=sys.stderr,
-                  flush=True)
+        print(f"\n{self.signal_name}: {self.ANNOUNCE} (Ctrl-C again quits without saving)", file=sys.stderr,
+              flush=True)
 
     def __enter__(self) -> "StopRequest":
         self._pid = os.getpid()
