@@ -13,9 +13,11 @@ from __future__ import annotations
 
 from typing import Callable
 
+import itertools
+
 import torch
-import torch.nn as nn
 import torch.distributed as dist
+import torch.nn as nn
 
 from .losses import sliced_wasserstein
 
@@ -24,6 +26,7 @@ PIXELS_PER_PICTURE = 256  # random pixels taken from each
 BATCH_PIXELS = 4096  # pixels per domain at each fit step
 DIRECTIONS = 32  # random projections per fit step
 LEARNING_RATE = 5e-3  # Adam, decayed to zero over the fit by a cosine
+CHANNEL_ORDERS = tuple(itertools.permutations(range(3)))  # the starts a fit of 3-channel colours chooses from
 FIT_EPOCH = 2**31 - 1  # the data key's epoch for the fit's pictures: one no run reaches, so other draws than training's
 
 
@@ -44,33 +47,54 @@ def training_pixels(dataset, seed: int, check_stop: Callable[[], None] = lambda:
     return torch.cat(taken["x"]), torch.cat(taken["y"])
 
 
+def colour_distance(mapped: Callable[[torch.Tensor], torch.Tensor], source: torch.Tensor, target: torch.Tensor,
+                    seed: int) -> float:
+    """The sliced Wasserstein distance between `source` pixels through `mapped` and `target` pixels, on
+    draws and projections fixed by `seed`: what compares starts and reports a fit."""
+    fixed = torch.Generator().manual_seed(seed)
+    a = source[torch.randint(len(source), (4 * BATCH_PIXELS,), generator=fixed).to(source.device)]
+    b = target[torch.randint(len(target), (4 * BATCH_PIXELS,), generator=fixed).to(target.device)]
+    with torch.no_grad():
+        return float(sliced_wasserstein(mapped(a), b, 4 * DIRECTIONS, generator=fixed))
+
+
+def nearest_channel_order(source: torch.Tensor, target: torch.Tensor, seed: int) -> tuple[int, ...]:
+    """The order of source's colour channels whose colours lie nearest target's in distribution. A fit
+    moves colours only locally: one that must carry reds to blues (a hue turned by a third of the
+    wheel, channels swapped) starts from the channel order that does most of that."""
+    if source.shape[1] != 3 or target.shape[1] != 3:
+        return tuple(range(source.shape[1]))
+    return min(CHANNEL_ORDERS, key=lambda order: colour_distance(lambda p: p[:, order], source, target, seed))
+
+
 def fit_colour_map(generator: nn.Module, source: torch.Tensor, target: torch.Tensor, steps: int,
                    seed: int) -> tuple[float, float]:
     """Move `generator`'s colour map so that `source` pixels through it match `target` pixels in
-    distribution (squared sliced Wasserstein); returns the distance before and after, on fixed draws."""
+    distribution (sliced Wasserstein), starting from the nearest channel order; returns the distance
+    before and after."""
     rng = torch.Generator().manual_seed(seed)
     device = next(generator.pointwise.parameters()).device
     source, target = source.to(device), target.to(device)
-
-    def distance() -> float:
-        fixed = torch.Generator().manual_seed(seed + 1)
-        a = source[torch.randint(len(source), (4 * BATCH_PIXELS,), generator=fixed).to(device)]
-        b = target[torch.randint(len(target), (4 * BATCH_PIXELS,), generator=fixed).to(device)]
-        with torch.no_grad():
-            return float(sliced_wasserstein(generator.map_colours(a), b, 4 * DIRECTIONS, power=2, generator=fixed))
-
-    before = distance()
+    before = colour_distance(generator.map_colours, source, target, seed + 1)
+    order = nearest_channel_order(source, target, seed + 1)
     optimizer = torch.optim.Adam(generator.pointwise.parameters(), lr=LEARNING_RATE)
+    if order != tuple(range(source.shape[1])):  # the map learns the reordering first, by regression
+        for _ in range(steps):
+            a = source[torch.randint(len(source), (BATCH_PIXELS,), generator=rng).to(device)]
+            loss = (generator.map_colours(a) - a[:, order]).pow(2).mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
     for _ in range(steps):
         a = source[torch.randint(len(source), (BATCH_PIXELS,), generator=rng).to(device)]
         b = target[torch.randint(len(target), (BATCH_PIXELS,), generator=rng).to(device)]
-        loss = sliced_wasserstein(generator.map_colours(a), b, DIRECTIONS, power=2, generator=rng)
+        loss = sliced_wasserstein(generator.map_colours(a), b, DIRECTIONS, generator=rng)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         schedule.step()
-    return before, distance()
+    return before, colour_distance(generator.map_colours, source, target, seed + 1)
 
 
 def fit_colour_maps(G: nn.Module, F: nn.Module, dataset, steps: int, seed: int,

@@ -75,6 +75,13 @@ class PixelPool:
         self.pixels = torch.cat([kept, new.float()])[-self.size:]
         return self.pixels
 
+    def sample(self, count: int) -> torch.Tensor:
+        """`count` of the pool's pixels drawn at random (with replacement); the whole pool while it holds
+        no more than `count`, which draws nothing."""
+        if len(self.pixels) <= count:
+            return self.pixels
+        return self.pixels[torch.randint(len(self.pixels), (count,), generator=self.rng).to(self.pixels.device)]
+
     def state_dict(self) -> dict[str, Any]:
         return {"size": self.size, "images": self.pixels.cpu()[:, :, None, None], "rng": self.rng.get_state()}
 

@@ -29,6 +29,7 @@ from .schedulers import create_scheduler, step_scheduler
 
 NETS = ("G", "F", "D_X", "D_Y")  # G: X->Y, F: Y->X, D_X judges X, D_Y judges Y
 COLOUR_PIXELS_PER_PICTURE = 64  # pixels a colour pool takes from each picture
+COLOUR_MATCH_PIXELS = 4096  # pooled pixels per domain that colour_match compares at each step
 POSITION = ("step", "epoch", "batch_in_epoch")  # where a run stands: counts; epoch_loss_sum is a float
 # The Trainer's dicts of objects with state_dict()/load_state_dict(), in its state under the same names.
 SECTIONS = ("optimizers", "schedulers", "pools", "colour_pools")
@@ -156,7 +157,9 @@ class Trainer:
         set_requires_grad((D_X, D_Y), False)
         matching = {}
         if self.colour_pools:  # in float32: sorting in half precision would blur the distributions
-            pixels_x, pixels_y = self.colour_pools["X"].add(x), self.colour_pools["Y"].add(y)
+            for pool, pictures in ((self.colour_pools["X"], x), (self.colour_pools["Y"], y)):
+                pool.add(pictures)
+            pixels_x, pixels_y = (self.colour_pools[d].sample(COLOUR_MATCH_PIXELS) for d in ("X", "Y"))
             matching = colour_match_terms(unwrap(self.nets["G"]), unwrap(self.nets["F"]), pixels_x, pixels_y,
                                           c.colour_match)
         with self.amp.autocast():
