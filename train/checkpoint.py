@@ -242,7 +242,7 @@ class _Check:
             self.same_structure(f"schedulers.{name}", self.dict_at(state, "schedulers").get(name),
                                 scheduler.state_dict())
         channels = {"X": config.input_nc, "Y": config.output_nc}
-        pool_sections = POOLS if config.colour_match else ("pools",)
+        pool_sections = POOLS if config.colour_match and config.colour_maps else ("pools",)
         for section in pool_sections:
             for domain in channels:
                 self.pool_state(f"{section}.{domain}", self.dict_at(state, section).get(domain), channels[domain])

@@ -88,7 +88,8 @@ def setting(default: Any, help: str, *, low: float | None = None, high: float | 
 # for comparison and for reproducing papers; only the fields where ours differ are listed.
 RECIPES: dict[str, dict[str, Any]] = {
     "cgan": {},
-    "official": {"residual": False, "pointwise": False, "colour_judge": False, "ema": 0.0, "lambda_identity": 0.5},
+    "official": {"residual": False, "pointwise": False, "colour_judge": False, "colour_fit": 0, "colour_match": 0.0,
+                 "colour_pool": 4096, "ema": 0.0, "lambda_identity": 0.5},
 }
 
 
@@ -149,13 +150,13 @@ class TrainConfig:
     lambda_y: float = setting(10.0, "Weight of the Y cycle loss |G(F(y)) - y|.", low=0, high=1e4)
     lambda_identity: float = setting(0.0, "Identity loss weight relative to the cycle weights; 0 turns it off.",
                                      low=0, high=1e4)
-    colour_match: float = setting(0.0, "Weight of a loss that matches, through G's per-pixel colour map, the colours "
-                                  "of recent X pictures to those of recent Y pictures (and back through F's): a "
-                                  "sliced Wasserstein distance between pooled pixels; 0: off.", low=0, high=1e4)
-    colour_pool: int = setting(4096, "Pixels per domain pooled for --colour-match, 64 from each recent picture.",
-                               low=64, high=1 << 20)
-    colour_fit: int = setting(0, "Steps fitting each generator's per-pixel colour map to the whole training set's "
+    colour_fit: int = setting(600, "Steps fitting each generator's per-pixel colour map to the whole training set's "
                               "colours (sliced Wasserstein) before the first step; 0: none.", low=0, high=100_000)
+    colour_match: float = setting(3.0, "Weight of a loss that keeps matching, through G's per-pixel colour map, the "
+                                  "colours of recent X pictures to those of recent Y pictures (and back through "
+                                  "F's): a sliced Wasserstein distance between pooled pixels; 0: off.", low=0, high=1e4)
+    colour_pool: int = setting(25_600, "Pixels per domain pooled for --colour-match, 64 from each of the last "
+                               "pictures (25,600: 400 pictures).", low=64, high=1 << 20)
     ema: float = setting(0.0, "Decay of a moving average of G's and F's weights, used for samples, reports "
                          "and export (e.g. 0.999 for long runs); 0: none.", low=0, high=1, high_open=True)
     pool_size: int = setting(50, "Generated images kept for the discriminators; 0 disables the pool.",
@@ -207,6 +208,11 @@ class TrainConfig:
     @property
     def total_epochs(self) -> int:
         return self.epochs + self.epochs_decay
+
+    @property
+    def colour_maps(self) -> bool:
+        """The generators have per-pixel colour maps, which colour_fit and colour_match work through."""
+        return self.residual and self.pointwise
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -289,7 +295,8 @@ def domain_names(data: str | None, direction: str) -> tuple[str, str]:
 
 
 # Settings added after recipes existed, with the value that a run saved before them was trained with.
-ADDED_LATER: dict[str, Any] = {"pointwise_lr": 1.0, "colour_judge": False}
+ADDED_LATER: dict[str, Any] = {"pointwise_lr": 1.0, "colour_judge": False, "colour_match": 0.0, "colour_pool": 4096,
+                               "colour_fit": 0}
 
 
 def saved_config(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -405,9 +412,6 @@ def validate(config: TrainConfig) -> TrainConfig:
     if config.lambda_identity and config.input_nc != config.output_nc:
         raise _problem("lambda_identity", config.lambda_identity,
                        "the identity loss needs input_nc == output_nc; set it to 0")
-    if config.colour_match and not (config.residual and config.pointwise):
-        raise _problem("colour_match", config.colour_match,
-                       "needs the generators' colour maps (--residual --pointwise); set it to 0")
     for key in ("domain_x", "domain_y"):  # they go into exported models' metadata, which inference checks
         if not is_text(getattr(config, key)):
             raise _problem(key, getattr(config, key), f"must be {TEXT}")

@@ -227,7 +227,7 @@ def run_training(config: TrainConfig, name_given: bool = False, echo: Callable[[
         trainer = session.build_trainer(config)
         if resume is not None and resume.state is not None:
             session.restore(trainer, resume.state)
-        elif config.colour_fit and config.pointwise and config.residual:
+        elif config.colour_fit and config.colour_maps:
             fitted = fit_colour_maps(unwrap(trainer.nets["G"]), unwrap(trainer.nets["F"]), dataset,
                                      config.colour_fit, config.seed, stop_at_start(stop))
             if env.is_main:

@@ -121,7 +121,7 @@ class Trainer:
             for k, domain in enumerate(("X", "Y"), start=1)}
         self.colour_pools = {  # real pixels of recent pictures of each domain, for colour_match (none when 0)
             domain: PixelPool(config.colour_pool, COLOUR_PIXELS_PER_PICTURE, seed=pool_seed(config.seed, rank, k))
-            for k, domain in enumerate(("X", "Y"), start=3)} if config.colour_match else {}
+            for k, domain in enumerate(("X", "Y"), start=3)} if config.colour_match and config.colour_maps else {}
         # Moving averages of G's and F's weights: what samples, reports and exports show (none when ema is 0).
         self.averages = {name: WeightAverage(nets[name], config.ema) for name in ("G", "F") if config.ema}
         self.nets = {name: prepare_net(net) for name, net in nets.items()} if prepare_net else nets
