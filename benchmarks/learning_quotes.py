@@ -64,8 +64,8 @@ def judge_table(record: Runs) -> str:
     lines = ["| task | judge at 10 x | no judge | worst seed with the judge |", "| --- | --- | --- | --- |"]
     for task, name in ((MATRIX, "colour matrix and tone curve"), (HUE, "hue rotation and saturation"),
                        (BUILTIN, "built-in")):
-        worst = " / ".join(signed(min(r[f"gain_{d}"] for r in record.of("cgan", task))) for d in "GF")
-        lines.append(f"| {name} | {gains(record, 'cgan', task)} | {gains(record, 'cgan_no_judge', task)} | {worst} |")
+        worst = " / ".join(signed(min(r[f"gain_{d}"] for r in record.of("cgan_no_fit", task))) for d in "GF")
+        lines.append(f"| {name} | {gains(record, 'cgan_no_fit', task)} | {gains(record, 'cgan_no_judge', task)} | {worst} |")
     return "\n".join(lines)
 
 
@@ -81,11 +81,11 @@ def pointwise_rates(trials: Runs, task: str) -> str:
 def quick_preset(record: dict, exploration: dict) -> dict[str, str]:
     """docs/training.md's figures of the `quick` preset, which is the photo tasks' setting."""
     runs = Runs(record)
-    photo = [r for task in (HUE, MATRIX) for r in runs.of("cgan", task)]
+    photo = [r for task in (HUE, MATRIX) for r in runs.of("cgan_no_fit", task)]
     rates = [r["steps_per_s"] for r in photo]
     return {
-        "quick_gain_hue": f"{signed(runs.mean('cgan', HUE, 'gain_G'), 1)} dB",
-        "quick_gain_matrix": f"{signed(runs.mean('cgan', MATRIX, 'gain_G'), 1)} dB",
+        "quick_gain_hue": f"{signed(runs.mean('cgan_no_fit', HUE, 'gain_G'), 1)} dB",
+        "quick_gain_matrix": f"{signed(runs.mean('cgan_no_fit', MATRIX, 'gain_G'), 1)} dB",
         "quick_worst": f"{signed(math.floor(min(min(r['gain_G'], r['gain_F']) for r in photo)), 0)} dB",
         "quick_pace": (f"{span(rates, '{:.1f}'.format)} step/s on one thread of an {photo[0]['cpu'].split(',')[0]} "
                        f"({span((r['steps'] / rate / 60 for r, rate in zip(photo, rates)), '{:.0f}'.format)} "
@@ -96,7 +96,7 @@ def quick_preset(record: dict, exploration: dict) -> dict[str, str]:
 def recipe(record: dict, exploration: dict) -> dict[str, str]:
     """docs/recipe.md's figures."""
     runs, trials = Runs(record), Runs(exploration)
-    seeds = len(runs.of("cgan", MATRIX))
+    seeds = len(runs.of("cgan_no_fit", MATRIX))
     pw1 = trials.seed0("pw1", BUILTIN)  # the trials of other settings compare with the colour map at 1 x
     versus_pw1 = lambda recipe: trials.seed0(recipe, BUILTIN) - pw1  # noqa: E731
     pw30 = trials.seed0("pw30", MATRIX)
@@ -105,9 +105,9 @@ def recipe(record: dict, exploration: dict) -> dict[str, str]:
     poor = [r for r in runs.of("cgan_judge30", BUILTIN)
             if min(r["gain_G"], r["gain_F"]) < FIXED_TASKS[BUILTIN].floor_db]
     worst = min(runs.of("cgan_judge30", BUILTIN), key=lambda r: r["gain_G"])
-    bf16_slower = (statistics.fmean(r["steps_per_s"] for r in runs.of("cgan", BUILTIN))
+    bf16_slower = (statistics.fmean(r["steps_per_s"] for r in runs.of("cgan_no_fit", BUILTIN))
                    / statistics.fmean(r["steps_per_s"] for r in runs.of("cgan_bf16", BUILTIN)))
-    photo_minutes = statistics.fmean(runs.seconds("cgan", t) for t in (MATRIX, HUE)) * bf16_slower / 60
+    photo_minutes = statistics.fmean(runs.seconds("cgan_no_fit", t) for t in (MATRIX, HUE)) * bf16_slower / 60
     colour_map_added = trials.mean("res_id0_pw", BUILTIN, "gain_G") - trials.mean("res_id0", BUILTIN, "gain_G")
     time_vs_pw1 = lambda recipe: trials.seconds(recipe, BUILTIN) / trials.seconds("pw1", BUILTIN)  # noqa: E731
     return {
@@ -124,8 +124,8 @@ def recipe(record: dict, exploration: dict) -> dict[str, str]:
         "judge30_matrix": gains(runs, "cgan_judge30", MATRIX),
         "judge30_poor": f"{count_word(len(poor))} built-in seed of {len(runs.of('cgan_judge30', BUILTIN))}",
         "judge30_worst": f"{signed(worst['gain_G'], 1)} / {signed(worst['gain_F'], 1)}",
-        "matrix_do_nothing": f"{runs.mean('cgan', MATRIX, 'baseline_G'):.1f} dB",
-        "matrix_gain": gains(runs, "cgan", MATRIX).replace("+", "") + " dB",
+        "matrix_do_nothing": f"{runs.mean('cgan_no_fit', MATRIX, 'baseline_G'):.1f} dB",
+        "matrix_gain": gains(runs, "cgan_no_fit", MATRIX).replace("+", "") + " dB",
         "matrix_goal": f"{FIXED_TASKS[MATRIX].goal_mean_db:g} dB",
         "lower_cycle": change(trials.seed0("pw30_lambda_x5_lambda_y5", MATRIX) - pw30),
         "decaying_rate": change(trials.seed0("pw30_epochs3_epochs_decay2", MATRIX) - pw30),
@@ -141,7 +141,7 @@ def recipe(record: dict, exploration: dict) -> dict[str, str]:
         "no_pool": f"{signed(versus_pw1('pw1_pool_size0'), 1)} dB",
         "shorter_decay": f"{signed(versus_pw1('pw1_epochs5_epochs_decay1'), 1)} dB",
         "bf16_slower": f"{bf16_slower:.1f} times",
-        "bf16_gains": f"{gains(runs, 'cgan_bf16', BUILTIN)} dB against fp32's {gains(runs, 'cgan', BUILTIN)}",
+        "bf16_gains": f"{gains(runs, 'cgan_bf16', BUILTIN)} dB against fp32's {gains(runs, 'cgan_no_fit', BUILTIN)}",
         "bf16_worst": signed(math.floor(min(min(r["gain_G"], r["gain_F"]) for r in runs.of("cgan_bf16", BUILTIN))), 0),
         "bf16_photo_minutes": f"{photo_minutes:.0f} minutes",
     }
