@@ -69,13 +69,21 @@ def test_a_pixel_pool_keeps_the_newest_pixels_of_many_pictures_and_resumes_exact
         assert torch.equal(pool.add(batch), again.add(batch))
 
 
-def test_colour_match_is_an_option_that_the_official_recipe_leaves_off_and_a_config_keeps(tmp_path):
-    config = make_config({}, {"data": str(tmp_path), "colour_match": 3.0, "colour_pool": 1024})
-    assert (config.colour_match, config.colour_pool) == (3.0, 1024)
+def test_colour_match_is_on_in_the_recipe_off_in_the_official_one_and_a_config_keeps_it(tmp_path):
+    config = make_config({}, {"data": str(tmp_path), "colour_match": 2.0, "colour_pool": 1024})
+    assert (config.colour_match, config.colour_pool) == (2.0, 1024)
     assert make_config(saved_config(config.to_dict())) == config
-    assert make_config({}, {"data": str(tmp_path), "recipe": "official"}).colour_match == 0
-    with pytest.raises(ConfigError, match="colour_match=3.0: needs the generators' colour maps"):
-        make_config({}, {"data": str(tmp_path), "colour_match": 3.0, "pointwise": False})
+    assert make_config({}, {"data": str(tmp_path)}).colour_match > 0
+    official = make_config({}, {"data": str(tmp_path), "recipe": "official"})
+    assert (official.colour_match, official.colour_fit) == (0, 0)
+    saved_before = {k: v for k, v in make_config({}, {"data": str(tmp_path)}).to_dict().items()
+                    if k not in ("colour_match", "colour_pool", "colour_fit")}
+    assert make_config(saved_config(saved_before)).colour_match == 0  # a run saved before trained without it
+
+
+def test_without_colour_maps_colour_matching_has_nothing_to_work_through_and_keeps_no_pools():
+    config = make_config({}, {"ngf": 4, "ndf": 4, "colour_match": 3.0, "pointwise": False})
+    assert not config.colour_maps and Trainer(config).colour_pools == {}
 
 
 def test_without_colour_match_a_trainer_keeps_no_pixel_pools():

@@ -100,9 +100,13 @@ def test_checkpoint_reloads_into_identical_nets_and_continues_identically(tmp_pa
         for (ka, va), (kb, vb) in zip(a.nets[name].state_dict().items(), b.nets[name].state_dict().items()):
             assert ka == kb and torch.equal(va, vb), (name, ka)
     assert (b.step, b.epoch, b.batch_in_epoch) == (3, 1, 0)
-    # optimizers, schedulers and pools came along: the next steps match exactly
+    # optimizers, schedulers and pools came along: the next steps match exactly (each from the same global
+    # random state, which a resumed process restores: colour matching draws its projections from it)
+    rng = torch.get_rng_state()
     for batch in data:
         a.train_step(batch)
+    torch.set_rng_state(rng)
+    for batch in data:
         b.train_step(batch)
     for name in a.nets:
         for pa, pb in zip(a.nets[name].parameters(), b.nets[name].parameters()):
