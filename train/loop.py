@@ -227,11 +227,6 @@ def run_training(config: TrainConfig, name_given: bool = False, echo: Callable[[
         trainer = session.build_trainer(config)
         if resume is not None and resume.state is not None:
             session.restore(trainer, resume.state)
-        elif config.colour_fit and config.colour_maps:
-            fitted = fit_colour_maps(unwrap(trainer.nets["G"]), unwrap(trainer.nets["F"]), dataset,
-                                     config.colour_fit, config.seed, stop_at_start(stop))
-            if env.is_main:
-                echo(f"cgan-train: {fitted}")
         if env.is_main:
             if resume is not None:
                 for log in (run_dir.log_file, run_dir.eval_file):
@@ -250,6 +245,11 @@ def run_training(config: TrainConfig, name_given: bool = False, echo: Callable[[
             echo(f"cgan-train: device {session.device}, {session.describe(config.batch_size)}, "
                  f"X '{config.domain_x}' {dataset.sizes[0]} images, Y '{config.domain_y}' {dataset.sizes[1]} images, "
                  f"{batches_per_epoch(loader)} steps/epoch, {steps} steps, run dir {run_dir.path}")
+        if (resume is None or resume.state is None) and config.colour_fit and config.colour_maps:
+            fitted = fit_colour_maps(unwrap(trainer.nets["G"]), unwrap(trainer.nets["F"]), dataset,
+                                     config.colour_fit, config.seed, stop_at_start(stop))
+            if run is not None:
+                echo(f"cgan-train: {fitted}")
         start, started, first_step = time.perf_counter(), True, trainer.step
         stopped = fit(trainer, loader, run, session, progress, echo)
         known = None

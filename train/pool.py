@@ -83,7 +83,8 @@ class PixelPool:
         return self.pixels[torch.randint(len(self.pixels), (count,), generator=self.rng).to(self.pixels.device)]
 
     def state_dict(self) -> dict[str, Any]:
-        return {"size": self.size, "images": self.pixels.cpu()[:, :, None, None], "rng": self.rng.get_state()}
+        stored = self.pixels.cpu()[:, :, None, None] if self.pixels.numel() else torch.empty(0)
+        return {"size": self.size, "images": stored, "rng": self.rng.get_state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.size = int(state["size"])
