@@ -22,8 +22,10 @@ from cgan.train.session import start_session
 from cgan.train.trainer import Trainer
 
 # Tiny CycleGAN, image pool off (its random choices are per process), no dropout.
-TINY = dict(generator="resnet_6blocks", ngf=4, ndf=4, crop_size=32, load_size=32, pool_size=0, workers=0, seed=3,
-            device="cpu", precision="fp32")
+# Pools are per process (pool_size 0; colour matching, whose pixel pools are per process too, off), so that
+# two processes on halves of a batch can equal one process on all of it.
+TINY = dict(generator="resnet_6blocks", ngf=4, ndf=4, crop_size=32, load_size=32, pool_size=0, colour_match=0.0,
+            workers=0, seed=3, device="cpu", precision="fp32")
 STEPS = 3
 # The runs are compared in float64. They differ only in the order gradients are summed, but Adam's
 # first step is lr * sign(gradient), so in float32 that rounding noise (~1e-7) flips the step of
