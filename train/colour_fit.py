@@ -52,8 +52,9 @@ def colour_distance(mapped: Callable[[torch.Tensor], torch.Tensor], source: torc
     """The sliced Wasserstein distance between `source` pixels through `mapped` and `target` pixels, on
     draws and projections fixed by `seed`: what compares starts and reports a fit."""
     fixed = torch.Generator().manual_seed(seed)
-    a = source[torch.randint(len(source), (4 * BATCH_PIXELS,), generator=fixed).to(source.device)]
-    b = target[torch.randint(len(target), (4 * BATCH_PIXELS,), generator=fixed).to(target.device)]
+    count = min(4 * BATCH_PIXELS, len(source), len(target))
+    a = source[torch.randint(len(source), (count,), generator=fixed).to(source.device)]
+    b = target[torch.randint(len(target), (count,), generator=fixed).to(target.device)]
     with torch.no_grad():
         return float(sliced_wasserstein(mapped(a), b, 4 * DIRECTIONS, generator=fixed))
 
@@ -73,6 +74,7 @@ def fit_colour_map(generator: nn.Module, source: torch.Tensor, target: torch.Ten
     distribution (sliced Wasserstein), starting from the nearest channel order; returns the distance
     before and after."""
     rng = torch.Generator().manual_seed(seed)
+    batch = min(BATCH_PIXELS, len(source), len(target))  # a small training set has fewer pixels to show
     device = next(generator.pointwise.parameters()).device
     source, target = source.to(device), target.to(device)
     before = colour_distance(generator.map_colours, source, target, seed + 1)
@@ -80,15 +82,15 @@ def fit_colour_map(generator: nn.Module, source: torch.Tensor, target: torch.Ten
     optimizer = torch.optim.Adam(generator.pointwise.parameters(), lr=LEARNING_RATE)
     if order != tuple(range(source.shape[1])):  # the map learns the reordering first, by regression
         for _ in range(steps):
-            a = source[torch.randint(len(source), (BATCH_PIXELS,), generator=rng).to(device)]
+            a = source[torch.randint(len(source), (batch,), generator=rng).to(device)]
             loss = (generator.map_colours(a) - a[:, order]).pow(2).mean()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, steps)
     for _ in range(steps):
-        a = source[torch.randint(len(source), (BATCH_PIXELS,), generator=rng).to(device)]
-        b = target[torch.randint(len(target), (BATCH_PIXELS,), generator=rng).to(device)]
+        a = source[torch.randint(len(source), (batch,), generator=rng).to(device)]
+        b = target[torch.randint(len(target), (batch,), generator=rng).to(device)]
         loss = sliced_wasserstein(generator.map_colours(a), b, DIRECTIONS, generator=rng)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
