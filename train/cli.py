@@ -10,7 +10,7 @@ from .config import BUILTIN_DEFAULTS, FIELDS, RECIPES, TrainConfig, flag, load_c
 from .distributed import dist_env, exit_after_peer_failure, exit_at_once, peer_failure_message
 from .errors import TrainError
 from .known_answer import KnownAnswerDataset, format_report
-from .loop import StoppedAtStart, run_training
+from .loop import RunResult, StoppedAtStart, run_training
 from .resume import find_run, resuming
 from .run_dir import RunDir
 from .signals import resume_command
@@ -92,8 +92,14 @@ def main(ctx: click.Context, config_file: str | None, resume: str | None, **para
         if message is None:
             raise
         exit_after_peer_failure(f"Error: {message}")
-    if result.path is None:  # a torchrun process other than the main one: it wrote nothing
+    if result.path is not None:  # a torchrun process other than the main one wrote nothing
+        report_result(result)
+    if dist_env().enabled:  # every file is closed; gloo's threads can hang or abort the normal exit
         exit_at_once(0)
+
+
+def report_result(result: RunResult) -> None:
+    """The lines that end a run: how it stopped or what it reached, where it lies, and what to do next."""
     run = RunDir(result.path)
     if result.stopped_by:
         click.echo(f"cgan-train: stopped by {result.stopped_by} at step {result.steps}; checkpoint saved in "

@@ -92,9 +92,16 @@ def init_distributed(env: DistEnv, device: torch.device, timeout_s: float = DEFA
     return device
 
 
-def shutdown_distributed() -> None:
-    if dist.is_initialized():
-        dist.destroy_process_group()
+def shutdown_distributed(exc_type: type[BaseException] | None = None, *_) -> None:
+    """Leave the process group (an ExitStack exit callback). After a normal end every process first
+    waits for the others to get here: the main one writes reports after the last step, and a gloo
+    group that one process leaves while another is still busy can hang the leaving (seen once in a
+    two-process run on a loaded CPU). After an error nobody waits: a peer may be gone."""
+    if not dist.is_initialized():
+        return
+    if exc_type is None and dist.get_world_size() > 1:
+        dist.barrier()
+    dist.destroy_process_group()
 
 
 def rank_seed(seed: int, env: DistEnv) -> int:

@@ -210,7 +210,7 @@ def run_training(config: TrainConfig, name_given: bool = False, echo: Callable[[
         check_nets_fit(config)  # before `auto` precision runs the nets
         session = start_session(config, stop)
         env = session.env
-        cleanup.callback(shutdown_distributed)
+        cleanup.push(shutdown_distributed)
         if session.device.type == "cpu":
             session.notes.append(cores.describe(torch.get_num_threads()))
         if workers < config.workers:
