@@ -76,6 +76,38 @@ def test_both_maps_are_fitted_each_towards_the_other_domain():
             assert now < start / 2, (float(start), float(now))
 
 
+def mixture(weights, count, generator):
+    """Pixels from a mix of three colour clusters with these weights: two domains drawn with other
+    weights differ by content only (as crops of the same photos do), not by a look."""
+    centres = torch.tensor([[0.6, -0.2, -0.5], [-0.4, 0.3, 0.5], [0.1, 0.1, 0.0]])
+    picks = torch.multinomial(torch.tensor(weights), count, replacement=True, generator=generator)
+    return (centres[picks] + 0.25 * torch.randn(count, 3, generator=generator)).clamp(-1, 1)
+
+
+def test_the_anchor_leaves_chance_differences_of_content_alone_and_still_fits_a_grade():
+    generator = torch.Generator().manual_seed(0)
+    source = mixture([0.36, 0.34, 0.3], 20000, generator)
+    same_look = mixture([0.34, 0.36, 0.3], 20000, generator)  # other content, no look
+    graded_look = graded(mixture([0.34, 0.36, 0.3], 20000, generator))
+    probe = mixture([1 / 3] * 3, 4000, generator)
+    moved = {}
+    for anchor in (0.0, 0.15):
+        torch.manual_seed(0)
+        G = small_generator()
+        fit_colour_map(G, source, same_look, steps=300, seed=0, anchor=anchor)
+        with torch.no_grad():
+            moved[anchor] = float((G.map_colours(probe) - probe).abs().mean())
+    assert moved[0.15] < moved[0.0] / 2, moved
+
+    torch.manual_seed(0)
+    G = small_generator()
+    before, after = fit_colour_map(G, source, graded_look, steps=300, seed=0, anchor=0.15)
+    with torch.no_grad():
+        error = (G.map_colours(probe) - graded(probe)).abs().mean()
+        untouched = (probe - graded(probe)).abs().mean()
+    assert after < before / 3 and error < untouched / 2, (before, after, float(error), float(untouched))
+
+
 def train(runs, *args):
     return CliRunner().invoke(main, [*TINY, "--runs-dir", str(runs), *args])
 

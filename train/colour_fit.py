@@ -19,7 +19,8 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 
-from .losses import sliced_wasserstein
+from .generators import match_channels
+from .losses import anchored_colour_loss, sliced_wasserstein
 
 PICTURES = 512  # pictures per domain drawn for the fit (all of a smaller training set)
 PIXELS_PER_PICTURE = 256  # random pixels taken from each
@@ -69,10 +70,10 @@ def nearest_channel_order(source: torch.Tensor, target: torch.Tensor, seed: int)
 
 
 def fit_colour_map(generator: nn.Module, source: torch.Tensor, target: torch.Tensor, steps: int,
-                   seed: int) -> tuple[float, float]:
+                   seed: int, anchor: float = 0.0) -> tuple[float, float]:
     """Move `generator`'s colour map so that `source` pixels through it match `target` pixels in
-    distribution (sliced Wasserstein), starting from the nearest channel order; returns the distance
-    before and after."""
+    distribution (sliced Wasserstein), starting from the nearest channel order and pulled towards it
+    with weight `anchor` (losses.anchored_colour_loss); returns the distance before and after."""
     rng = torch.Generator().manual_seed(seed)
     batch = min(BATCH_PIXELS, len(source), len(target))  # a small training set has fewer pixels to show
     device = next(generator.pointwise.parameters()).device
@@ -91,7 +92,9 @@ def fit_colour_map(generator: nn.Module, source: torch.Tensor, target: torch.Ten
     for _ in range(steps):
         a = source[torch.randint(len(source), (batch,), generator=rng).to(device)]
         b = target[torch.randint(len(target), (batch,), generator=rng).to(device)]
-        loss = sliced_wasserstein(generator.map_colours(a), b, DIRECTIONS, generator=rng)
+        mapped = generator.map_colours(a)
+        rest = match_channels(a[:, order], mapped.shape[1])
+        loss = anchored_colour_loss(mapped, b, rest, anchor, DIRECTIONS, generator=rng)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -99,7 +102,7 @@ def fit_colour_map(generator: nn.Module, source: torch.Tensor, target: torch.Ten
     return before, colour_distance(generator.map_colours, source, target, seed + 1)
 
 
-def fit_colour_maps(G: nn.Module, F: nn.Module, dataset, steps: int, seed: int,
+def fit_colour_maps(G: nn.Module, F: nn.Module, dataset, steps: int, seed: int, anchor: float = 0.0,
                     check_stop: Callable[[], None] = lambda: None) -> str:
     """Fit G's colour map from X's colours to Y's and F's from Y's to X's; one line saying what moved.
     Under torchrun every process fits the same maps from the same pixels; rank 0's are then sent to all,
@@ -109,7 +112,7 @@ def fit_colour_maps(G: nn.Module, F: nn.Module, dataset, steps: int, seed: int,
     moved = []
     for name, net, source, target in (("G", G, x, y), ("F", F, y, x)):
         check_stop()
-        before, after = fit_colour_map(net, source, target, steps, seed)
+        before, after = fit_colour_map(net, source, target, steps, seed, anchor)
         if dist.is_initialized():
             for param in net.pointwise.parameters():
                 dist.broadcast(param.data, 0)

@@ -60,10 +60,11 @@ class Generator(nn.Module):
 
 
 def match_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
-    """`x` with `channels` channels: grey repeated to RGB, RGB averaged to grey, else unchanged."""
+    """`x` (channels on dim 1: images or bags of pixels) with `channels` channels: grey repeated to RGB,
+    RGB averaged to grey, else unchanged."""
     if x.shape[1] == channels:
         return x
-    return x.expand(-1, channels, -1, -1) if x.shape[1] == 1 else x.mean(1, keepdim=True)
+    return x.expand(-1, channels, *x.shape[2:]) if x.shape[1] == 1 else x.mean(1, keepdim=True)
 
 
 def _pad(padding: str, size: int) -> tuple[list[nn.Module], int]:

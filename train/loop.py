@@ -247,7 +247,7 @@ def run_training(config: TrainConfig, name_given: bool = False, echo: Callable[[
                  f"{batches_per_epoch(loader)} steps/epoch, {steps} steps, run dir {run_dir.path}")
         if (resume is None or resume.state is None) and config.colour_fit and config.colour_maps:
             fitted = fit_colour_maps(unwrap(trainer.nets["G"]), unwrap(trainer.nets["F"]), dataset,
-                                     config.colour_fit, config.seed, stop_at_start(stop))
+                                     config.colour_fit, config.seed, config.colour_anchor, stop_at_start(stop))
             if run is not None:
                 echo(f"cgan-train: {fitted}")
         start, started, first_step = time.perf_counter(), True, trainer.step
