@@ -19,6 +19,7 @@ from .learning import FIXED_TASKS
 from .spans import signed, span
 
 LEARNING = Path("docs/learning")
+ANCHOR_PROBES = LEARNING / "colour_anchor_probes.json"  # the colour fit alone by the anchor's weight
 MATRIX, HUE, BUILTIN = "photo_matrix_curve", "photo_hue_sat", "builtin"
 TASK_NAMES = {MATRIX: "colour matrix", HUE: "hue and saturation", BUILTIN: "built-in"}
 POINTWISE_TRIAL = re.compile(r"pw[0-9]+$")  # the colour map's rate alone, as a multiple of lr
@@ -66,6 +67,29 @@ def judge_table(record: Runs) -> str:
                        (BUILTIN, "built-in")):
         worst = " / ".join(signed(min(r[f"gain_{d}"] for r in record.of("cgan_no_fit", task))) for d in "GF")
         lines.append(f"| {name} | {gains(record, 'cgan_no_fit', task)} | {gains(record, 'cgan_no_judge', task)} | {worst} |")
+    return "\n".join(lines)
+
+
+def anchor_table(probes: dict) -> str:
+    """The colour fit alone on dev draws, one row per anchor weight: gains of G / F, and on the task with
+    no look the PSNR against the untouched pictures (doing nothing is exact there)."""
+    rows = probes["fit_only"]
+    tasks = list(dict.fromkeys(r["task"] for r in rows))
+    cells = {(r["task"], r["anchor"]): r for r in rows}
+    names = {"null": "no look (PSNR)"}
+    lines = ["| anchor | " + " | ".join(names.get(t, t) for t in tasks) + " |",
+             "| --- |" + " --- |" * len(tasks)]
+    for anchor in sorted({r["anchor"] for r in rows}):
+        row = []
+        for task in tasks:
+            r = cells.get((task, anchor))
+            if r is None:
+                row.append("")
+            elif "psnr_G" in r:
+                row.append(f"{r['psnr_G']:.1f} / {r['psnr_F']:.1f} dB")
+            else:
+                row.append(f"{signed(r['gain_G'] + 0.0)} / {signed(r['gain_F'] + 0.0)}")  # + 0.0: no −0.00
+        lines.append(f"| {anchor:g} | " + " | ".join(row) + " |")
     return "\n".join(lines)
 
 
@@ -121,6 +145,7 @@ def recipe(record: dict, exploration: dict) -> dict[str, str]:
         "ema_means": ", ".join(f"{TASK_NAMES[t]} {gains(runs, 'cgan_no_judge', t, 1)} against "
                                f"{gains(runs, 'cgan_ema', t, 1)}" for t in (BUILTIN, HUE, MATRIX)),
         "judge_table": judge_table(runs),
+        "anchor_table": anchor_table(json.loads(ANCHOR_PROBES.read_text())),
         "judge30_matrix": gains(runs, "cgan_judge30", MATRIX),
         "judge30_poor": f"{count_word(len(poor))} built-in seed of {len(runs.of('cgan_judge30', BUILTIN))}",
         "judge30_worst": f"{signed(worst['gain_G'], 1)} / {signed(worst['gain_F'], 1)}",
