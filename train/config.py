@@ -155,10 +155,9 @@ class TrainConfig:
     colour_match: float = setting(3.0, "Weight of a loss that keeps matching, through G's per-pixel colour map, the "
                                   "colours of recent X pictures to those of recent Y pictures (and back through "
                                   "F's): a sliced Wasserstein distance between pooled pixels; 0: off.", low=0, high=1e4)
-    colour_anchor: float = setting(0.15, "Weight of an L1 pull of the colour map towards leaving each colour as it is, "
-                                   "in --colour-fit and --colour-match: a colour moves only where the two domains' "
-                                   "colours ask for more, not to follow chance differences of content; 0: none.",
-                                   low=0, high=1e4)
+    colour_anchor: float = setting(0.15, "Weight of an L1 pull of each colour towards where it starts, in --colour-fit: "
+                                   "a colour moves only where the two domains' colours ask for more, not to follow "
+                                   "chance differences of content; 0: none.", low=0, high=1e4)
     colour_pool: int = setting(25_600, "Pixels per domain pooled for --colour-match, 64 from each of the last "
                                "pictures (25,600: 400 pictures).", low=64, high=1 << 20)
     ema: float = setting(0.0, "Decay of a moving average of G's and F's weights, used for samples, reports "

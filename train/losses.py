@@ -13,7 +13,6 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as tf
 
-from .generators import match_channels
 
 Loss = Callable[[torch.Tensor], torch.Tensor]
 
@@ -123,16 +122,13 @@ def anchored_colour_loss(mapped: torch.Tensor, target: torch.Tensor, rest: torch
 
 
 def colour_match_terms(G: nn.Module, F: nn.Module, pixels_x: torch.Tensor, pixels_y: torch.Tensor,
-                       weight: float, anchor: float = 0.0) -> dict[str, torch.Tensor]:
-    """weight * anchored_colour_loss(G's colour map of X's pooled pixels, Y's pooled pixels), and the same
-    for F from Y to X: the colour maps see a domain's colours over many pictures at once, so they can
-    match whole distributions, where one crop's content would drag them. Gradients reach only the
-    colour maps (the pixels are real pictures'); see docs/recipe.md."""
-    terms = {}
-    for name, net, source, target in (("colour_G", G, pixels_x, pixels_y), ("colour_F", F, pixels_y, pixels_x)):
-        mapped = net.map_colours(source)
-        terms[name] = weight * anchored_colour_loss(mapped, target, match_channels(source, mapped.shape[1]), anchor)
-    return terms
+                       weight: float) -> dict[str, torch.Tensor]:
+    """weight SWD(G's colour map of X's pooled pixels, Y's pooled pixels), and the same for F from Y
+    to X: the colour maps see a domain's colours over many pictures at once, so they can match
+    whole distributions, where one crop's content would drag them. Gradients reach only the colour
+    maps (the pixels are real pictures'); see docs/recipe.md."""
+    return {"colour_G": weight * sliced_wasserstein(G.map_colours(pixels_x), pixels_y),
+            "colour_F": weight * sliced_wasserstein(F.map_colours(pixels_y), pixels_x)}
 
 
 def gradient_penalty(discriminator: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:

@@ -38,7 +38,7 @@ FIXED_ON_RESUME: dict[str, str] = {
         "recipe",              # its defaults apply to a new run only: the saved values stay
         "seed",                # the data order and random streams the checkpoint continues
         "init", "init_gain",   # the saved weights are no longer the initial ones
-        "colour_fit",          # the colour maps' start, fitted before the first step
+        "colour_fit", "colour_anchor",  # the colour maps' start, fitted before the first step
     ), STARTED),
 }
 NOT_COMPARED = ("name", "runs_dir")

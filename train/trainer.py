@@ -161,7 +161,7 @@ class Trainer:
                 pool.add(pictures)
             pixels_x, pixels_y = (self.colour_pools[d].sample(COLOUR_MATCH_PIXELS) for d in ("X", "Y"))
             matching = colour_match_terms(unwrap(self.nets["G"]), unwrap(self.nets["F"]), pixels_x, pixels_y,
-                                          c.colour_match, c.colour_anchor)
+                                          c.colour_match)
         with self.amp.autocast():
             images = self.cycle(x, y)
             g = generator_loss(images, D_Y(images.fake_y), D_X(images.fake_x), c.gan_loss,
