@@ -93,6 +93,22 @@ def anchor_table(probes: dict) -> str:
     return "\n".join(lines)
 
 
+ANCHOR_RUNS = {"no_anchor": "no anchor (the recipe before)", "anchor_fit_and_match": "0.15 in the fit and in matching",
+               "anchor_fit": "0.15 in the fit (the default)"}
+
+
+def anchor_runs_table(probes: dict) -> str:
+    """Whole training runs on dev draws (one seed) by where the anchor acts: gains of G / F."""
+    runs = probes["runs"]
+    tasks = list(dict.fromkeys(r["task"] for r in runs))
+    cells = {(r["recipe"], r["task"]): r for r in runs}
+    lines = ["| anchor | " + " | ".join(tasks) + " |", "| --- |" + " --- |" * len(tasks)]
+    for recipe, name in ANCHOR_RUNS.items():
+        row = [f"{signed(c['gain_G'])} / {signed(c['gain_F'])}" if (c := cells.get((recipe, t))) else "" for t in tasks]
+        lines.append(f"| {name} | " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
 def pointwise_rates(trials: Runs, task: str) -> str:
     """`1 x gained 6.3 dB, 3 x 8.6 dB, ... and 300 x 9.8 dB`: seed 0's gain of G at each rate tried on `task`."""
     found = sorted({r["overrides"]["pointwise_lr"] for r in trials.runs
@@ -120,6 +136,7 @@ def quick_preset(record: dict, exploration: dict) -> dict[str, str]:
 def recipe(record: dict, exploration: dict) -> dict[str, str]:
     """docs/recipe.md's figures."""
     runs, trials = Runs(record), Runs(exploration)
+    anchor_probes = json.loads(ANCHOR_PROBES.read_text())
     seeds = len(runs.of("cgan_no_fit", MATRIX))
     pw1 = trials.seed0("pw1", BUILTIN)  # the trials of other settings compare with the colour map at 1 x
     versus_pw1 = lambda recipe: trials.seed0(recipe, BUILTIN) - pw1  # noqa: E731
@@ -145,7 +162,8 @@ def recipe(record: dict, exploration: dict) -> dict[str, str]:
         "ema_means": ", ".join(f"{TASK_NAMES[t]} {gains(runs, 'cgan_no_judge', t, 1)} against "
                                f"{gains(runs, 'cgan_ema', t, 1)}" for t in (BUILTIN, HUE, MATRIX)),
         "judge_table": judge_table(runs),
-        "anchor_table": anchor_table(json.loads(ANCHOR_PROBES.read_text())),
+        "anchor_table": anchor_table(anchor_probes),
+        "anchor_runs_table": anchor_runs_table(anchor_probes),
         "judge30_matrix": gains(runs, "cgan_judge30", MATRIX),
         "judge30_poor": f"{count_word(len(poor))} built-in seed of {len(runs.of('cgan_judge30', BUILTIN))}",
         "judge30_worst": f"{signed(worst['gain_G'], 1)} / {signed(worst['gain_F'], 1)}",
