@@ -20,6 +20,7 @@ from .spans import signed, span
 
 LEARNING = Path("docs/learning")
 ANCHOR_PROBES = LEARNING / "colour_anchor_probes.json"  # the colour fit alone by the anchor's weight
+HELDOUT = LEARNING / "generalization_heldout.json"  # the held-out draws, where the anchor was turned down
 MATRIX, HUE, BUILTIN = "photo_matrix_curve", "photo_hue_sat", "builtin"
 TASK_NAMES = {MATRIX: "colour matrix", HUE: "hue and saturation", BUILTIN: "built-in"}
 POINTWISE_TRIAL = re.compile(r"pw[0-9]+$")  # the colour map's rate alone, as a multiple of lr
@@ -109,6 +110,23 @@ def anchor_runs_table(probes: dict) -> str:
     return "\n".join(lines)
 
 
+def anchor_heldout(heldout: Runs) -> dict[str, str]:
+    """The held-out colour draws with the anchor (`cgan_anchor`) against the default (`cgan`), seed 0."""
+    tasks = sorted({r["task"] for r in heldout.runs if r["recipe"] == "cgan_anchor" and r["task"].startswith("colour")})
+    both = lambda recipe, task: heldout.seed0(recipe, task, "gain_G") + heldout.seed0(recipe, task, "gain_F")  # noqa: E731
+    worse = sum(both("cgan_anchor", t) < both("cgan", t) for t in tasks)
+    means = {recipe: " / ".join(signed(statistics.fmean(heldout.seed0(recipe, t, f"gain_{d}") for t in tasks))
+                                for d in "GF") for recipe in ("cgan", "cgan_anchor")}
+    return {"anchor_worse": f"{worse} of the {len(tasks)}",
+            "anchor_means": f"{means['cgan_anchor']} dB against {means['cgan']} dB",
+            "anchor_hue_before": gains_seed0(heldout, "cgan", "colour_1006"),
+            "anchor_hue_after": gains_seed0(heldout, "cgan_anchor", "colour_1006")}
+
+
+def gains_seed0(runs: Runs, recipe: str, task: str) -> str:
+    return " / ".join(signed(runs.seed0(recipe, task, f"gain_{d}"), 1) for d in "GF") + " dB"
+
+
 def pointwise_rates(trials: Runs, task: str) -> str:
     """`1 x gained 6.3 dB, 3 x 8.6 dB, ... and 300 x 9.8 dB`: seed 0's gain of G at each rate tried on `task`."""
     found = sorted({r["overrides"]["pointwise_lr"] for r in trials.runs
@@ -164,6 +182,7 @@ def recipe(record: dict, exploration: dict) -> dict[str, str]:
         "judge_table": judge_table(runs),
         "anchor_table": anchor_table(anchor_probes),
         "anchor_runs_table": anchor_runs_table(anchor_probes),
+        **anchor_heldout(Runs(json.loads(HELDOUT.read_text()))),
         "judge30_matrix": gains(runs, "cgan_judge30", MATRIX),
         "judge30_poor": f"{count_word(len(poor))} built-in seed of {len(runs.of('cgan_judge30', BUILTIN))}",
         "judge30_worst": f"{signed(worst['gain_G'], 1)} / {signed(worst['gain_F'], 1)}",

@@ -89,7 +89,7 @@ def setting(default: Any, help: str, *, low: float | None = None, high: float | 
 RECIPES: dict[str, dict[str, Any]] = {
     "cgan": {},
     "official": {"residual": False, "pointwise": False, "colour_judge": False, "colour_fit": 0, "colour_match": 0.0,
-                 "colour_anchor": 0.0, "colour_pool": 4096, "ema": 0.0, "lambda_identity": 0.5},
+                 "colour_pool": 4096, "ema": 0.0, "lambda_identity": 0.5},
 }
 
 
@@ -155,9 +155,10 @@ class TrainConfig:
     colour_match: float = setting(3.0, "Weight of a loss that keeps matching, through G's per-pixel colour map, the "
                                   "colours of recent X pictures to those of recent Y pictures (and back through "
                                   "F's): a sliced Wasserstein distance between pooled pixels; 0: off.", low=0, high=1e4)
-    colour_anchor: float = setting(0.15, "Weight of an L1 pull of each colour towards where it starts, in --colour-fit: "
-                                   "a colour moves only where the two domains' colours ask for more, not to follow "
-                                   "chance differences of content; 0: none.", low=0, high=1e4)
+    colour_anchor: float = setting(0.0, "Weight of an L1 pull of each colour towards where it starts, in --colour-fit: "
+                                   "a colour moves only where the two domains' colours ask for more than this (0.15 "
+                                   "left a task with no look nearly untouched, but held hue rotations back); 0: none.",
+                                   low=0, high=1e4)
     colour_pool: int = setting(25_600, "Pixels per domain pooled for --colour-match, 64 from each of the last "
                                "pictures (25,600: 400 pictures).", low=64, high=1 << 20)
     ema: float = setting(0.0, "Decay of a moving average of G's and F's weights, used for samples, reports "
@@ -299,7 +300,7 @@ def domain_names(data: str | None, direction: str) -> tuple[str, str]:
 
 # Settings added after recipes existed, with the value that a run saved before them was trained with.
 ADDED_LATER: dict[str, Any] = {"pointwise_lr": 1.0, "colour_judge": False, "colour_match": 0.0, "colour_pool": 4096,
-                               "colour_fit": 0, "colour_anchor": 0.0}
+                               "colour_fit": 0}
 
 
 def saved_config(values: Mapping[str, Any]) -> dict[str, Any]:
