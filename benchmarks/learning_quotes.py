@@ -123,6 +123,13 @@ def anchor_heldout(heldout: Runs) -> dict[str, str]:
             "anchor_hue_after": gains_seed0(heldout, "cgan_anchor", "colour_1006")}
 
 
+def anchor_null_runs(probes: dict) -> str:
+    """Whole runs on the task with no look: PSNR against the untouched pictures, without and with the anchor."""
+    by_anchor = {r["anchor"]: r for r in probes["null_runs"]}
+    return " and ".join(f"{by_anchor[a]['psnr_G']:.1f} / {by_anchor[a]['psnr_F']:.1f} dB {name}"
+                        for a, name in ((0.0, "without the anchor"), (0.15, "with it at 0.15")))
+
+
 def gains_seed0(runs: Runs, recipe: str, task: str) -> str:
     return " / ".join(signed(runs.seed0(recipe, task, f"gain_{d}"), 1) for d in "GF") + " dB"
 
@@ -182,6 +189,7 @@ def recipe(record: dict, exploration: dict) -> dict[str, str]:
         "judge_table": judge_table(runs),
         "anchor_table": anchor_table(anchor_probes),
         "anchor_runs_table": anchor_runs_table(anchor_probes),
+        "anchor_null_runs": anchor_null_runs(anchor_probes),
         **anchor_heldout(Runs(json.loads(HELDOUT.read_text()))),
         "judge30_matrix": gains(runs, "cgan_judge30", MATRIX),
         "judge30_poor": f"{count_word(len(poor))} built-in seed of {len(runs.of('cgan_judge30', BUILTIN))}",
