@@ -159,7 +159,7 @@ def _another_value(key: str, value):
     choices = FIELDS[key].metadata["choices"]
     if choices:
         return next(c for c in choices if c != value)
-    return (not value) if isinstance(value, bool) else value + 1 if isinstance(value, int) else value * 2
+    return (not value) if isinstance(value, bool) else value + 1 if isinstance(value, int) else (value * 2 or 1.0)
 
 
 @pytest.mark.parametrize("key", list(FIXED_ON_RESUME))
