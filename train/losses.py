@@ -114,8 +114,9 @@ def anchored_colour_loss(mapped: torch.Tensor, target: torch.Tensor, rest: torch
     """SWD(mapped, target) + anchor * the mean L1 distance of each mapped pixel from `rest`, where it
     would stay unmoved. Two domains' pictures differ in content as well as in look, so their colour
     distributions differ by chance too; a pixel-wise L1 pull (constant, unlike a squared one, however
-    far a colour moves) lets a colour move only where the distributions ask for more than `anchor`,
-    which keeps large grades and leaves chance differences alone (docs/recipe.md)."""
+    far a colour moves) lets a colour move only where the distributions ask for more than `anchor`:
+    coherent changes win, and so, partly, does a hue rotation, whose colours turn every which way
+    (why it is off by default: docs/recipe.md)."""
     loss = sliced_wasserstein(mapped, target, directions, generator=generator)
     return loss + anchor * (mapped - rest).abs().sum(1).mean() if anchor else loss
 
