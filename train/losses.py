@@ -115,8 +115,8 @@ def anchored_colour_loss(mapped: torch.Tensor, target: torch.Tensor, rest: torch
     would stay unmoved. Two domains' pictures differ in content as well as in look, so their colour
     distributions differ by chance too; a pixel-wise L1 pull (constant, unlike a squared one, however
     far a colour moves) lets a colour move only where the distributions ask for more than `anchor`:
-    coherent changes win, and so, partly, does a hue rotation, whose colours turn every which way
-    (why it is off by default: docs/recipe.md)."""
+    coherent changes still win, but a hue rotation, whose colours turn in different directions, is
+    partly held back (why it is off by default: docs/recipe.md)."""
     loss = sliced_wasserstein(mapped, target, directions, generator=generator)
     return loss + anchor * (mapped - rest).abs().sum(1).mean() if anchor else loss
 
