@@ -215,7 +215,7 @@ def read_record(path: Path) -> dict:
 @click.option("--split", type=click.Choice(list(SPLITS)), default="dev", show_default=True,
               help="dev draws may be tuned on; heldout draws are only reported.")
 @click.option("--draws", "draw_count", default=4, show_default=True, help="Draws per family.")
-@click.option("--recipes", default=",".join(RECIPES), show_default=True, help="Comma-separated recipes.")
+@click.option("--recipes", default=",".join(RECIPES), show_default=True, help="Comma-separated recipes (a --variant's name may be among them).")
 @click.option("--variant", "variants", multiple=True, help="An extra recipe, NAME:key=value,... (repeatable).")
 @click.option("--references", "reference_kinds", default=",".join(REFERENCES), show_default=True,
               help="References per photo task and seed: paired, oracle (colour grades), or none.")
@@ -240,7 +240,8 @@ def main(tasks, families, split, draw_count, recipes, variants, reference_kinds,
         return
     if quick:
         seeds, steps = 2, steps or 300
-    unknown_recipes = [r for r in split_list(recipes) if r not in RECIPES]
+    variant_recipes = dict(parse_variant(v) for v in variants)
+    unknown_recipes = [r for r in split_list(recipes) if r not in RECIPES and r not in variant_recipes]
     if unknown_recipes:
         raise click.BadParameter(f"unknown recipe {unknown_recipes[0]!r}; choose from {', '.join(RECIPES)} or "
                                  "add one with --variant", param_hint="--recipes")
@@ -248,8 +249,8 @@ def main(tasks, families, split, draw_count, recipes, variants, reference_kinds,
     if any(k not in REFERENCES for k in kinds):
         raise click.BadParameter(f"{reference_kinds!r}: choose from {', '.join(REFERENCES)} or none",
                                  param_hint="--references")
-    chosen = {name: RECIPES[name] for name in split_list(recipes)}
-    chosen.update(parse_variant(v) for v in variants)
+    chosen = {name: RECIPES[name] for name in split_list(recipes) if name in RECIPES}
+    chosen.update(variant_recipes)
     names = chosen_tasks(tasks, families, split, draw_count)
     record: dict = {"chosen_on": CHOSEN_ON, "heldout_informed": HELDOUT_INFORMED, "runs": [], "references": [],
                     "draws": {}}
