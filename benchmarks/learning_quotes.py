@@ -20,6 +20,8 @@ from .spans import signed, span
 
 LEARNING = Path("docs/learning")
 ANCHOR_PROBES = LEARNING / "colour_anchor_probes.json"  # the colour fit alone by the anchor's weight
+FIT_PROBES = LEARNING / "colour_fit_probes.json"  # the one-seed runs that chose colour_fit and colour_match
+DEV = LEARNING / "generalization_dev.json"  # the dev draws without the fit, and their references
 HELDOUT = LEARNING / "generalization_heldout.json"  # the held-out draws, where the anchor was turned down
 MATRIX, HUE, BUILTIN = "photo_matrix_curve", "photo_hue_sat", "builtin"
 TASK_NAMES = {MATRIX: "colour matrix", HUE: "hue and saturation", BUILTIN: "built-in"}
@@ -96,6 +98,45 @@ def anchor_table(probes: dict) -> str:
 
 ANCHOR_RUNS = {"no_anchor": "no anchor (the recipe before)", "anchor_fit_and_match": "0.15 in the fit and in matching",
                "anchor_fit": "0.15 in the fit"}
+
+
+# Rows of the colour-fit probe table: (row name, probe file, recipe in it); the first and last rows
+# come from the dev draws' record (the recipe without the fit, and the unpaired oracle).
+FIT_PROBE_ROWS = (("fit, then the GAN alone", "fit_colour", "fit600"),
+                  ("fit, then the colour map at the spatial net's rate", "fit_colour", "fit600_slow"),
+                  ("fit, then the colour map at the spatial net's rate", "fit_builtin", "fit600_slow"),
+                  ("fit, then matching at weight 10", "fm", "fm10"),
+                  ("fit, then matching at weight 3", "fm", "fm3"),
+                  ("fit, then matching at weight 3", "fm_builtin", "fm3"),
+                  ("the same, the fit from the nearest channel order (the default)", "fm2", "fm3"))
+FIT_PROBE_TASKS = ("colour_0", "colour_1", "colour_2", "colour_3", BUILTIN)
+
+
+def fit_probe_table(probes: dict, dev: dict, record: Runs) -> str:
+    """The one-seed probes that chose colour_fit and colour_match, gains of G / F by dev draw (seeds
+    joined by commas where there are several), between the recipe without the fit and the oracle."""
+    def cell(runs: list[dict]) -> str:
+        digits = 1 if len(runs) > 1 else 2
+        return ", ".join(f"{signed(r['gain_G'], digits)} / {signed(r['gain_F'], digits)}"
+                         for r in sorted(runs, key=lambda r: r["seed"]))
+
+    rows: dict[str, dict[str, str]] = {}
+    no_fit = {r["task"]: cell([r]) for r in dev["runs"] if r["recipe"] == "cgan_no_fit"}
+    no_fit[BUILTIN] = f"{gains(record, 'cgan_no_fit', BUILTIN, 1)} ({len(record.of('cgan_no_fit', BUILTIN))} seeds)"
+    rows["without the fit (`cgan_no_fit`)"] = no_fit
+    for name, file, recipe in FIT_PROBE_ROWS:
+        for task in FIT_PROBE_TASKS:
+            runs = [r for r in probes["files"][file] if r["recipe"] == recipe and r["task"] == task
+                    and (task != BUILTIN or file != "fm")]  # fm's built-in run is fm_builtin's seed 0
+            if runs:
+                rows.setdefault(name, {})[task] = cell(runs)
+    rows["oracle (the grade's own family, fitted)"] = {r["task"]: cell([r]) for r in dev["references"]
+                                                        if r["kind"] == "oracle"}
+    titles = {BUILTIN: "built-in"}
+    lines = ["| settings | " + " | ".join(titles.get(t, t) for t in FIT_PROBE_TASKS) + " |",
+             "| --- |" + " --- |" * len(FIT_PROBE_TASKS)]
+    lines += [f"| {name} | " + " | ".join(cells.get(t, "") for t in FIT_PROBE_TASKS) + " |" for name, cells in rows.items()]
+    return "\n".join(lines)
 
 
 def anchor_runs_table(probes: dict) -> str:
@@ -187,6 +228,7 @@ def recipe(record: dict, exploration: dict) -> dict[str, str]:
         "ema_means": ", ".join(f"{TASK_NAMES[t]} {gains(runs, 'cgan_no_judge', t, 1)} against "
                                f"{gains(runs, 'cgan_ema', t, 1)}" for t in (BUILTIN, HUE, MATRIX)),
         "judge_table": judge_table(runs),
+        "fit_probe_table": fit_probe_table(json.loads(FIT_PROBES.read_text()), json.loads(DEV.read_text()), runs),
         "anchor_table": anchor_table(anchor_probes),
         "anchor_runs_table": anchor_runs_table(anchor_probes),
         "anchor_null_runs": anchor_null_runs(anchor_probes),
