@@ -21,6 +21,7 @@ from .spans import signed, span
 LEARNING = Path("docs/learning")
 ANCHOR_PROBES = LEARNING / "colour_anchor_probes.json"  # the colour fit alone by the anchor's weight
 FIT_PROBES = LEARNING / "colour_fit_probes.json"  # the one-seed runs that chose colour_fit and colour_match
+SPATIAL_PROBES = LEARNING / "spatial_probes.json"  # trials for spatial looks, left out
 DEV = LEARNING / "generalization_dev.json"  # the dev draws without the fit, and their references
 HELDOUT = LEARNING / "generalization_heldout.json"  # the held-out draws, where the anchor was turned down
 MATRIX, HUE, BUILTIN = "photo_matrix_curve", "photo_hue_sat", "builtin"
@@ -139,6 +140,41 @@ def fit_probe_table(probes: dict, dev: dict, record: Runs) -> str:
     return "\n".join(lines)
 
 
+SPATIAL_RUNS = {"cgan": "the recipe", "texture_match": "patch matching (weight 10)",
+                "hold": "a fit kept as far as half the pictures confirm", "holdm": "the same, matching weighted alike"}
+
+
+def spatial_runs_table(probes: dict, anchor_probes: dict) -> str:
+    """Whole runs of the spatial trials on dev draws (one seed) where the recipe ran too: gains of G / F;
+    the recipe's own run on a draw comes from the anchor probes' runs without an anchor where these
+    have none."""
+    runs = probes["runs"] + [{**r, "recipe": "cgan"} for r in anchor_probes["runs"] if r["recipe"] == "no_anchor"]
+    cells: dict[tuple[str, str], dict] = {}
+    for r in runs:
+        cells.setdefault((r["recipe"], r["task"]), r)
+    tasks = [t for t in dict.fromkeys(r["task"] for r in probes["runs"]) if ("cgan", t) in cells]
+    lines = ["| settings | " + " | ".join(tasks) + " |", "| --- |" + " --- |" * len(tasks)]
+    for recipe, name in SPATIAL_RUNS.items():
+        row = [f"{signed(c['gain_G'])} / {signed(c['gain_F'])}" if (c := cells.get((recipe, t))) else "" for t in tasks]
+        lines.append(f"| {name} | " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def held_out_share_table(probes: dict) -> str:
+    """The colour fit alone on dev draws: the whole fit against the share of it that the held-out half
+    of the pictures chose (gain of G / F; PSNR against the untouched pictures on the task with no look)."""
+    lines = ["| draw | whole fit | share kept (G / F) | fit kept at that share |", "| --- | --- | --- | --- |"]
+    for row in probes["fit_only"]:
+        null = row["task"] == "null"
+        shown = (lambda g: f"{100 + g:.1f}") if null else (lambda g: signed(g + 0.0))
+        whole = " / ".join(shown(row[d]["gain"]["1.0"]) for d in "GF")
+        kept = " / ".join(shown(row[d]["gain"][str(float(row[d]["alpha"]))]) for d in "GF")
+        shares = " / ".join(f"{row[d]['alpha']:.0%}" for d in "GF")
+        unit = " dB" if null else ""
+        lines.append(f"| {'no look (PSNR)' if null else row['task']} | {whole}{unit} | {shares} | {kept}{unit} |")
+    return "\n".join(lines)
+
+
 def anchor_runs_table(probes: dict) -> str:
     """Whole training runs on dev draws (one seed) by where the anchor acts: gains of G / F."""
     runs = probes["runs"]
@@ -230,6 +266,8 @@ def recipe(record: dict, exploration: dict) -> dict[str, str]:
         "judge_table": judge_table(runs),
         "fit_probe_table": fit_probe_table(json.loads(FIT_PROBES.read_text()), json.loads(DEV.read_text()), runs),
         "anchor_table": anchor_table(anchor_probes),
+        "spatial_runs_table": spatial_runs_table(json.loads(SPATIAL_PROBES.read_text()), anchor_probes),
+        "held_out_share_table": held_out_share_table(json.loads(SPATIAL_PROBES.read_text())),
         "anchor_runs_table": anchor_runs_table(anchor_probes),
         "anchor_null_runs": anchor_null_runs(anchor_probes),
         **anchor_heldout(Runs(json.loads(HELDOUT.read_text()))),
