@@ -144,17 +144,24 @@ def references_for(name: str, kinds: tuple[str, ...]) -> tuple[str, ...]:
 Case = tuple[str, str, str, int, dict]  # kind, task, recipe, seed, config overrides
 
 
+def run_key(task_name: str, recipe: str, seed: int, overrides: dict) -> tuple:
+    """What makes two unpaired runs the same run."""
+    return task_name, recipe, seed, json.dumps(overrides, sort_keys=True)
+
+
 def plan(names: list[str], recipes: dict[str, dict], seeds: range, steps: int | None, kinds: tuple[str, ...],
-         known: set[tuple]) -> list[Case]:
+         known: set[tuple], done: set[tuple] = frozenset()) -> list[Case]:
     """Every run to make, in order: per task, each recipe's seeds, each unpaired run followed by its paired
-    ceiling, then the task's oracle; references already `known` (by reference_key) are not made again."""
+    ceiling, then the task's oracle; references already `known` (by reference_key) and runs already
+    `done` (by run_key) are not made again."""
     cases: list[Case] = []
     for name in names:
         wanted = references_for(name, kinds)
         for recipe, recipe_overrides in recipes.items():
             overrides = {**recipe_overrides, **({"max_steps": steps} if steps else {})}
             for seed in seeds:
-                cases.append(("unpaired", name, recipe, seed, overrides))
+                if run_key(name, recipe, seed, overrides) not in done:
+                    cases.append(("unpaired", name, recipe, seed, overrides))
                 if "paired" in wanted and reference_key("paired", name, seed, overrides) not in known:
                     cases.append(("paired", name, recipe, seed, overrides))
         if "oracle" in wanted and seeds and reference_key("oracle", name, 0, {}) not in known:
@@ -226,7 +233,7 @@ def read_record(path: Path) -> dict:
 @click.option("--quick", is_flag=True, help="2 seeds, 300 steps: a smoke run, figures meaningless.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_OUT, show_default=True)
 @click.option("--pool", "pool_files", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="An earlier --out file whose runs and references join these (repeatable); references "
+              help="An earlier --out file whose runs and references join these (repeatable); runs and references "
               "found there are not measured again.")
 @click.option("--markdown", "markdown_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the page (with --pool: of the pooled runs) as markdown.")
@@ -262,7 +269,8 @@ def main(tasks, families, split, draw_count, recipes, variants, reference_kinds,
     record["draws"].update({n: draw(*parse_task_name(n)).look.describe() for n in names if parse_task_name(n)})
 
     cases = plan(names, chosen, range(first_seed, first_seed + seeds), steps, kinds,
-                 set(references_by_key(record["references"])))
+                 set(references_by_key(record["references"])),
+                 {run_key(r["task"], r["recipe"], r["seed"], r.get("overrides", {})) for r in record["runs"]})
     saving = threading.Lock()
 
     def run_case(case) -> dict:

@@ -143,7 +143,7 @@ def test_references_go_only_where_they_mean_something():
     assert learning.references_for("colour_0", learning.REFERENCES) == ("paired", "oracle")
 
 
-def test_the_plan_follows_each_run_by_its_paired_ceiling_and_makes_no_known_reference_again():
+def test_the_plan_follows_each_run_by_its_paired_ceiling_and_makes_nothing_known_again():
     recipes = {"cgan": {}, "official": {"recipe": "official"}}
     cases = learning.plan(["colour_0", "builtin"], recipes, range(2), None, learning.REFERENCES, set())
     assert [c[:2] for c in cases[:2]] == [("unpaired", "colour_0"), ("paired", "colour_0")]
@@ -154,6 +154,9 @@ def test_the_plan_follows_each_run_by_its_paired_ceiling_and_makes_no_known_refe
     assert [(c[0], c[3]) for c in again] == [("unpaired", 0), ("paired", 0), ("unpaired", 1)]
     assert learning.plan(["colour_0"], {"cgan": {}}, range(1), 300, (), set()) == [
         ("unpaired", "colour_0", "cgan", 0, {"max_steps": 300})]
+    done = {learning.run_key("colour_0", "cgan", 0, {})}  # pooled: only its missing reference is made
+    assert learning.plan(["colour_0"], {"cgan": {}}, range(1), None, ("paired",), set(), done) == [
+        ("paired", "colour_0", "cgan", 0, {})]
 
 
 def test_a_wrong_task_or_draw_count_is_one_line_naming_the_option():
