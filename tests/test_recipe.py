@@ -1,4 +1,6 @@
 """The training recipe: residual (identity-start) generators, the weight average, and --recipe official."""
+import math
+
 import numpy as np
 import onnxruntime as ort
 import pytest
@@ -79,6 +81,53 @@ def test_the_residual_is_in_the_exported_graph(tmp_path):
     with torch.no_grad():
         want = net(torch.from_numpy(x)).numpy()
     assert np.abs(got - want).max() < 1e-4 and np.abs(want - x).max() > 0.01
+
+
+def blur_taps(side: int) -> torch.Tensor:
+    """A binomial blur of `side` taps per channel, less the identity: what a spatial filter holds to blur."""
+    row = torch.tensor([float(math.comb(side - 1, k)) for k in range(side)])
+    kernel = row[:, None] * row[None, :] / row.sum() ** 2
+    kernel[side // 2, side // 2] -= 1
+    return kernel.expand(3, 1, side, side).clone()
+
+
+@pytest.mark.parametrize("channels", [(3, 3), (1, 3), (3, 1)])
+def test_a_spatial_filter_starts_at_zero_changes_detail_and_leaves_flat_colours_alone(channels):
+    torch.manual_seed(0)
+    net = create_generator("resnet_6blocks", *channels, ngf=4, residual=True, pointwise=True, spatial_filter=5)
+    extra = net.state_dict().keys() - create_generator("resnet_6blocks", *channels, ngf=4, residual=True,
+                                                       pointwise=True).state_dict().keys()
+    assert extra == {"spatial_filter.weight"}
+    x = torch.rand(2, channels[0], 16, 16) * 2 - 1
+    flat = torch.full((1, channels[0], 16, 16), 0.3)
+    with torch.no_grad():
+        start = net(x)
+        torch.nn.init.normal_(net.spatial_filter.weight)  # any taps: their mean is taken out
+        assert torch.allclose(net(flat), net.model(flat) * 2 + net.pointwise(flat) + match(flat, channels[1]),
+                              atol=1e-6)
+    assert torch.allclose(start, match(x, channels[1]))
+
+
+def match(x, channels):
+    return x.expand(-1, 3, -1, -1) if x.shape[1] < channels else x.mean(1, keepdim=True) if x.shape[1] > channels else x
+
+
+def test_a_spatial_filter_holding_a_blur_blurs_and_is_in_the_exported_graph(tmp_path):
+    net = create_generator("resnet_6blocks", ngf=4, residual=True, pointwise=True, spatial_filter=5).eval()
+    with torch.no_grad():
+        net.spatial_filter.weight.copy_(blur_taps(5))
+    x = torch.rand(1, 3, 24, 24) * 2 - 1
+    with torch.no_grad():
+        out = net(x)
+    fine = lambda im: (im[..., 1:, :] - im[..., :-1, :]).abs().mean()  # noqa: E731
+    assert fine(out) < 0.6 * fine(x) and torch.allclose(out.mean(), x.mean(), atol=0.02)
+    info = ModelInfo(direction="G", source_domain="A", target_domain="B", generator="resnet_6blocks", ngf=4,
+                     norm="instance", input_channels=3, output_channels=3, side_multiple=4, train_size=16,
+                     checkpoint_sha256="ab" * 32)
+    export_generator(net, tmp_path / "G.onnx", info)
+    got = ort.InferenceSession(str(tmp_path / "G.onnx"), providers=["CPUExecutionProvider"]).run(
+        None, {INPUT_NAME: x.numpy()})[0]
+    assert np.abs(got - out.numpy()).max() < 1e-4
 
 
 def test_the_weight_average_moves_towards_the_weights_with_a_warming_decay():

@@ -139,6 +139,11 @@ class TrainConfig:
                              "identity.")
     pointwise: bool = setting(True, "Residual generators add a per-pixel colour map of the input (1x1 convs) "
                               "to the change.")
+    spatial_filter: int = setting(0, "Residual generators add to the change a filter of each channel of the input "
+                                  "of this side, starting at zero, whose taps sum to zero (blur, sharpening, fine "
+                                  "local contrast); it learns at --pointwise-lr; 0: none (7 learns blur and sharpening, but "
+                                  "costs colour grades about 1 dB).",
+                                  choices=(0, 3, 5, 7, 9, 11, 13, 15))
     colour_judge: bool = setting(True, "Discriminators add a per-pixel colour judge (1x1 convs, starting at zero) "
                                  "to their patch scores.")
     input_nc: int = setting(3, "Channels of domain X: 1 (grayscale) or 3 (RGB).", choices=(1, 3))
@@ -182,7 +187,8 @@ class TrainConfig:
     epochs: int = setting(100, "Epochs at the initial learning rate.", low=1, high=1_000_000)
     epochs_decay: int = setting(100, "Epochs of linear decay to zero after --epochs.", low=0, high=1_000_000)
     lr: float = setting(2e-4, "Adam learning rate.", low=0, low_open=True, high=1)
-    pointwise_lr: float = setting(30.0, "Learning rate of the per-pixel colour maps, as a multiple of --lr.",
+    pointwise_lr: float = setting(30.0, "Learning rate of the per-pixel colour maps (and spatial filters), as a "
+                                  "multiple of --lr.",
                                   low=0, low_open=True, high=1e4)
     colour_judge_lr: float = setting(10.0, "Learning rate of the colour judges, as a multiple of --lr-d.",
                                      low=0, low_open=True, high=1e4)
@@ -300,7 +306,7 @@ def domain_names(data: str | None, direction: str) -> tuple[str, str]:
 
 # Settings added after recipes existed, with the value that a run saved before them was trained with.
 ADDED_LATER: dict[str, Any] = {"pointwise_lr": 1.0, "colour_judge": False, "colour_match": 0.0, "colour_pool": 4096,
-                               "colour_fit": 0}
+                               "colour_fit": 0, "spatial_filter": 0}
 
 
 def saved_config(values: Mapping[str, Any]) -> dict[str, Any]:

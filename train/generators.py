@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as tf
 
 from .layers import conv_bias, norm_layer, zero_started_pixel_net
 
@@ -23,8 +24,11 @@ class Generator(nn.Module):
     The change is twice what `self.model` outputs (its tanh spans [-1, 1]), so any output can be
     reached from any input, plus, with `pointwise`, a per-pixel colour map of the input (1x1
     convs, no normalization): instance norm hides each picture's absolute colours from
-    `self.model`, and the per-pixel map sees them. Both start at zero, so a residual generator
-    starts as the identity and learns only the change. `self.model` keeps the official module
+    `self.model`, and the per-pixel map sees them; and, with `spatial_filter` k, a k x k filter of
+    each channel of the input whose taps sum to zero (a blur, a sharpening, fine local contrast
+    are such filters, less the identity), so that it changes detail and leaves colours to the
+    colour map. All start at zero, so a residual generator starts as the identity and learns only
+    the change. `self.model` keeps the official module
     tree, so official checkpoints load into plain generators unchanged.
     """
 
@@ -32,12 +36,16 @@ class Generator(nn.Module):
         super().__init__()
         self.residual = False
         self.pointwise: nn.Module | None = None
+        self.spatial_filter: nn.Conv2d | None = None
 
-    def make_residual(self, input_nc: int, output_nc: int, pointwise: bool) -> None:
+    def make_residual(self, input_nc: int, output_nc: int, pointwise: bool, spatial_filter: int = 0) -> None:
         """Turn this freshly initialized generator into a residual one that starts as the identity."""
         self.residual = True
         if pointwise:
             self.pointwise = zero_started_pixel_net(input_nc, POINTWISE_WIDTH, output_nc)
+        if spatial_filter:
+            self.spatial_filter = nn.Conv2d(output_nc, output_nc, spatial_filter, groups=output_nc, bias=False)
+            nn.init.zeros_(self.spatial_filter.weight)
         last = [m for m in self.model.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))][-1]
         nn.init.zeros_(last.weight)
         if last.bias is not None:
@@ -47,8 +55,19 @@ class Generator(nn.Module):
         out = self.model(x)
         if not self.residual:
             return out
+        same_channels = match_channels(x, out.shape[1])
         change = 2 * out if self.pointwise is None else 2 * out + self.pointwise(x)
-        return (match_channels(x, out.shape[1]) + change).clamp(-1, 1)
+        if self.spatial_filter is not None:
+            change = change + self.filtered(same_channels)
+        return (same_channels + change).clamp(-1, 1)
+
+    def filtered(self, x: torch.Tensor) -> torch.Tensor:
+        """The spatial filter's change of `x`: each channel through its taps less their mean (so a flat
+        picture is left alone), the border mirrored."""
+        taps = self.spatial_filter.weight
+        side = taps.shape[-1] // 2
+        return tf.conv2d(tf.pad(x, (side, side, side, side), mode="reflect"),
+                         taps - taps.mean(dim=(2, 3), keepdim=True), groups=x.shape[1])
 
     def map_colours(self, pixels: torch.Tensor) -> torch.Tensor:
         """What the per-pixel colour map alone makes of a bag of pixels (N, C): clamp(pixel + map(pixel))."""

@@ -88,13 +88,14 @@ def smallest_side(net: nn.Module, channels: int, multiple: int) -> int | None:
 def create_generator(name: str, input_nc: int = 3, output_nc: int = 3, ngf: int = 64,
                      norm: str = "instance", dropout: bool = False, init: str = "normal",
                      init_gain: float = 0.02, padding: str = "reflect", residual: bool = False,
-                     pointwise: bool = False) -> nn.Module:
+                     pointwise: bool = False, spatial_filter: int = 0) -> nn.Module:
     """Build and initialize a registered generator; `residual`: output = input + a learned change,
-    starting as the identity, with a per-pixel colour map when `pointwise` (generators.Generator)."""
+    starting as the identity, with a per-pixel colour map when `pointwise` and a zero-sum filter of
+    side `spatial_filter` (generators.Generator)."""
     net = GENERATORS[generator_name(name)](input_nc, output_nc, ngf, norm, dropout, padding)
     init_weights(net, init, init_gain)
     if residual:
-        net.make_residual(input_nc, output_nc, pointwise)
+        net.make_residual(input_nc, output_nc, pointwise, spatial_filter)
     return net
 
 

@@ -27,7 +27,7 @@ STARTED = "the recipe, the seed and the initialization are chosen when a run sta
 FIXED_ON_RESUME: dict[str, str] = {
     **dict.fromkeys((
         "generator", "discriminator", "ngf", "ndf", "n_layers", "norm", "dropout", "padding", "input_nc", "output_nc",
-        "residual", "pointwise", "pointwise_lr",  # pointwise_lr 1 keeps one optimizer group for all
+        "residual", "pointwise", "spatial_filter", "pointwise_lr",  # pointwise_lr 1 keeps one optimizer group for all
         "colour_judge", "colour_judge_lr",
         "gan_loss",    # the discriminators learned this objective
         "lr_policy",   # the scheduler's saved state belongs to its policy

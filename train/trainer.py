@@ -45,7 +45,8 @@ def build_nets(config: TrainConfig, names: Iterable[str] = NETS) -> dict[str, nn
     """The nets `names` of a run with `config` (default: all four), built in NETS order."""
     gen = dict(ngf=config.ngf, norm=config.norm, dropout=config.dropout, init=config.init,
                init_gain=config.init_gain, padding=config.padding,
-               residual=config.residual, pointwise=config.pointwise)
+               residual=config.residual, pointwise=config.pointwise,
+               spatial_filter=config.spatial_filter if config.residual else 0)
     disc = dict(ndf=config.ndf, n_layers=config.n_layers, norm=config.norm, init=config.init,
                 init_gain=config.init_gain, colour_judge=config.colour_judge)
     builders = {
@@ -67,24 +68,25 @@ def learning_rates(config: TrainConfig) -> dict[str, list[float]]:
 def build_optimizers(nets: dict[str, nn.Module], config: TrainConfig) -> dict[str, torch.optim.Optimizer]:
     """"G" updates both generators, "D" both discriminators.
 
-    The generators' per-pixel colour maps (`pointwise`) get a group of their own at pointwise_lr x lr
-    (one group for all when that is 1, as in runs saved before the setting existed), and the
+    The generators' per-pixel colour maps (`pointwise`) and spatial filters get a group of their own at
+    pointwise_lr x lr (one group for all when that is 1, as in runs saved before the setting existed), and the
     discriminators' colour judges (`colour_judge`) one at colour_judge_lr x lr_d: Adam moves a
     weight by about lr per step whatever its gradient, and these start at zero and need weights of
     order one, so they need a higher rate than the spatial nets (docs/recipe.md has the figures).
     """
     betas, rates = (config.beta1, 0.999), learning_rates(config)
 
-    def groups(names: tuple[str, str], colour_prefix: str, rate: list[float]) -> list[dict]:
+    def groups(names: tuple[str, str], fast: tuple[str, ...], rate: list[float]) -> list[dict]:
         named = [(key, param) for name in names for key, param in nets[name].named_parameters()]
-        if rate[1] == rate[0] or not any(key.startswith(colour_prefix) for key, _ in named):
+        if rate[1] == rate[0] or not any(key.startswith(fast) for key, _ in named):
             return [{"params": [param for _, param in named]}]  # the order of runs saved with one group
-        return [{"params": [param for key, param in named if not key.startswith(colour_prefix)]},
-                {"params": [param for key, param in named if key.startswith(colour_prefix)], "lr": rate[1]}]
+        return [{"params": [param for key, param in named if not key.startswith(fast)]},
+                {"params": [param for key, param in named if key.startswith(fast)], "lr": rate[1]}]
 
     return {
-        "G": torch.optim.Adam(groups(("G", "F"), "pointwise.", rates["G"]), lr=rates["G"][0], betas=betas),
-        "D": torch.optim.Adam(groups(("D_X", "D_Y"), "colour_judge.", rates["D"]), lr=rates["D"][0], betas=betas),
+        "G": torch.optim.Adam(groups(("G", "F"), ("pointwise.", "spatial_filter."), rates["G"]), lr=rates["G"][0],
+                              betas=betas),
+        "D": torch.optim.Adam(groups(("D_X", "D_Y"), ("colour_judge.",), rates["D"]), lr=rates["D"][0], betas=betas),
     }
 
 
