@@ -160,6 +160,43 @@ def spatial_runs_table(probes: dict, anchor_probes: dict) -> str:
     return "\n".join(lines)
 
 
+def filter_dev_table(probes: dict, dev: dict) -> str:
+    """The dev draws that chose the spatial filter (one seed): gains of G / F without it (the recipe's
+    runs in the probes, else in the dev record) and with it."""
+    with_filter = [r for r in probes["runs"] if r["recipe"] == "spatial_filter"]
+    without = {r["task"]: r for r in dev["runs"] + probes["runs"] if r["recipe"] == "cgan"}
+    tasks = [r["task"] for r in with_filter]
+    show = lambda r: f"{signed(r['gain_G'])} / {signed(r['gain_F'])}" if r else ""  # noqa: E731
+    return "\n".join(["| spatial filter | " + " | ".join(tasks) + " |", "| --- |" + " --- |" * len(tasks),
+                      "| none | " + " | ".join(show(without.get(t)) for t in tasks) + " |",
+                      "| 7 x 7 | " + " | ".join(show(r) for r in with_filter) + " |"])
+
+
+def decomposition_gap(probes: dict) -> str:
+    """How far a trained G (and F) scored from its colour map alone, at most, in the decomposed runs."""
+    gap = max(abs(row[d]["whole"] - row[d]["colours_only"]) for row in probes["decomposition"] for d in "GF")
+    return f"{gap:.2f} dB"
+
+
+def filter_heldout(heldout: Runs) -> dict[str, str]:
+    """The held-out draws with the spatial filter (`cgan_filter`), seed 0: on spatial draws against the
+    recipe as measured on all of them (`cgan_anchor`, whose anchored colour fit is the only other
+    difference), on colour draws against the default (`cgan`); mean gains of G / F."""
+    def means(recipe: str, family: str) -> tuple[str, list[dict]]:
+        runs = [r for r in heldout.runs if r["recipe"] == recipe and r["seed"] == 0 and r["task"].startswith(family)]
+        return " / ".join(signed(statistics.fmean(r[f"gain_{d}"] for r in runs)) for d in "GF") + " dB", runs
+
+    (spatial, runs), (spatial_before, _) = means("cgan_filter", "spatial_"), means("cgan_anchor", "spatial_")
+    (colour, colour_runs), (colour_before, _) = means("cgan_filter", "colour_"), means("cgan", "colour_")
+    below = sum(min(r["gain_G"], r["gain_F"]) < 0 for r in runs)
+    lower = sum(r["gain_G"] < heldout.seed0("cgan", r["task"]) for r in colour_runs)
+    return {"filter_spatial": (f"over {len(runs)} spatial draws, a mean gain of {spatial} against {spatial_before} "
+                               f"without it (`cgan_anchor`, whose anchored colour fit is the only other difference); "
+                               f"{count_word(below)} of them still end below doing nothing in G or F"),
+            "filter_colour": (f"over {len(colour_runs)} colour draws, {colour} against the default's {colour_before}, "
+                              f"G lower on {lower} of them")}
+
+
 def held_out_share_table(probes: dict) -> str:
     """The colour fit alone on dev draws: the whole fit against the share of it that the held-out half
     of the pictures chose (gain of G / F; PSNR against the untouched pictures on the task with no look)."""
@@ -189,14 +226,15 @@ def anchor_runs_table(probes: dict) -> str:
 
 def anchor_heldout(heldout: Runs) -> dict[str, str]:
     """The held-out colour draws with the anchor (`cgan_anchor`) against the default (`cgan`), seed 0."""
+    base = "cgan"
     tasks = sorted({r["task"] for r in heldout.runs if r["recipe"] == "cgan_anchor" and r["task"].startswith("colour")})
     both = lambda recipe, task: heldout.seed0(recipe, task, "gain_G") + heldout.seed0(recipe, task, "gain_F")  # noqa: E731
-    worse = sum(both("cgan_anchor", t) < both("cgan", t) for t in tasks)
+    worse = sum(both("cgan_anchor", t) < both(base, t) for t in tasks)
     means = {recipe: " / ".join(signed(statistics.fmean(heldout.seed0(recipe, t, f"gain_{d}") for t in tasks))
-                                for d in "GF") for recipe in ("cgan", "cgan_anchor")}
+                                for d in "GF") for recipe in (base, "cgan_anchor")}
     return {"anchor_worse": f"{worse} of the {len(tasks)}",
-            "anchor_means": f"{means['cgan_anchor']} dB against {means['cgan']} dB",
-            "anchor_hue_before": gains_seed0(heldout, "cgan", "colour_1006"),
+            "anchor_means": f"{means['cgan_anchor']} dB against {means[base]} dB",
+            "anchor_hue_before": gains_seed0(heldout, base, "colour_1006"),
             "anchor_hue_after": gains_seed0(heldout, "cgan_anchor", "colour_1006")}
 
 
@@ -268,6 +306,9 @@ def recipe(record: dict, exploration: dict) -> dict[str, str]:
         "anchor_table": anchor_table(anchor_probes),
         "spatial_runs_table": spatial_runs_table(json.loads(SPATIAL_PROBES.read_text()), anchor_probes),
         "held_out_share_table": held_out_share_table(json.loads(SPATIAL_PROBES.read_text())),
+        "decomposition_gap": decomposition_gap(json.loads(SPATIAL_PROBES.read_text())),
+        **filter_heldout(Runs(json.loads(HELDOUT.read_text()))),
+        "filter_dev_table": filter_dev_table(json.loads(SPATIAL_PROBES.read_text()), json.loads(DEV.read_text())),
         "anchor_runs_table": anchor_runs_table(anchor_probes),
         "anchor_null_runs": anchor_null_runs(anchor_probes),
         **anchor_heldout(Runs(json.loads(HELDOUT.read_text()))),
