@@ -224,7 +224,8 @@ def read_record(path: Path) -> dict:
 @click.option("--split", type=click.Choice(list(SPLITS)), default="dev", show_default=True,
               help="dev draws may be tuned on; heldout draws are only reported.")
 @click.option("--draws", "draw_count", default=4, show_default=True, help="Draws per family.")
-@click.option("--recipes", default=",".join(RECIPES), show_default=True, help="Comma-separated recipes (a --variant's name may be among them).")
+@click.option("--recipes", default=",".join(RECIPES), show_default=True,
+              help="Comma-separated recipes (a --variant's name may be among them).")
 @click.option("--variant", "variants", multiple=True, help="An extra recipe, NAME:key=value,... (repeatable).")
 @click.option("--references", "reference_kinds", default=",".join(REFERENCES), show_default=True,
               help="References per photo task and seed: paired, oracle (colour grades), or none.")
@@ -235,8 +236,8 @@ def read_record(path: Path) -> dict:
 @click.option("--quick", is_flag=True, help="2 seeds, 300 steps: a smoke run, figures meaningless.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_OUT, show_default=True)
 @click.option("--pool", "pool_files", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="An earlier --out file whose runs and references join these (repeatable); runs and references "
-              "found there are not measured again.")
+              help="An earlier --out file whose runs and references join these (repeatable); runs and "
+              "references found there are not measured again.")
 @click.option("--markdown", "markdown_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also write the page (with --pool: of the pooled runs) as markdown.")
 @click.option("--run", "internal", hidden=True, default=None, help="Internal: JSON of one run's arguments.")

@@ -136,7 +136,8 @@ def fit_probe_table(probes: dict, dev: dict, record: Runs) -> str:
     titles = {BUILTIN: "built-in"}
     lines = ["| settings | " + " | ".join(titles.get(t, t) for t in FIT_PROBE_TASKS) + " |",
              "| --- |" + " --- |" * len(FIT_PROBE_TASKS)]
-    lines += [f"| {name} | " + " | ".join(cells.get(t, "") for t in FIT_PROBE_TASKS) + " |" for name, cells in rows.items()]
+    lines += [f"| {name} | " + " | ".join(cells.get(t, "") for t in FIT_PROBE_TASKS) + " |"
+              for name, cells in rows.items()]
     return "\n".join(lines)
 
 

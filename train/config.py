@@ -141,8 +141,8 @@ class TrainConfig:
                               "to the change.")
     spatial_filter: int = setting(0, "Residual generators add to the change a filter of each channel of the input "
                                   "of this side, starting at zero, whose taps sum to zero (blur, sharpening, fine "
-                                  "local contrast); it learns at --pointwise-lr; 0: none (7 learns blur and sharpening, but "
-                                  "costs colour grades about 1 dB).",
+                                  "local contrast); it learns at --pointwise-lr; 0: none (7 learns blur and "
+                                  "sharpening, but costs colour grades about 1 dB).",
                                   choices=(0, 3, 5, 7, 9, 11, 13, 15))
     colour_judge: bool = setting(True, "Discriminators add a per-pixel colour judge (1x1 convs, starting at zero) "
                                  "to their patch scores.")

@@ -28,8 +28,8 @@ class Generator(nn.Module):
     each channel of the input whose taps sum to zero (a blur, a sharpening, fine local contrast
     are such filters, less the identity), so that it changes detail and leaves colours to the
     colour map. All start at zero, so a residual generator starts as the identity and learns only
-    the change. `self.model` keeps the official module
-    tree, so official checkpoints load into plain generators unchanged.
+    the change. `self.model` keeps the official module tree, so official checkpoints load into
+    plain generators unchanged.
     """
 
     def __init__(self):

@@ -45,8 +45,7 @@ def build_nets(config: TrainConfig, names: Iterable[str] = NETS) -> dict[str, nn
     """The nets `names` of a run with `config` (default: all four), built in NETS order."""
     gen = dict(ngf=config.ngf, norm=config.norm, dropout=config.dropout, init=config.init,
                init_gain=config.init_gain, padding=config.padding,
-               residual=config.residual, pointwise=config.pointwise,
-               spatial_filter=config.spatial_filter if config.residual else 0)
+               residual=config.residual, pointwise=config.pointwise, spatial_filter=config.spatial_filter)
     disc = dict(ndf=config.ndf, n_layers=config.n_layers, norm=config.norm, init=config.init,
                 init_gain=config.init_gain, colour_judge=config.colour_judge)
     builders = {
@@ -68,11 +67,12 @@ def learning_rates(config: TrainConfig) -> dict[str, list[float]]:
 def build_optimizers(nets: dict[str, nn.Module], config: TrainConfig) -> dict[str, torch.optim.Optimizer]:
     """"G" updates both generators, "D" both discriminators.
 
-    The generators' per-pixel colour maps (`pointwise`) and spatial filters get a group of their own at
-    pointwise_lr x lr (one group for all when that is 1, as in runs saved before the setting existed), and the
-    discriminators' colour judges (`colour_judge`) one at colour_judge_lr x lr_d: Adam moves a
-    weight by about lr per step whatever its gradient, and these start at zero and need weights of
-    order one, so they need a higher rate than the spatial nets (docs/recipe.md has the figures).
+    The generators' per-pixel colour maps (`pointwise`) and spatial filters get a group of their own
+    at pointwise_lr x lr (one group for all when that is 1, as in runs saved before the setting
+    existed), and the discriminators' colour judges (`colour_judge`) one at colour_judge_lr x lr_d:
+    Adam moves a weight by about lr per step whatever its gradient, and these start at zero and need
+    weights of order one, so they need a higher rate than the spatial nets (docs/recipe.md has the
+    figures).
     """
     betas, rates = (config.beta1, 0.999), learning_rates(config)
 
