@@ -194,7 +194,8 @@ def filter_heldout(heldout: Runs) -> dict[str, str]:
     return {"filter_spatial": (f"over {len(runs)} spatial draws, a mean gain of {spatial} against {spatial_before} "
                                f"without it (`cgan_anchor`, whose anchored colour fit is the only other difference); "
                                f"{count_word(below)} of them still end below doing nothing in G or F"),
-            "filter_colour": (f"over {len(colour_runs)} colour draws, {colour} against the default's {colour_before}, "
+            "filter_colour": (f"over {len(colour_runs)} colour draws (seed 0), {colour} against the default's "
+                              f"{colour_before}, "
                               f"G lower on {lower} of them")}
 
 
