@@ -284,6 +284,7 @@ def recipe(record: dict, exploration: dict) -> dict[str, str]:
     """docs/recipe.md's figures."""
     runs, trials = Runs(record), Runs(exploration)
     anchor_probes = json.loads(ANCHOR_PROBES.read_text())
+    spatial_probes = json.loads(SPATIAL_PROBES.read_text())
     seeds = len(runs.of("cgan_no_fit", MATRIX))
     pw1 = trials.seed0("pw1", BUILTIN)  # the trials of other settings compare with the colour map at 1 x
     versus_pw1 = lambda recipe: trials.seed0(recipe, BUILTIN) - pw1  # noqa: E731
@@ -311,11 +312,11 @@ def recipe(record: dict, exploration: dict) -> dict[str, str]:
         "judge_table": judge_table(runs),
         "fit_probe_table": fit_probe_table(json.loads(FIT_PROBES.read_text()), json.loads(DEV.read_text()), runs),
         "anchor_table": anchor_table(anchor_probes),
-        "spatial_runs_table": spatial_runs_table(json.loads(SPATIAL_PROBES.read_text()), anchor_probes),
-        "held_out_share_table": held_out_share_table(json.loads(SPATIAL_PROBES.read_text())),
-        "decomposition_gap": decomposition_gap(json.loads(SPATIAL_PROBES.read_text())),
+        "spatial_runs_table": spatial_runs_table(spatial_probes, anchor_probes),
+        "held_out_share_table": held_out_share_table(spatial_probes),
+        "decomposition_gap": decomposition_gap(spatial_probes),
         **filter_heldout(Runs(json.loads(HELDOUT.read_text()))),
-        "filter_dev_table": filter_dev_table(json.loads(SPATIAL_PROBES.read_text()), json.loads(DEV.read_text())),
+        "filter_dev_table": filter_dev_table(spatial_probes, json.loads(DEV.read_text())),
         "anchor_runs_table": anchor_runs_table(anchor_probes),
         "anchor_null_runs": anchor_null_runs(anchor_probes),
         **anchor_heldout(Runs(json.loads(HELDOUT.read_text()))),
